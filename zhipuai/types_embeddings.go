@@ -10,7 +10,7 @@ import (
 	"strconv"
 )
 
-// Embedding, image, model-list and error wire types (spec §5, §6).
+// Embedding wire types (spec §5).
 
 // Encoding formats of an embedding request.
 const (
@@ -138,91 +138,4 @@ func DecodeBase64Vector(s string) ([]float64, error) {
 		out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:])))
 	}
 	return out, nil
-}
-
-// ImageRequest is the body of POST /images/generations (CogView).
-type ImageRequest struct {
-	Model  string `json:"model"`
-	Prompt string `json:"prompt"`
-	// Size such as "1024x1024" (cogview-3-plus sizes, spec §5).
-	Size               string              `json:"size,omitempty"`
-	Quality            string              `json:"quality,omitempty"`
-	N                  *int                `json:"n,omitempty"`
-	ResponseFormat     string              `json:"response_format,omitempty"`
-	Style              string              `json:"style,omitempty"`
-	User               string              `json:"user,omitempty"`
-	UserID             string              `json:"user_id,omitempty"`
-	RequestID          string              `json:"request_id,omitempty"`
-	SensitiveWordCheck *SensitiveWordCheck `json:"sensitive_word_check,omitempty"`
-}
-
-// ImagesResponse is the reply of POST /images/generations.
-type ImagesResponse struct {
-	Created int64   `json:"created"`
-	Data    []Image `json:"data"`
-}
-
-// Image is one generated image; URL is absolute.
-type Image struct {
-	URL           string `json:"url,omitempty"`
-	B64JSON       string `json:"b64_json,omitempty"`
-	RevisedPrompt string `json:"revised_prompt,omitempty"`
-}
-
-// ModelList is the reply of GET /models (OpenAI shape; glm serve lists the
-// models it serves).
-type ModelList struct {
-	Object string  `json:"object"`
-	Data   []Model `json:"data"`
-}
-
-// Model is one entry of ModelList.
-type Model struct {
-	ID      string `json:"id"`
-	Object  string `json:"object"`
-	Created int64  `json:"created"`
-	OwnedBy string `json:"owned_by"`
-}
-
-// ErrorEnvelope is every V4 error body: {"error":{"code":"1113","message":"…"}}
-// (spec §6); newer traffic adds a top-level request_id.
-type ErrorEnvelope struct {
-	Error     ErrorBody `json:"error"`
-	RequestID string    `json:"request_id,omitempty"`
-}
-
-// ErrorBody is the inner object of an error. Code is a string of digits on
-// the wire (the Java SDK parses it as an integer).
-type ErrorBody struct {
-	Code    ErrorCode `json:"code"`
-	Message string    `json:"message"`
-	Type    string    `json:"type,omitempty"`
-	Param   string    `json:"param,omitempty"`
-}
-
-// ErrorCode is the V4 numeric code as a string. Decoding also accepts a JSON
-// number (engines and some gateways send one) or null.
-type ErrorCode string
-
-// UnmarshalJSON accepts a string, a number or null.
-func (c *ErrorCode) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*c = ""
-		return nil
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*c = ErrorCode(s)
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return errors.New("error code must be a string or a number")
-	}
-	*c = ErrorCode(n.String())
-	return nil
 }
