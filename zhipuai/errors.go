@@ -117,10 +117,12 @@ func truncateText(body []byte, n int) string {
 
 // ValidationError is a request the SDK refused to send because it breaks a
 // rule the spec fixes (spec §3, §5). Field is a JSON path such as
-// "messages[2].tool_call_id".
+// "messages[2].tool_call_id". Kind says what is wrong with it, so a V4
+// server running the same validator answers the code the platform would.
 type ValidationError struct {
 	Field  string
 	Reason string
+	Kind   ValidationKind
 }
 
 func (e *ValidationError) Error() string {

@@ -4,41 +4,101 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"unicode/utf8"
 )
 
-// ValidateChatRequest checks what spec §3 fixes, so a bad request fails
-// here with a *ValidationError instead of a 1210/1214 round trip:
+// ValidationKind says what is wrong with the field a ValidationError names.
+// Each kind matches one V4 error code (spec §6), so the server that runs
+// this validator answers exactly what the SDK refused to send.
+type ValidationKind uint8
+
+const (
+	// InvalidField: the field is there but its value is not accepted, or a
+	// field that another field's value requires is absent (tool_call_id on
+	// a tool message). Code 1214. The zero value, so a ValidationError
+	// built without a kind reads as the common case.
+	InvalidField ValidationKind = iota
+	// MissingField: a field that every request (model, messages), every
+	// message (role), every content part or every tool (type) must carry is
+	// absent. Code 1213.
+	MissingField
+	// ExclusiveFields: two fields that exclude each other are both set.
+	// Code 1215.
+	ExclusiveFields
+	// MalformedRequest: the request cannot be encoded or decoded at all
+	// (nil, or a raw JSON field that is not JSON). Code 1210: a server
+	// handed the same bytes fails to decode them.
+	MalformedRequest
+)
+
+func (k ValidationKind) String() string {
+	switch k {
+	case InvalidField:
+		return "invalid field"
+	case MissingField:
+		return "missing field"
+	case ExclusiveFields:
+		return "exclusive fields"
+	case MalformedRequest:
+		return "malformed request"
+	}
+	return fmt.Sprintf("ValidationKind(%d)", uint8(k))
+}
+
+func missing(field, format string, args ...any) *ValidationError {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...), Kind: MissingField}
+}
+
+func malformed(field, format string, args ...any) *ValidationError {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...), Kind: MalformedRequest}
+}
+
+// nilRequest is a fresh error each time: a shared one could be changed by
+// any caller that holds it.
+func nilRequest() *ValidationError {
+	return malformed("request", "nil request")
+}
+
+// ValidateChatRequest is the one chat validator: the SDK runs it before
+// sending and glm serve runs it on every chat body it decodes, so both
+// sides refuse the same requests with the same field and kind. It checks
+// what spec §3 fixes and nothing that depends on a model table (whether
+// the model exists, takes images, or has room for max_tokens is the
+// server's to add):
 //
 //   - model and at least one message are required, and the messages may not
 //     be only system/assistant ones;
-//   - roles are system, user, assistant or tool; a tool message needs
-//     tool_call_id; only assistant messages carry tool_calls; parts
-//     (text, image_url, video_url) only in user messages (assistant: text
-//     parts), and image/video parts need a url;
-//   - temperature and top_p must lie in [0, 1] and max_tokens be ≥ 1;
-//   - stop holds at most one word (the platform supports one);
+//   - roles are system, user, assistant or tool; a user message has
+//     content; a tool message needs tool_call_id; only assistant messages
+//     carry tool_calls, each with a function name; parts (text, image_url,
+//     video_url) only in user messages (assistant: text parts), and
+//     image/video parts need a url;
+//   - temperature lies in [0, 1], top_p in (0, 1], max_tokens is ≥ 1;
+//   - stop holds at most one non-empty word (the platform supports one);
 //   - tools are function (with a name of [a-zA-Z0-9_-]{1,64} and JSON
 //     object parameters), retrieval (with knowledge_id) or web_search, each
-//     with its sub-object; tool_choice can only be "auto";
-//   - user_id has 6–128 characters.
+//     with its own sub-object and no other; tool_choice can only be "auto";
+//   - user_id has 6–128 characters; response_format and thinking have one
+//     of their documented types.
 //
-// Temperature and top_p at the edges of [0, 1] are not errors: the platform
-// wants open intervals, so the SDK clamps them the way the Python SDK does
-// (temperature 0 → 0.01 with do_sample false, 1 → 0.99; top_p into
-// [0.01, 0.99]). Values outside [0, 1] are rejected rather than clamped:
-// they are mistakes, not rounding.
+// The ranges are the ones glm serve enforces, chosen for the clients that
+// exist: temperature 0 is greedy decoding for OpenAI-shaped clients, and
+// top_p 1 is what they send by default, so both edges are accepted although
+// the docs write open intervals; top_p 0 has no meaning and is refused.
+// Before sending, the SDK moves the accepted edges inside the platform's
+// open intervals the way the Python SDK does (see normalizeSampling).
 func ValidateChatRequest(r *ChatCompletionRequest) error {
 	if r == nil {
-		return &ValidationError{Field: "request", Reason: "nil request"}
+		return nilRequest()
 	}
 	if r.Model == "" {
-		return invalid("model", "is required")
+		return missing("model", "is required")
 	}
 	if len(r.Messages) == 0 {
-		return invalid("messages", "at least one message is required")
+		return missing("messages", "at least one message is required")
 	}
-	asks := false
+	asks := false // a user or tool turn the model can answer
 	for i := range r.Messages {
 		if err := validateMessage(i, &r.Messages[i]); err != nil {
 			return err
@@ -56,8 +116,8 @@ func ValidateChatRequest(r *ChatCompletionRequest) error {
 		}
 	}
 	if r.TopP != nil {
-		if p := *r.TopP; math.IsNaN(p) || p < 0 || p > 1 {
-			return invalid("top_p", "must be within [0, 1], got %v", p)
+		if p := *r.TopP; math.IsNaN(p) || p <= 0 || p > 1 {
+			return invalid("top_p", "must be within (0, 1], got %v", p)
 		}
 	}
 	if r.MaxTokens != nil && *r.MaxTokens < 1 {
@@ -89,7 +149,7 @@ func ValidateChatRequest(r *ChatCompletionRequest) error {
 		return invalid("thinking.type", `must be "enabled" or "disabled", got %q`, th.Type)
 	}
 	if len(r.Extra) > 0 && !json.Valid(r.Extra) {
-		return invalid("extra", "is not valid JSON")
+		return malformed("extra", "is not valid JSON")
 	}
 	return nil
 }
@@ -99,9 +159,12 @@ func validateMessage(i int, m *Message) error {
 	switch m.Role {
 	case RoleSystem, RoleUser, RoleAssistant, RoleTool:
 	case "":
-		return invalid(field+".role", "is required")
+		return missing(field+".role", "is required")
 	default:
 		return invalid(field+".role", "unknown role %q (want system, user, assistant or tool)", m.Role)
+	}
+	if m.Role == RoleUser && m.Content.IsZero() {
+		return invalid(field+".content", "a user message needs content")
 	}
 	if m.Role == RoleTool && m.ToolCallID == "" {
 		return invalid(field+".tool_call_id", "is required for a tool message")
@@ -109,6 +172,8 @@ func validateMessage(i int, m *Message) error {
 	if len(m.ToolCalls) > 0 && m.Role != RoleAssistant {
 		return invalid(field+".tool_calls", "only assistant messages carry tool calls")
 	}
+	// An assistant turn may have no content at all when tool_calls carry it
+	// (spec §10: the OpenAI SDKs send it back that way).
 	for j, tc := range m.ToolCalls {
 		if tc.Function.Name == "" {
 			return invalid(fmt.Sprintf("%s.tool_calls[%d].function.name", field, j), "is required")
@@ -126,25 +191,32 @@ func validateMessage(i int, m *Message) error {
 		return invalid(field+".content", "empty list of parts")
 	}
 	for j, p := range m.Content.Parts {
-		pf := fmt.Sprintf("%s.content[%d]", field, j)
-		if m.Role == RoleAssistant && p.Type != PartText {
-			return invalid(pf+".type", "assistant content parts must be text")
+		if err := validatePart(fmt.Sprintf("%s.content[%d]", field, j), m.Role, &p); err != nil {
+			return err
 		}
-		switch p.Type {
-		case PartText:
-		case PartImageURL:
-			if p.ImageURL == nil || p.ImageURL.URL == "" {
-				return invalid(pf+".image_url.url", "is required")
-			}
-		case PartVideoURL:
-			if p.VideoURL == nil || p.VideoURL.URL == "" {
-				return invalid(pf+".video_url.url", "is required")
-			}
-		case "":
-			return invalid(pf+".type", "is required")
-		default:
-			return invalid(pf+".type", "unknown part type %q (want text, image_url or video_url)", p.Type)
-		}
+	}
+	return nil
+}
+
+func validatePart(field, role string, p *ContentPart) error {
+	switch p.Type {
+	case PartText:
+		return nil
+	case PartImageURL, PartVideoURL:
+	case "":
+		return missing(field+".type", "is required")
+	default:
+		return invalid(field+".type", "unknown part type %q (want text, image_url or video_url)", p.Type)
+	}
+	if role == RoleAssistant {
+		return invalid(field+".type", "assistant content parts must be text")
+	}
+	u := p.ImageURL
+	if p.Type == PartVideoURL {
+		u = p.VideoURL
+	}
+	if u == nil || strings.TrimSpace(u.URL) == "" {
+		return invalid(field+"."+p.Type+".url", "is required")
 	}
 	return nil
 }
@@ -158,7 +230,7 @@ func validateTool(i int, t *Tool) error {
 		}
 	}
 	if set > 1 {
-		return invalid(field, "exactly one of function, retrieval, web_search may be set")
+		return &ValidationError{Field: field, Reason: "exactly one of function, retrieval, web_search may be set", Kind: ExclusiveFields}
 	}
 	switch t.Type {
 	case ToolTypeFunction:
@@ -169,6 +241,9 @@ func validateTool(i int, t *Tool) error {
 			return invalid(field+".function.name", "must be 1–64 characters of a-z, A-Z, 0-9, _ and -, got %q", t.Function.Name)
 		}
 		if p := t.Function.Parameters; len(p) > 0 {
+			if !json.Valid(p) {
+				return malformed(field+".function.parameters", "is not valid JSON")
+			}
 			var obj map[string]json.RawMessage
 			if json.Unmarshal(p, &obj) != nil {
 				return invalid(field+".function.parameters", "must be a JSON Schema object")
@@ -186,7 +261,7 @@ func validateTool(i int, t *Tool) error {
 			return invalid(field+".web_search", "is required for a web_search tool")
 		}
 	case "":
-		return invalid(field+".type", "is required")
+		return missing(field+".type", "is required")
 	default:
 		return invalid(field+".type", "unknown tool type %q (want function, retrieval or web_search)", t.Type)
 	}
@@ -208,11 +283,12 @@ func validFunctionName(s string) bool {
 	return true
 }
 
-// normalizeSampling clamps temperature and top_p into the platform's open
+// normalizeSampling moves temperature and top_p inside the platform's open
 // intervals like the Python SDK since 2.0.1.1 (spec §3): temperature ≤ 0
-// becomes 0.01 with do_sample false (greedy), ≥ 1 becomes 0.99; top_p goes
-// into [0.01, 0.99]. r is the SDK's own copy; new pointers are used so the
-// caller's values stay as they were.
+// becomes 0.01 with do_sample false (greedy), ≥ 1 becomes 0.99; top_p 1
+// becomes 0.99 (ValidateChatRequest has already refused top_p ≤ 0). r is
+// the SDK's own copy; new pointers are used so the caller's values stay as
+// they were.
 func normalizeSampling(r *ChatCompletionRequest) {
 	if r.Temperature != nil {
 		switch t := *r.Temperature; {
@@ -223,13 +299,8 @@ func normalizeSampling(r *ChatCompletionRequest) {
 			r.Temperature = Ptr(0.99)
 		}
 	}
-	if r.TopP != nil {
-		switch p := *r.TopP; {
-		case p <= 0:
-			r.TopP = Ptr(0.01)
-		case p >= 1:
-			r.TopP = Ptr(0.99)
-		}
+	if r.TopP != nil && *r.TopP >= 1 {
+		r.TopP = Ptr(0.99)
 	}
 }
 
@@ -238,19 +309,19 @@ func normalizeSampling(r *ChatCompletionRequest) {
 // embedding-2, encoding_format float or base64.
 func ValidateEmbeddingRequest(r *EmbeddingRequest) error {
 	if r == nil {
-		return &ValidationError{Field: "request", Reason: "nil request"}
+		return nilRequest()
 	}
 	if r.Model == "" {
-		return invalid("model", "is required")
+		return missing("model", "is required")
 	}
 	if len(r.Input) == 0 {
-		return invalid("input", "at least one text is required")
+		return missing("input", "at least one text is required")
 	}
 	if len(r.Input) > 64 {
 		return invalid("input", "at most 64 texts per call, got %d", len(r.Input))
 	}
 	for i, s := range r.Input {
-		if s == "" {
+		if strings.TrimSpace(s) == "" {
 			return invalid(fmt.Sprintf("input[%d]", i), "is empty")
 		}
 	}

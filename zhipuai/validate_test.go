@@ -22,63 +22,76 @@ func TestValidateChatRequest(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		field string
+		kind  ValidationKind
 		edit  func(r *ChatCompletionRequest)
 	}{
-		{"model", func(r *ChatCompletionRequest) { r.Model = "" }},
-		{"messages", func(r *ChatCompletionRequest) { r.Messages = nil }},
-		{"messages", func(r *ChatCompletionRequest) { r.Messages = []Message{SystemMessage("s"), AssistantMessage("a")} }},
-		{"messages[1].role", func(r *ChatCompletionRequest) { r.Messages[1].Role = "function" }},
-		{"messages[1].role", func(r *ChatCompletionRequest) { r.Messages[1].Role = "" }},
-		{"messages[2].tool_call_id", func(r *ChatCompletionRequest) { r.Messages = append(r.Messages, ToolMessage("", "42")) }},
-		{"messages[1].tool_calls", func(r *ChatCompletionRequest) {
+		{"model", MissingField, func(r *ChatCompletionRequest) { r.Model = "" }},
+		{"messages", MissingField, func(r *ChatCompletionRequest) { r.Messages = nil }},
+		{"messages", InvalidField, func(r *ChatCompletionRequest) { r.Messages = []Message{SystemMessage("s"), AssistantMessage("a")} }},
+		{"messages[1].role", InvalidField, func(r *ChatCompletionRequest) { r.Messages[1].Role = "function" }},
+		{"messages[1].role", MissingField, func(r *ChatCompletionRequest) { r.Messages[1].Role = "" }},
+		{"messages[2].tool_call_id", InvalidField, func(r *ChatCompletionRequest) { r.Messages = append(r.Messages, ToolMessage("", "42")) }},
+		{"messages[1].tool_calls", InvalidField, func(r *ChatCompletionRequest) {
 			r.Messages[1].ToolCalls = []ToolCall{{Function: FunctionCall{Name: "f"}}}
 		}},
-		{"messages[2].tool_calls[0].function.name", func(r *ChatCompletionRequest) {
+		{"messages[2].tool_calls[0].function.name", InvalidField, func(r *ChatCompletionRequest) {
 			r.Messages = append(r.Messages, AssistantToolCallsMessage(ToolCall{ID: "c"}))
 		}},
-		{"messages[1].content[1].image_url.url", func(r *ChatCompletionRequest) {
+		{"messages[1].content[1].image_url.url", InvalidField, func(r *ChatCompletionRequest) {
 			r.Messages[1] = UserParts(TextPart("what?"), ImageURLPart(""))
 		}},
-		{"messages[1].content[0].image_url.url", func(r *ChatCompletionRequest) {
+		{"messages[1].content[0].image_url.url", InvalidField, func(r *ChatCompletionRequest) {
 			r.Messages[1] = UserParts(ContentPart{Type: PartImageURL})
 		}},
-		{"messages[1].content[0].video_url.url", func(r *ChatCompletionRequest) { r.Messages[1] = UserParts(VideoURLPart("")) }},
-		{"messages[1].content[0].type", func(r *ChatCompletionRequest) { r.Messages[1] = UserParts(ContentPart{Type: "audio"}) }},
-		{"messages[1].content", func(r *ChatCompletionRequest) { r.Messages[1] = UserParts() }},
-		{"messages[0].content", func(r *ChatCompletionRequest) { r.Messages[0].Content = Content{Parts: []ContentPart{TextPart("x")}} }},
-		{"temperature", func(r *ChatCompletionRequest) { r.Temperature = Ptr(1.5) }},
-		{"temperature", func(r *ChatCompletionRequest) { r.Temperature = Ptr(-0.1) }},
-		{"temperature", func(r *ChatCompletionRequest) { r.Temperature = Ptr(math.NaN()) }},
-		{"top_p", func(r *ChatCompletionRequest) { r.TopP = Ptr(2.0) }},
-		{"max_tokens", func(r *ChatCompletionRequest) { r.MaxTokens = Ptr(0) }},
-		{"stop", func(r *ChatCompletionRequest) { r.Stop = StopWords{"a", "b"} }},
-		{"stop[0]", func(r *ChatCompletionRequest) { r.Stop = StopWords{""} }},
-		{"tools[0].type", func(r *ChatCompletionRequest) { r.Tools = []Tool{{Type: "code_interpreter"}} }},
-		{"tools[0].function", func(r *ChatCompletionRequest) { r.Tools = []Tool{{Type: ToolTypeFunction}} }},
-		{"tools[0].function.name", func(r *ChatCompletionRequest) { r.Tools = []Tool{FunctionTool("get weather", "", nil)} }},
-		{"tools[0].function.name", func(r *ChatCompletionRequest) { r.Tools = []Tool{FunctionTool(strings.Repeat("f", 65), "", nil)} }},
-		{"tools[0].function.parameters", func(r *ChatCompletionRequest) { r.Tools = []Tool{FunctionTool("f", "", "{not json")} }},
-		{"tools[0].function.parameters", func(r *ChatCompletionRequest) { r.Tools = []Tool{FunctionTool("f", "", `[1,2]`)} }},
-		{"tools[0].function.parameters", func(r *ChatCompletionRequest) { r.Tools = []Tool{FunctionTool("f", "", make(chan int))} }},
-		{"tools[0].retrieval", func(r *ChatCompletionRequest) { r.Tools = []Tool{{Type: ToolTypeRetrieval}} }},
-		{"tools[0].retrieval.knowledge_id", func(r *ChatCompletionRequest) { r.Tools = []Tool{NewRetrievalTool("", "")} }},
-		{"tools[0].web_search", func(r *ChatCompletionRequest) { r.Tools = []Tool{{Type: ToolTypeWebSearch}} }},
-		{"tools[0]", func(r *ChatCompletionRequest) {
+		{"messages[1].content[0].video_url.url", InvalidField, func(r *ChatCompletionRequest) { r.Messages[1] = UserParts(VideoURLPart("")) }},
+		{"messages[1].content[0].type", InvalidField, func(r *ChatCompletionRequest) { r.Messages[1] = UserParts(ContentPart{Type: "audio"}) }},
+		{"messages[1].content", InvalidField, func(r *ChatCompletionRequest) { r.Messages[1] = UserParts() }},
+		{"messages[1].content", InvalidField, func(r *ChatCompletionRequest) { r.Messages[1] = UserMessage("") }},
+		{"messages[1].content[0].type", MissingField, func(r *ChatCompletionRequest) { r.Messages[1] = UserParts(ContentPart{Text: "x"}) }},
+		{"messages[1].content[0].image_url.url", InvalidField, func(r *ChatCompletionRequest) { r.Messages[1] = UserParts(ImageURLPart("  ")) }},
+		{"messages[2].content[0].type", InvalidField, func(r *ChatCompletionRequest) {
+			r.Messages = append(r.Messages, Message{Role: RoleAssistant, Content: Content{Parts: []ContentPart{ImageURLPart("https://a/b.png")}}})
+		}},
+		{"messages[0].content", InvalidField, func(r *ChatCompletionRequest) { r.Messages[0].Content = Content{Parts: []ContentPart{TextPart("x")}} }},
+		{"temperature", InvalidField, func(r *ChatCompletionRequest) { r.Temperature = Ptr(1.5) }},
+		{"temperature", InvalidField, func(r *ChatCompletionRequest) { r.Temperature = Ptr(-0.1) }},
+		{"temperature", InvalidField, func(r *ChatCompletionRequest) { r.Temperature = Ptr(math.NaN()) }},
+		{"top_p", InvalidField, func(r *ChatCompletionRequest) { r.TopP = Ptr(2.0) }},
+		{"top_p", InvalidField, func(r *ChatCompletionRequest) { r.TopP = Ptr(0.0) }},
+		{"top_p", InvalidField, func(r *ChatCompletionRequest) { r.TopP = Ptr(-0.5) }},
+		{"max_tokens", InvalidField, func(r *ChatCompletionRequest) { r.MaxTokens = Ptr(0) }},
+		{"stop", InvalidField, func(r *ChatCompletionRequest) { r.Stop = StopWords{"a", "b"} }},
+		{"stop[0]", InvalidField, func(r *ChatCompletionRequest) { r.Stop = StopWords{""} }},
+		{"tools[0].type", InvalidField, func(r *ChatCompletionRequest) { r.Tools = []Tool{{Type: "code_interpreter"}} }},
+		{"tools[0].type", MissingField, func(r *ChatCompletionRequest) { r.Tools = []Tool{{Function: &FunctionDef{Name: "f"}}} }},
+		{"tools[0].function", InvalidField, func(r *ChatCompletionRequest) { r.Tools = []Tool{{Type: ToolTypeFunction}} }},
+		{"tools[0].function.name", InvalidField, func(r *ChatCompletionRequest) { r.Tools = []Tool{FunctionTool("get weather", "", nil)} }},
+		{"tools[0].function.name", InvalidField, func(r *ChatCompletionRequest) { r.Tools = []Tool{FunctionTool(strings.Repeat("f", 65), "", nil)} }},
+		{"tools[0].function.parameters", InvalidField, func(r *ChatCompletionRequest) { r.Tools = []Tool{FunctionTool("f", "", "{not json")} }},
+		{"tools[0].function.parameters", MalformedRequest, func(r *ChatCompletionRequest) {
+			r.Tools = []Tool{{Type: ToolTypeFunction, Function: &FunctionDef{Name: "f", Parameters: json.RawMessage("{")}}}
+		}},
+		{"tools[0].function.parameters", InvalidField, func(r *ChatCompletionRequest) { r.Tools = []Tool{FunctionTool("f", "", `[1,2]`)} }},
+		{"tools[0].function.parameters", InvalidField, func(r *ChatCompletionRequest) { r.Tools = []Tool{FunctionTool("f", "", make(chan int))} }},
+		{"tools[0].retrieval", InvalidField, func(r *ChatCompletionRequest) { r.Tools = []Tool{{Type: ToolTypeRetrieval}} }},
+		{"tools[0].retrieval.knowledge_id", InvalidField, func(r *ChatCompletionRequest) { r.Tools = []Tool{NewRetrievalTool("", "")} }},
+		{"tools[0].web_search", InvalidField, func(r *ChatCompletionRequest) { r.Tools = []Tool{{Type: ToolTypeWebSearch}} }},
+		{"tools[0]", ExclusiveFields, func(r *ChatCompletionRequest) {
 			r.Tools = []Tool{{Type: ToolTypeWebSearch, WebSearch: &WebSearchTool{}, Retrieval: &RetrievalTool{KnowledgeID: "k"}}}
 		}},
-		{"tool_choice", func(r *ChatCompletionRequest) { r.ToolChoice = "required" }},
-		{"user_id", func(r *ChatCompletionRequest) { r.UserID = "abc" }},
-		{"user_id", func(r *ChatCompletionRequest) { r.UserID = strings.Repeat("u", 129) }},
-		{"response_format.type", func(r *ChatCompletionRequest) { r.ResponseFormat = &ResponseFormat{Type: "xml"} }},
-		{"thinking.type", func(r *ChatCompletionRequest) { r.Thinking = &Thinking{Type: "on"} }},
-		{"extra", func(r *ChatCompletionRequest) { r.Extra = json.RawMessage("{") }},
+		{"tool_choice", InvalidField, func(r *ChatCompletionRequest) { r.ToolChoice = "required" }},
+		{"user_id", InvalidField, func(r *ChatCompletionRequest) { r.UserID = "abc" }},
+		{"user_id", InvalidField, func(r *ChatCompletionRequest) { r.UserID = strings.Repeat("u", 129) }},
+		{"response_format.type", InvalidField, func(r *ChatCompletionRequest) { r.ResponseFormat = &ResponseFormat{Type: "xml"} }},
+		{"thinking.type", InvalidField, func(r *ChatCompletionRequest) { r.Thinking = &Thinking{Type: "on"} }},
+		{"extra", MalformedRequest, func(r *ChatCompletionRequest) { r.Extra = json.RawMessage("{") }},
 	} {
 		r := good()
 		tc.edit(r)
 		err := ValidateChatRequest(r)
 		var ve *ValidationError
-		if !errors.As(err, &ve) || ve.Field != tc.field {
-			t.Errorf("%s: err = %v", tc.field, err)
+		if !errors.As(err, &ve) || ve.Field != tc.field || ve.Kind != tc.kind {
+			t.Errorf("%s: got %v (kind %v), want field %s kind %v", tc.field, err, kindOf(ve), tc.field, tc.kind)
 			continue
 		}
 		if !strings.Contains(err.Error(), tc.field) || ve.Reason == "" {
@@ -100,8 +113,38 @@ func TestValidateChatRequest(t *testing.T) {
 	if err := ValidateChatRequest(ok); err != nil {
 		t.Fatal(err)
 	}
-	if err := ValidateChatRequest(nil); err == nil {
-		t.Fatal("nil accepted")
+	var ve *ValidationError
+	if err := ValidateChatRequest(nil); !errors.As(err, &ve) || ve.Kind != MalformedRequest {
+		t.Fatalf("nil request: got %v (kind %v), want kind %v", err, kindOf(ve), MalformedRequest)
+	}
+}
+
+func kindOf(ve *ValidationError) any {
+	if ve == nil {
+		return "none"
+	}
+	return ve.Kind
+}
+
+// The kinds the server maps to V4 codes, for the embedding validator too.
+func TestValidateEmbeddingRequestKinds(t *testing.T) {
+	for _, tc := range []struct {
+		req   *EmbeddingRequest
+		field string
+		kind  ValidationKind
+	}{
+		{nil, "request", MalformedRequest},
+		{&EmbeddingRequest{Input: EmbeddingInput{"x"}}, "model", MissingField},
+		{&EmbeddingRequest{Model: "embedding-3"}, "input", MissingField},
+		{&EmbeddingRequest{Model: "embedding-3", Input: make(EmbeddingInput, 65)}, "input", InvalidField},
+		{&EmbeddingRequest{Model: "embedding-3", Input: EmbeddingInput{"a", " "}}, "input[1]", InvalidField},
+		{&EmbeddingRequest{Model: "embedding-3", Input: EmbeddingInput{"a"}, Dimensions: Ptr(300)}, "dimensions", InvalidField},
+		{&EmbeddingRequest{Model: "embedding-3", Input: EmbeddingInput{"a"}, EncodingFormat: "hex"}, "encoding_format", InvalidField},
+	} {
+		var ve *ValidationError
+		if err := ValidateEmbeddingRequest(tc.req); !errors.As(err, &ve) || ve.Field != tc.field || ve.Kind != tc.kind {
+			t.Errorf("%+v: got %v (kind %v), want field %s kind %v", tc.req, err, kindOf(ve), tc.field, tc.kind)
+		}
 	}
 }
 
@@ -191,13 +234,25 @@ func TestClampingAndDataURIOnCopy(t *testing.T) {
 		req.Messages[1].Content.Parts[1].ImageURL.URL != "data:image/png;base64,iVBORw0KGgo=" {
 		t.Fatalf("caller's request modified: %+v", req)
 	}
-	req.Temperature, req.TopP = Ptr(1.0), Ptr(0.0)
+	req.Temperature, req.TopP = Ptr(1.0), Ptr(0.005)
 	if _, err := c.Chat.Completions.Create(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
+	got = ChatCompletionRequest{}
 	_ = json.Unmarshal(sent, &got)
-	if *got.Temperature != 0.99 || *got.TopP != 0.01 {
-		t.Fatalf("sent temperature %v top_p %v", *got.Temperature, *got.TopP)
+	if *got.Temperature != 0.99 || *got.TopP != 0.005 {
+		t.Fatalf("sent temperature %v top_p %v, want 0.99 and 0.005", *got.Temperature, *got.TopP)
+	}
+	// top_p 0 means nothing: the server refuses it with 1214, so the SDK
+	// refuses it too instead of clamping it into range.
+	sent = nil
+	req.TopP = Ptr(0.0)
+	var ve *ValidationError
+	if _, err := c.Chat.Completions.Create(context.Background(), req); !errors.As(err, &ve) || ve.Field != "top_p" {
+		t.Fatalf("top_p 0: got %v, want a ValidationError on top_p", err)
+	}
+	if sent != nil {
+		t.Fatal("top_p 0 was sent")
 	}
 }
 

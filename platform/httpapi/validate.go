@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -10,9 +11,11 @@ import (
 
 // Validation answers every bad input with the V4 code that names the
 // problem (spec §6): 1213 a required field is missing, 1214 a field has a
-// value the API does not accept, 1211 the model does not exist, 1212 the
-// model exists but does not answer this API, 1261 the prompt does not fit
-// the model's context.
+// value the API does not accept, 1215 two fields exclude each other, 1211
+// the model does not exist, 1212 the model exists but does not answer this
+// API, 1261 the prompt does not fit the model's context. The rules of the
+// chat body itself live in zhipuai.ValidateChatRequest, shared with the
+// SDK; this file adds what depends on the model table.
 
 // maxEmbeddingInputs is the per-request cap of embedding-3 (spec §5).
 const maxEmbeddingInputs = 64
@@ -42,107 +45,53 @@ func (s *Server) lookupModel(name string, api string, kinds ...platform.ModelKin
 	return platform.ModelInfo{}, platform.Errorf(platform.CodeUnsupportedMode, "model %q is a %s model and does not answer %s", name, info.Kind, api)
 }
 
-// validateChat checks a chat request (spec §3).
-//
-// Sampling ranges, decided for the clients that exist: temperature is
-// accepted in the closed range [0, 1] — the docs give (0, 1] for GLM-4 and
-// [0, 1] for GLM-4V, and OpenAI-shaped clients send 0 for greedy decoding;
-// the Python SDK already clamps to [0.01, 0.99] before sending. top_p is
-// accepted in (0, 1]: the docs' open (0, 1) would refuse the top_p 1 that
-// OpenAI clients send by default, and 0 has no meaning. Backends clamp
+// validateChat checks a chat request (spec §3): first the model against
+// the model table (1213/1211/1212), then the SDK's own validator, so a
+// request the SDK would refuse to send is refused here with the same field,
+// then what only the model table knows: images and video need a vision
+// model, and max_tokens may not exceed what the model can write.
+// zhipuai.ValidateChatRequest explains the sampling ranges; backends clamp
 // towards an upstream that is stricter (peers.md §4 item 3).
 func (s *Server) validateChat(req *zhipuai.ChatCompletionRequest) (platform.ModelInfo, error) {
 	info, err := s.lookupModel(req.Model, "chat completions", platform.KindChat, platform.KindVision)
 	if err != nil {
 		return info, err
 	}
-	if len(req.Messages) == 0 {
-		return info, missing("messages is required and must hold at least one message")
+	if err := zhipuai.ValidateChatRequest(req); err != nil {
+		return info, validationError(err)
 	}
-	asks := false // a user or tool turn the model can answer
-	for i := range req.Messages {
-		m := &req.Messages[i]
-		switch m.Role {
-		case zhipuai.RoleUser:
-			asks = true
-			if m.Content.IsZero() {
-				return info, invalid("messages[%d]: a user message needs content", i)
-			}
-		case zhipuai.RoleTool:
-			asks = true
-			if m.ToolCallID == "" {
-				return info, invalid("messages[%d]: a tool message needs tool_call_id", i)
-			}
-		case zhipuai.RoleSystem:
-		case zhipuai.RoleAssistant:
-			// content may be missing, null or "" when tool_calls carry the
-			// turn (spec §10: the OpenAI SDK sends it back that way; peers
-			// fail here, one-api #1181).
-			for j, tc := range m.ToolCalls {
-				if tc.Function.Name == "" {
-					return info, invalid("messages[%d].tool_calls[%d]: function.name is required", i, j)
-				}
-			}
-		case "":
-			return info, missing("messages[%d].role is required", i)
-		default:
-			return info, invalid("messages[%d].role %q is not one of system, user, assistant, tool", i, m.Role)
-		}
-		for j, p := range m.Content.Parts {
-			switch p.Type {
-			case zhipuai.PartText:
-			case zhipuai.PartImageURL, zhipuai.PartVideoURL:
-				if info.Kind != platform.KindVision {
+	if info.Kind != platform.KindVision {
+		for i := range req.Messages {
+			for j, p := range req.Messages[i].Content.Parts {
+				if p.Type == zhipuai.PartImageURL || p.Type == zhipuai.PartVideoURL {
 					return info, invalid("messages[%d].content[%d]: model %q does not accept images or video; use a vision model such as glm-4v", i, j, req.Model)
 				}
-				u := p.ImageURL
-				if p.Type == zhipuai.PartVideoURL {
-					u = p.VideoURL
-				}
-				if u == nil || strings.TrimSpace(u.URL) == "" {
-					return info, invalid("messages[%d].content[%d]: %s.url is required", i, j, p.Type)
-				}
-			default:
-				return info, invalid("messages[%d].content[%d].type %q is not one of text, image_url, video_url", i, j, p.Type)
 			}
 		}
 	}
-	if !asks {
-		return info, invalid("messages must hold a user (or tool) message; system and assistant messages alone cannot be answered")
-	}
-	if t := req.Temperature; t != nil && (*t < 0 || *t > 1) {
-		return info, invalid("temperature must be in [0, 1], got %g", *t)
-	}
-	if p := req.TopP; p != nil && (*p <= 0 || *p > 1) {
-		return info, invalid("top_p must be in (0, 1], got %g", *p)
-	}
-	if mt := req.MaxTokens; mt != nil {
-		if *mt < 1 {
-			return info, invalid("max_tokens must be at least 1, got %d", *mt)
-		}
-		if info.MaxOutput > 0 && *mt > info.MaxOutput {
-			return info, invalid("max_tokens %d exceeds the %d tokens %s can write", *mt, info.MaxOutput, req.Model)
-		}
-	}
-	if req.ToolChoice != "" && req.ToolChoice != "auto" {
-		return info, invalid(`tool_choice only supports "auto"`)
-	}
-	for i, t := range req.Tools {
-		switch t.Type {
-		case zhipuai.ToolTypeFunction:
-			if t.Function == nil || t.Function.Name == "" {
-				return info, invalid("tools[%d]: a function tool needs function.name", i)
-			}
-		case zhipuai.ToolTypeRetrieval:
-			if t.Retrieval == nil || t.Retrieval.KnowledgeID == "" {
-				return info, invalid("tools[%d]: a retrieval tool needs retrieval.knowledge_id", i)
-			}
-		case zhipuai.ToolTypeWebSearch:
-		default:
-			return info, invalid("tools[%d].type %q is not one of function, retrieval, web_search", i, t.Type)
-		}
+	if mt := req.MaxTokens; mt != nil && info.MaxOutput > 0 && *mt > info.MaxOutput {
+		return info, invalid("max_tokens %d exceeds the %d tokens %s can write", *mt, info.MaxOutput, req.Model)
 	}
 	return info, nil
+}
+
+// validationError answers a *zhipuai.ValidationError with the V4 code of
+// its kind; the message names the field and the reason, nothing else.
+func validationError(err error) error {
+	var ve *zhipuai.ValidationError
+	if !errors.As(err, &ve) {
+		return platform.Errorf(platform.CodeBadParams, "invalid request")
+	}
+	code := platform.CodeInvalidField
+	switch ve.Kind {
+	case zhipuai.MissingField:
+		code = platform.CodeMissingField
+	case zhipuai.ExclusiveFields:
+		code = platform.CodeExclusiveFields
+	case zhipuai.MalformedRequest:
+		code = platform.CodeBadParams
+	}
+	return platform.Errorf(code, "%s: %s", ve.Field, ve.Reason)
 }
 
 // checkContext is the 1261 check: the prompt estimate plus the asked

@@ -1,10 +1,15 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/zhipuai"
 )
 
 func TestValidationCodes(t *testing.T) {
@@ -55,6 +60,75 @@ func TestValidationCodes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			wantError(t, e.do("POST", c.path, c.body), c.status, c.code)
+		})
+	}
+	if n := len(e.up.Requests()); n != 0 {
+		t.Fatalf("%d invalid requests reached the upstream", n)
+	}
+}
+
+// The server and the SDK run one chat validator: every body the server
+// refuses with 1210/1213/1214/1215 for a reason that does not depend on its
+// model table, the SDK refuses before sending, with the kind that maps to
+// the same code.
+func TestSDKRefusesWhatServerRefuses(t *testing.T) {
+	e := newEnv(t)
+	user := `[{"role":"user","content":"hi"}]`
+	withUser := func(fields string) string { return `{"model":"glm-4",` + fields + `,"messages":` + user + `}` }
+	withMessages := func(model, msgs string) string { return `{"model":"` + model + `","messages":` + msgs + `}` }
+	cases := []struct {
+		name, body, code string
+	}{
+		{"bad JSON", `{"model":"glm-4","messages":[`, "1210"},
+		{"messages wrong type", `{"model":"glm-4","messages":"hi"}`, "1210"},
+		{"missing model", `{"messages":` + user + `}`, "1213"},
+		{"missing messages", `{"model":"glm-4"}`, "1213"},
+		{"role missing", withMessages("glm-4", `[{"content":"x"}]`), "1213"},
+		{"part without type", withMessages("glm-4", `[{"role":"user","content":[{"text":"x"}]}]`), "1213"},
+		{"tool without type", withUser(`"tools":[{"function":{"name":"f"}}]`), "1213"},
+		{"bad role", withMessages("glm-4", `[{"role":"wizard","content":"x"}]`), "1214"},
+		{"user without content", withMessages("glm-4", `[{"role":"user","content":""}]`), "1214"},
+		{"user with no parts", withMessages("glm-4", `[{"role":"user","content":[]}]`), "1214"},
+		{"system with parts", withMessages("glm-4", `[{"role":"system","content":[{"type":"text","text":"s"}]},{"role":"user","content":"x"}]`), "1214"},
+		{"tool_calls on a user message", withMessages("glm-4", `[{"role":"user","content":"x","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}]`), "1214"},
+		{"image without url", withMessages("glm-4v", `[{"role":"user","content":[{"type":"image_url","image_url":{"url":" "}}]}]`), "1214"},
+		{"assistant image part", withMessages("glm-4v", `[{"role":"assistant","content":[{"type":"image_url","image_url":{"url":"aGk="}}]},{"role":"user","content":"x"}]`), "1214"},
+		{"temperature above 1", withUser(`"temperature":1.5`), "1214"},
+		{"top_p zero", withUser(`"top_p":0`), "1214"},
+		{"top_p above 1", withUser(`"top_p":1.01`), "1214"},
+		{"max_tokens zero", withUser(`"max_tokens":0`), "1214"},
+		{"two stop words", withUser(`"stop":["a","b"]`), "1214"},
+		{"empty stop word", withUser(`"stop":""`), "1214"},
+		{"tool_choice required", withUser(`"tool_choice":"required"`), "1214"},
+		{"function name with a space", withUser(`"tools":[{"type":"function","function":{"name":"get weather"}}]`), "1214"},
+		{"function parameters not an object", withUser(`"tools":[{"type":"function","function":{"name":"f","parameters":[1]}}]`), "1214"},
+		{"web_search without its object", withUser(`"tools":[{"type":"web_search"}]`), "1214"},
+		{"short user_id", withUser(`"user_id":"abc"`), "1214"},
+		{"response_format xml", withUser(`"response_format":{"type":"xml"}`), "1214"},
+		{"thinking on", withUser(`"thinking":{"type":"on"}`), "1214"},
+		{"two tool objects", withUser(`"tools":[{"type":"web_search","web_search":{"enable":false},"retrieval":{"knowledge_id":"k"}}]`), "1215"},
+	}
+	sdkCode := map[zhipuai.ValidationKind]string{
+		zhipuai.InvalidField:     platform.CodeInvalidField,
+		zhipuai.MissingField:     platform.CodeMissingField,
+		zhipuai.ExclusiveFields:  platform.CodeExclusiveFields,
+		zhipuai.MalformedRequest: platform.CodeBadParams,
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			wantError(t, e.do("POST", "/chat/completions", c.body), http.StatusBadRequest, c.code)
+			var req zhipuai.ChatCompletionRequest
+			got := platform.CodeBadParams // what a body the SDK cannot even build gets
+			if json.Unmarshal([]byte(c.body), &req) == nil {
+				var ve *zhipuai.ValidationError
+				if err := zhipuai.ValidateChatRequest(&req); !errors.As(err, &ve) {
+					t.Fatalf("SDK: got %v, want a *zhipuai.ValidationError", err)
+				}
+				got = sdkCode[ve.Kind]
+			}
+			if got != c.code {
+				t.Fatalf("SDK refuses with the code of %s, want %s", got, c.code)
+			}
 		})
 	}
 	if n := len(e.up.Requests()); n != 0 {
