@@ -1,0 +1,267 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the default, cgo-free database
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Dialect is what differs between database engines. Statements are shared.
+type Dialect struct {
+	// Name is "sqlite" or "postgres".
+	Name string
+	// ClaimLock is appended to the SELECT that picks tasks to claim:
+	// "FOR UPDATE SKIP LOCKED" on PostgreSQL, so replicas skip each
+	// other's rows; empty on SQLite, where a write statement holds the
+	// database lock anyway.
+	ClaimLock string
+	// ForUpdate is appended to a SELECT that reads rows the transaction
+	// will change: row locks on PostgreSQL, so two replicas taking credit
+	// from one package serialise; empty on SQLite, whose immediate
+	// transactions already hold the database write lock.
+	ForUpdate string
+	// MigrationLock, when set, runs first in each migration transaction so
+	// that concurrent starts apply a migration once (SQLite's immediate
+	// transactions already serialise).
+	MigrationLock string
+	// Snapshot is the options of a read-only transaction that sees one
+	// consistent state of every table (an audit). nil on SQLite, where any
+	// transaction of this pool holds the write lock and so sees one state.
+	Snapshot *sql.TxOptions
+
+	open func(ctx context.Context, dsn string) (*sql.DB, error)
+}
+
+// SQLite is the default dialect: a file path, bare or as a file: or
+// sqlite:// URL.
+var SQLite = Dialect{Name: "sqlite", open: openSQLite}
+
+// dialectFor picks the engine from the DSN's URL scheme; anything that is
+// not a URL is a SQLite file path.
+func dialectFor(dsn string) (Dialect, error) {
+	i := strings.Index(dsn, "://")
+	if i <= 0 {
+		return SQLite, nil
+	}
+	switch scheme := dsn[:i]; scheme {
+	case "sqlite", "file":
+		return SQLite, nil
+	case "postgres", "postgresql":
+		return Postgres, nil
+	default:
+		return Dialect{}, fmt.Errorf("store: no database driver for %q (use a SQLite file path or a postgres:// URL)", scheme+"://")
+	}
+}
+
+// IsPostgresDSN reports whether dsn names a PostgreSQL database.
+func IsPostgresDSN(dsn string) bool {
+	d, err := dialectFor(dsn)
+	return err == nil && d.Name == Postgres.Name
+}
+
+// busyTimeout is how long a SQLite connection waits for the write lock
+// before reporting SQLITE_BUSY. The CLI and every server process share the
+// file, and a usage flush of a full batch holds the lock for a while; a
+// long wait is cheaper than a failed money transaction.
+const busyTimeout = 20 * time.Second
+
+func openSQLite(ctx context.Context, dsn string) (*sql.DB, error) {
+	path := strings.TrimPrefix(dsn, "sqlite://")
+	path = strings.TrimPrefix(path, "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: create db dir: %w", err)
+		}
+	}
+	// WAL lets readers run beside the one writer; busy_timeout waits for
+	// the lock instead of failing; _txlock=immediate takes the write lock
+	// at BEGIN, so two read-then-write transactions cannot deadlock on
+	// lock upgrade and a money transaction is serialised against every
+	// other writer (SQLite has no SELECT … FOR UPDATE).
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	// Every new connection re-runs the pragmas; keeping idle ones avoids
+	// that on each burst.
+	db.SetMaxIdleConns(16)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// DB is the one handle on the platform's database: one pool, one dialect,
+// the schema migrated. The platform store (SQL) and billing both work on
+// it, so their transactions share the pool's locking rules.
+type DB struct {
+	SQL     *sql.DB
+	Dialect Dialect
+}
+
+// OpenDB connects to dsn (a SQLite file path, or a postgres:// URL) and
+// applies pending migrations.
+func OpenDB(ctx context.Context, dsn string) (*DB, error) {
+	d, err := dialectFor(dsn)
+	if err != nil {
+		return nil, err
+	}
+	sdb, err := d.open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{SQL: sdb, Dialect: d}
+	if err := db.migrate(ctx); err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() error { return db.SQL.Close() }
+
+// txAttempts bounds the retries of a transaction that keeps meeting
+// transient conflicts.
+const txAttempts = 8
+
+// Tx runs fn in a transaction and retries it when the database reports a
+// transient conflict (IsTransient), so callers see either the whole effect
+// or an error. fn may run more than once: it must not keep state from a
+// failed attempt.
+func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < txAttempts; attempt++ {
+		err = db.tx1(ctx, fn)
+		if err == nil || !IsTransient(err) || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(time.Duration(attempt+1) * 5 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+	return err
+}
+
+func (db *DB) tx1(ctx context.Context, fn func(*sql.Tx) error) error {
+	t, err := db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(t); err != nil {
+		_ = t.Rollback()
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// migrate applies the embedded migrations in name order, each in its own
+// transaction together with its row in schema_migrations, so a crash never
+// leaves a half-applied version recorded as done.
+func (db *DB) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		version := strings.TrimSuffix(filepath.Base(name), ".sql")
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("store: migration %s: %w", version, err)
+		}
+		if err := db.Tx(ctx, func(tx *sql.Tx) error { return db.applyMigration(ctx, tx, version, string(body)) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *DB) applyMigration(ctx context.Context, tx *sql.Tx, version, body string) error {
+	if db.Dialect.MigrationLock != "" {
+		if _, err := tx.ExecContext(ctx, db.Dialect.MigrationLock); err != nil {
+			return fmt.Errorf("store: migration lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrations table: %w", err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, version).Scan(&n); err != nil {
+		return fmt.Errorf("store: migration %s: %w", version, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	for _, stmt := range splitStatements(body) {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("store: migration %s: %w", version, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
+		version, time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("store: migration %s: %w", version, err)
+	}
+	return nil
+}
+
+// splitStatements splits a migration on semicolons that end a line and
+// drops "--" comment lines (the migrations hold no string literals with
+// semicolons), because drivers differ on multi-statement Exec.
+func splitStatements(body string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(body, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(t, ";") {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	if strings.TrimSpace(cur.String()) != "" {
+		out = append(out, strings.TrimSpace(cur.String()))
+	}
+	return out
+}
+
+var errNoRows = sql.ErrNoRows
+
+// IsNoRows reports whether err is database/sql's "no rows".
+func IsNoRows(err error) bool { return errors.Is(err, errNoRows) }
