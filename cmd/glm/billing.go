@@ -29,7 +29,7 @@ func init() {
 // openBilling opens billing's tables on the command's database.
 func openBilling(ctx context.Context, f *storeFlags) (*billing.Store, func(), error) {
 	_, dsn := f.resolve()
-	db, err := billing.Open(ctx, dsn)
+	db, err := store.OpenDB(ctx, dsn)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/billing"
+	"github.com/glmkit/glmkit/platform/store"
 	"github.com/glmkit/glmkit/zhipuai"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
@@ -254,7 +255,7 @@ func billLedger(t *testing.T, s *billSite, ids map[string]bool, paid int, cost, 
 func billAudit(t *testing.T, s *billSite) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := billing.Open(ctx, s.dsn)
+	db, err := store.OpenDB(ctx, s.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +425,7 @@ func TestMeteringKill9BetweenReserveAndSettle(t *testing.T) {
 	if code, body := srv.postB(t, "/chat/completions", k.Key, `{"model":"glm-4","max_tokens":100,"messages":[{"role":"user","content":"one"}]}`); code != 200 {
 		t.Fatalf("%d %s", code, body)
 	}
-	db, err := billing.Open(context.Background(), s.dsn)
+	db, err := store.OpenDB(context.Background(), s.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -175,10 +175,8 @@ func billStart(ctx context.Context, env ServeEnv) (ServePlugin, error) {
 	if err != nil {
 		return ServePlugin{}, err
 	}
-	db, err := billing.Open(ctx, env.DSN)
-	if err != nil {
-		return ServePlugin{}, err
-	}
+	// Billing works on the store's handle: one pool, one schema.
+	db := env.Store.Handle()
 	bst := billing.NewStore(db, nil)
 	// Limits: the file's rules are defaults, the database's override them
 	// per subject; reloaded every --limits-reload, at once on the process
@@ -189,7 +187,6 @@ func billStart(ctx context.Context, env ServeEnv) (ServePlugin, error) {
 		return admin.LimitRules(rs), err
 	}, f.limitsReload, env.Logger)
 	if err := reloader.Reload(ctx); err != nil {
-		_ = db.Close()
 		return ServePlugin{}, fmt.Errorf("limits: %w", err)
 	}
 	reloader.Start()
@@ -203,7 +200,7 @@ func billStart(ctx context.Context, env ServeEnv) (ServePlugin, error) {
 		if eng != nil {
 			err = eng.Close(ctx)
 		}
-		return errors.Join(err, db.Close())
+		return err
 	}
 	if f.metering {
 		if f.welcomeTokens > 0 {

@@ -84,13 +84,8 @@ func (a *Audit) fail(format string, args ...any) {
 // was granted. It reads only; engines may run meanwhile.
 func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 	db := s.db
-	// One snapshot: on PostgreSQL a repeatable-read transaction, on SQLite
-	// any transaction (this pool's transactions hold the write lock).
-	var opts *sql.TxOptions
-	if db.Dialect == Postgres {
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
-	}
-	tx, err := db.SQL.BeginTx(ctx, opts)
+	// One snapshot of every table (see store.Dialect.Snapshot).
+	tx, err := db.SQL.BeginTx(ctx, db.Dialect.Snapshot)
 	if err != nil {
 		return nil, fmt.Errorf("billing: audit: %w", err)
 	}
@@ -98,7 +93,7 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 	a := &Audit{}
 	where, args := "", []any{}
 	if account != "" {
-		where, args = " WHERE account_id = ?", []any{account}
+		where, args = " WHERE account_id = $1", []any{account}
 	}
 	type key struct{ acct, src string }
 	srcs := map[key]*SourceAudit{}
@@ -111,7 +106,7 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 	}
 	// query runs q and scans each row with scan.
 	query := func(what, q string, qargs []any, scan func(*sql.Rows) error) error {
-		rows, err := tx.QueryContext(ctx, db.q(q), qargs...)
+		rows, err := tx.QueryContext(ctx, q, qargs...)
 		if err != nil {
 			return fmt.Errorf("billing: audit %s: %w", what, err)
 		}
@@ -230,7 +225,7 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 	spentByLease := map[string]int64{}
 	pq := `SELECT p.request_id, p.source, p.lease_id, p.tokens, p.micros FROM billing_usage_parts p JOIN billing_usage u ON u.request_id = p.request_id`
 	if account != "" {
-		pq += ` WHERE u.account_id = ?`
+		pq += ` WHERE u.account_id = $1`
 	}
 	err = query("usage parts", pq, args, func(r *sql.Rows) error {
 		var id, src, lid string

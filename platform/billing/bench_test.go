@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/glmkit/glmkit/platform"
+
+	"github.com/glmkit/glmkit/platform/store"
 )
 
 // BenchmarkReserveSettle measures metered requests per second in process
@@ -38,7 +40,7 @@ func BenchmarkReserveSettle(b *testing.B) {
 	})
 	for _, accounts := range []int{1, 64} {
 		b.Run("sqlite/accounts="+strconv.Itoa(accounts), func(b *testing.B) {
-			db, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+			db, err := store.OpenDB(ctx, filepath.Join(b.TempDir(), "bench.db"))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/glmkit/glmkit/platform/store"
 )
 
 // Config tunes an Engine. Zero values take the defaults in brackets.
@@ -109,7 +111,7 @@ var ErrClosed = errors.New("billing: engine closed")
 // from the database in a transaction that never takes more than is there,
 // and an engine spends only what it leased.
 type Engine struct {
-	db  *DB
+	db  ledgerDB
 	cfg Config
 
 	mu       sync.Mutex
@@ -201,10 +203,10 @@ func sortLeases(ls []*lease) {
 
 // NewEngine starts an engine on db. It first reconciles leases whose
 // holder stopped renewing them (a crashed process), then loads prices.
-func NewEngine(ctx context.Context, db *DB, cfg Config) (*Engine, error) {
+func NewEngine(ctx context.Context, db *store.DB, cfg Config) (*Engine, error) {
 	cfg.defaults()
 	e := &Engine{
-		db: db, cfg: cfg,
+		db: ledgerDB{db}, cfg: cfg,
 		accounts: map[string]*account{},
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),

@@ -43,10 +43,13 @@ func (e *Engine) Flush(ctx context.Context) error {
 	}
 }
 
-const usageCols = 16
+const (
+	usageCols = 16 // columns of a billing_usage row
+	partCols  = 6  // columns of a billing_usage_parts row
+)
 
-func (db *DB) writeUsage(ctx context.Context, recs []*UsageRecord, now time.Time) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+func (db ledgerDB) writeUsage(ctx context.Context, recs []*UsageRecord, now time.Time) error {
+	return db.Tx(ctx, func(tx *sql.Tx) error {
 		inserted := map[string]bool{}
 		const chunk = 100
 		for i := 0; i < len(recs); i += chunk {
@@ -58,7 +61,7 @@ func (db *DB) writeUsage(ctx context.Context, recs []*UsageRecord, now time.Time
 				if j > 0 {
 					b.WriteString(", ")
 				}
-				b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+				b.WriteString("(" + params(j*usageCols+1, usageCols) + ")")
 				est := 0
 				if r.Estimated {
 					est = 1
@@ -68,7 +71,7 @@ func (db *DB) writeUsage(ctx context.Context, recs []*UsageRecord, now time.Time
 					ms(r.ReservedAt), ms(r.CreatedAt))
 			}
 			b.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
-			rows, err := tx.QueryContext(ctx, db.q(b.String()), args...)
+			rows, err := tx.QueryContext(ctx, b.String(), args...)
 			if err != nil {
 				return fmt.Errorf("billing: insert usage: %w", err)
 			}
@@ -93,9 +96,16 @@ func (db *DB) writeUsage(ctx context.Context, recs []*UsageRecord, now time.Time
 			if nparts == 0 {
 				return nil
 			}
-			q := `INSERT INTO billing_usage_parts (request_id, seq, source, lease_id, tokens, micros) VALUES ` +
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", nparts), ", ")
-			if _, err := tx.ExecContext(ctx, db.q(q), pargs...); err != nil {
+			var b strings.Builder
+			b.WriteString(`INSERT INTO billing_usage_parts (request_id, seq, source, lease_id, tokens, micros) VALUES `)
+			for j := 0; j < nparts; j++ {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("(" + params(j*partCols+1, partCols) + ")")
+			}
+			q := b.String()
+			if _, err := tx.ExecContext(ctx, q, pargs...); err != nil {
 				return fmt.Errorf("billing: insert usage parts: %w", err)
 			}
 			pargs, nparts = pargs[:0], 0
@@ -130,7 +140,7 @@ func (db *DB) writeUsage(ctx context.Context, recs []*UsageRecord, now time.Time
 		}
 		sort.Strings(ids)
 		for _, id := range ids {
-			res, err := tx.ExecContext(ctx, db.q(`UPDATE billing_leases SET spent = spent + ? WHERE id = ? AND state = 'active'`), spent[id], id)
+			res, err := tx.ExecContext(ctx, `UPDATE billing_leases SET spent = spent + $1 WHERE id = $2 AND state = 'active'`, spent[id], id)
 			if err != nil {
 				return fmt.Errorf("billing: lease spent: %w", err)
 			}
@@ -150,17 +160,17 @@ func (db *DB) writeUsage(ctx context.Context, recs []*UsageRecord, now time.Time
 // usage rows arrived. The amount is taken from the source directly, up to
 // what the source has (never negative); what it cannot cover is recorded
 // as the lease's uncollected amount for the operator.
-func (db *DB) orphanDebit(ctx context.Context, tx *sql.Tx, leaseID string, amount int64, now time.Time) error {
+func (db ledgerDB) orphanDebit(ctx context.Context, tx *sql.Tx, leaseID string, amount int64, now time.Time) error {
 	var acct, src string
-	if err := tx.QueryRowContext(ctx, db.q(`SELECT account_id, source FROM billing_leases WHERE id = ?`), leaseID).Scan(&acct, &src); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT account_id, source FROM billing_leases WHERE id = $1`, leaseID).Scan(&acct, &src); err != nil {
 		return fmt.Errorf("billing: orphan lease %s: %w", leaseID, err)
 	}
 	var have int64
 	var err error
 	if src == cashSource(acct) {
-		err = tx.QueryRowContext(ctx, db.q(`SELECT cash_micros FROM billing_wallets WHERE account_id = ?`+db.forUpdate()), acct).Scan(&have)
+		err = tx.QueryRowContext(ctx, `SELECT cash_micros FROM billing_wallets WHERE account_id = $1`+db.Dialect.ForUpdate, acct).Scan(&have)
 	} else {
-		err = tx.QueryRowContext(ctx, db.q(`SELECT tokens_remaining FROM billing_packages WHERE id = ?`+db.forUpdate()), src).Scan(&have)
+		err = tx.QueryRowContext(ctx, `SELECT tokens_remaining FROM billing_packages WHERE id = $1`+db.Dialect.ForUpdate, src).Scan(&have)
 	}
 	if err != nil && !isNoRows(err) {
 		return fmt.Errorf("billing: orphan source: %w", err)
@@ -168,15 +178,15 @@ func (db *DB) orphanDebit(ctx context.Context, tx *sql.Tx, leaseID string, amoun
 	take := min(have, amount)
 	if take > 0 {
 		if src == cashSource(acct) {
-			_, err = tx.ExecContext(ctx, db.q(`UPDATE billing_wallets SET cash_micros = cash_micros - ?, updated_at = ? WHERE account_id = ?`), take, ms(now), acct)
+			_, err = tx.ExecContext(ctx, `UPDATE billing_wallets SET cash_micros = cash_micros - $1, updated_at = $2 WHERE account_id = $3`, take, ms(now), acct)
 		} else {
-			_, err = tx.ExecContext(ctx, db.q(`UPDATE billing_packages SET tokens_remaining = tokens_remaining - ? WHERE id = ?`), take, src)
+			_, err = tx.ExecContext(ctx, `UPDATE billing_packages SET tokens_remaining = tokens_remaining - $1 WHERE id = $2`, take, src)
 		}
 		if err != nil {
 			return fmt.Errorf("billing: orphan debit: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, db.q(`UPDATE billing_leases SET spent = spent + ?, uncollected = uncollected + ? WHERE id = ?`), amount, amount-take, leaseID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE billing_leases SET spent = spent + $1, uncollected = uncollected + $2 WHERE id = $3`, amount, amount-take, leaseID); err != nil {
 		return fmt.Errorf("billing: orphan lease: %w", err)
 	}
 	return nil
@@ -199,26 +209,22 @@ func (s *Store) ListUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, er
 	q := `SELECT request_id, account_id, key_id, model, prompt_tokens, completion_tokens, images, package_tokens, amount_micros, discount_micros, cash_micros, shortfall_micros, outcome, estimated, reserved_at, created_at FROM billing_usage WHERE 1 = 1`
 	var args []any
 	if f.AccountID != "" {
-		q += ` AND account_id = ?`
-		args = append(args, f.AccountID)
+		q += ` AND account_id = ` + arg(&args, f.AccountID)
 	}
 	if f.Model != "" {
-		q += ` AND model = ?`
-		args = append(args, f.Model)
+		q += ` AND model = ` + arg(&args, f.Model)
 	}
 	if !f.Since.IsZero() {
-		q += ` AND created_at >= ?`
-		args = append(args, ms(f.Since))
+		q += ` AND created_at >= ` + arg(&args, ms(f.Since))
 	}
 	if !f.Until.IsZero() {
-		q += ` AND created_at < ?`
-		args = append(args, ms(f.Until))
+		q += ` AND created_at < ` + arg(&args, ms(f.Until))
 	}
 	q += ` ORDER BY created_at, request_id`
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
-	rows, err := db.SQL.QueryContext(ctx, db.q(q), args...)
+	rows, err := db.SQL.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("billing: list usage: %w", err)
 	}
@@ -249,11 +255,10 @@ func (s *Store) ListUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, er
 	pq := `SELECT p.request_id, p.source, p.lease_id, p.tokens, p.micros FROM billing_usage_parts p JOIN billing_usage u ON u.request_id = p.request_id WHERE 1 = 1`
 	var pargs []any
 	if f.AccountID != "" {
-		pq += ` AND u.account_id = ?`
-		pargs = append(pargs, f.AccountID)
+		pq += ` AND u.account_id = ` + arg(&pargs, f.AccountID)
 	}
 	pq += ` ORDER BY p.request_id, p.seq`
-	prow, err := db.SQL.QueryContext(ctx, db.q(pq), pargs...)
+	prow, err := db.SQL.QueryContext(ctx, pq, pargs...)
 	if err != nil {
 		return nil, fmt.Errorf("billing: usage parts: %w", err)
 	}

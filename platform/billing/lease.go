@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/glmkit/glmkit/platform/store"
 )
 
 var errInsufficient = errors.New("billing: insufficient funds")
@@ -48,7 +50,7 @@ func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) error {
 	now := e.cfg.Now()
 	var newLeases []*lease
 	pkgShort := false
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
 		newLeases = newLeases[:0]
 		cash, err := db.lockWallet(ctx, tx, a.id)
 		if err != nil {
@@ -102,12 +104,12 @@ func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) error {
 			newLeases = append(newLeases, l)
 		}
 		if cashTake > 0 {
-			res, err := tx.ExecContext(ctx, db.q(`UPDATE billing_wallets SET cash_micros = cash_micros - ?, updated_at = ? WHERE account_id = ? AND cash_micros >= ?`), cashTake, ms(now), a.id, cashTake)
+			res, err := tx.ExecContext(ctx, `UPDATE billing_wallets SET cash_micros = cash_micros - $1, updated_at = $2 WHERE account_id = $3 AND cash_micros >= $4`, cashTake, ms(now), a.id, cashTake)
 			if err != nil {
 				return fmt.Errorf("billing: lease cash: %w", err)
 			}
 			if n, _ := res.RowsAffected(); n != 1 {
-				return fmt.Errorf("billing: lease cash %s: changed underneath (SQLITE_BUSY)", a.id)
+				return fmt.Errorf("billing: lease cash %s: %w", a.id, store.ErrConflict)
 			}
 			l := &lease{id: newID("ls_"), source: cashSource(a.id), granted: cashTake, avail: cashTake}
 			if err := e.insertLease(ctx, tx, a.id, l, now, exp); err != nil {
@@ -160,9 +162,9 @@ func leaseCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // lockWallet locks the account's wallet row, which every money transaction
 // of an account takes first, and returns its cash (0 without a row).
-func (db *DB) lockWallet(ctx context.Context, tx *sql.Tx, account string) (int64, error) {
+func (db ledgerDB) lockWallet(ctx context.Context, tx *sql.Tx, account string) (int64, error) {
 	var cash int64
-	err := tx.QueryRowContext(ctx, db.q(`SELECT cash_micros FROM billing_wallets WHERE account_id = ?`+db.forUpdate()), account).Scan(&cash)
+	err := tx.QueryRowContext(ctx, `SELECT cash_micros FROM billing_wallets WHERE account_id = $1`+db.Dialect.ForUpdate, account).Scan(&cash)
 	if err != nil && !isNoRows(err) {
 		return 0, fmt.Errorf("billing: lock wallet: %w", err)
 	}
@@ -172,12 +174,12 @@ func (db *DB) lockWallet(ctx context.Context, tx *sql.Tx, account string) (int64
 // leasePackage moves take tokens from package p into a new lease held by
 // this engine. The guarded UPDATE never takes more than the row holds.
 func (e *Engine) leasePackage(ctx context.Context, tx *sql.Tx, account string, p *dbPackage, take int64, now time.Time, exp int64) (*lease, error) {
-	res, err := tx.ExecContext(ctx, e.db.q(`UPDATE billing_packages SET tokens_remaining = tokens_remaining - ? WHERE id = ? AND tokens_remaining >= ?`), take, p.scope.id, take)
+	res, err := tx.ExecContext(ctx, `UPDATE billing_packages SET tokens_remaining = tokens_remaining - $1 WHERE id = $2 AND tokens_remaining >= $3`, take, p.scope.id, take)
 	if err != nil {
 		return nil, fmt.Errorf("billing: lease package: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return nil, fmt.Errorf("billing: lease package %s: changed underneath (SQLITE_BUSY)", p.scope.id)
+		return nil, fmt.Errorf("billing: lease package %s: %w", p.scope.id, store.ErrConflict)
 	}
 	sc := p.scope
 	l := &lease{id: newID("ls_"), source: sc.id, pkg: &sc, granted: take, avail: take}
@@ -188,7 +190,7 @@ func (e *Engine) leasePackage(ctx context.Context, tx *sql.Tx, account string, p
 }
 
 func (e *Engine) insertLease(ctx context.Context, tx *sql.Tx, account string, l *lease, now time.Time, exp int64) error {
-	_, err := tx.ExecContext(ctx, e.db.q(`INSERT INTO billing_leases (id, holder, account_id, source, granted, spent, uncollected, state, created_at, expires_at, closed_at, returned, close_note) VALUES (?, ?, ?, ?, ?, 0, 0, 'active', ?, ?, 0, 0, '')`),
+	_, err := tx.ExecContext(ctx, `INSERT INTO billing_leases (id, holder, account_id, source, granted, spent, uncollected, state, created_at, expires_at, closed_at, returned, close_note) VALUES ($1, $2, $3, $4, $5, 0, 0, 'active', $6, $7, 0, 0, '')`,
 		l.id, e.cfg.Holder, account, l.source, l.granted, ms(now), exp)
 	if err != nil {
 		return fmt.Errorf("billing: insert lease: %w", err)
@@ -200,7 +202,7 @@ func (e *Engine) insertLease(ctx context.Context, tx *sql.Tx, account string, l 
 // for model at t, earliest expiry first (ties by id).
 func (e *Engine) eligiblePackages(ctx context.Context, tx *sql.Tx, account, model string, t time.Time) ([]*dbPackage, error) {
 	db := e.db
-	rows, err := tx.QueryContext(ctx, db.q(`SELECT id, models, tokens_remaining, effective_at, expires_at FROM billing_packages WHERE account_id = ? AND tokens_remaining > 0 AND effective_at <= ? AND expires_at > ? ORDER BY expires_at, id`+db.forUpdate()), account, ms(t), ms(t))
+	rows, err := tx.QueryContext(ctx, `SELECT id, models, tokens_remaining, effective_at, expires_at FROM billing_packages WHERE account_id = $1 AND tokens_remaining > 0 AND effective_at <= $2 AND expires_at > $3 ORDER BY expires_at, id`+db.Dialect.ForUpdate, account, ms(t), ms(t))
 	if err != nil {
 		return nil, fmt.Errorf("billing: packages: %w", err)
 	}
@@ -229,10 +231,10 @@ func (e *Engine) eligiblePackages(ctx context.Context, tx *sql.Tx, account, mode
 // them closed. With expiredBefore > 0 only leases whose expiry is at or
 // before it are closed (reconciling another holder's leases: a renewal
 // that landed meanwhile keeps the lease alive). It returns the ids closed.
-func (db *DB) closeLeases(ctx context.Context, account string, ids []string, expiredBefore int64, now time.Time, note string) ([]string, error) {
+func (db ledgerDB) closeLeases(ctx context.Context, account string, ids []string, expiredBefore int64, now time.Time, note string) ([]string, error) {
 	sort.Strings(ids)
 	var closed []string
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
 		closed = closed[:0]
 		if _, err := db.lockWallet(ctx, tx, account); err != nil {
 			return err
@@ -240,7 +242,7 @@ func (db *DB) closeLeases(ctx context.Context, account string, ids []string, exp
 		for _, id := range ids {
 			var src, state string
 			var granted, spent, exp int64
-			err := tx.QueryRowContext(ctx, db.q(`SELECT source, granted, spent, state, expires_at FROM billing_leases WHERE id = ?`+db.forUpdate()), id).Scan(&src, &granted, &spent, &state, &exp)
+			err := tx.QueryRowContext(ctx, `SELECT source, granted, spent, state, expires_at FROM billing_leases WHERE id = $1`+db.Dialect.ForUpdate, id).Scan(&src, &granted, &spent, &state, &exp)
 			if isNoRows(err) {
 				continue
 			}
@@ -254,16 +256,16 @@ func (db *DB) closeLeases(ctx context.Context, account string, ids []string, exp
 			if ret > 0 {
 				var q string
 				if src == cashSource(account) {
-					q = `UPDATE billing_wallets SET cash_micros = cash_micros + ? WHERE account_id = ?`
+					q = `UPDATE billing_wallets SET cash_micros = cash_micros + $1 WHERE account_id = $2`
 					src = account
 				} else {
-					q = `UPDATE billing_packages SET tokens_remaining = tokens_remaining + ? WHERE id = ?`
+					q = `UPDATE billing_packages SET tokens_remaining = tokens_remaining + $1 WHERE id = $2`
 				}
-				if _, err := tx.ExecContext(ctx, db.q(q), ret, src); err != nil {
+				if _, err := tx.ExecContext(ctx, q, ret, src); err != nil {
 					return fmt.Errorf("billing: return lease: %w", err)
 				}
 			}
-			if _, err := tx.ExecContext(ctx, db.q(`UPDATE billing_leases SET state = 'closed', closed_at = ?, returned = ?, close_note = ? WHERE id = ?`), ms(now), ret, note, id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE billing_leases SET state = 'closed', closed_at = $1, returned = $2, close_note = $3 WHERE id = $4`, ms(now), ret, note, id); err != nil {
 				return fmt.Errorf("billing: close lease: %w", err)
 			}
 			closed = append(closed, id)
@@ -297,9 +299,9 @@ func (e *Engine) renew(ctx context.Context) error {
 		a.mu.Unlock()
 	}
 	alive := map[string]bool{}
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
 		clear(alive)
-		rows, err := tx.QueryContext(ctx, db.q(`SELECT id FROM billing_leases WHERE holder = ? AND state = 'active' ORDER BY id`+db.forUpdate()), e.cfg.Holder)
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM billing_leases WHERE holder = $1 AND state = 'active' ORDER BY id`+db.Dialect.ForUpdate, e.cfg.Holder)
 		if err != nil {
 			return fmt.Errorf("billing: renew leases: %w", err)
 		}
@@ -325,8 +327,8 @@ func (e *Engine) renew(ctx context.Context) error {
 			for _, id := range part {
 				args = append(args, id)
 			}
-			q := `UPDATE billing_leases SET expires_at = ? WHERE state = 'active' AND id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ") + `)`
-			if _, err := tx.ExecContext(ctx, db.q(q), args...); err != nil {
+			q := `UPDATE billing_leases SET expires_at = $1 WHERE state = 'active' AND id IN (` + params(2, len(part)) + `)`
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 				return fmt.Errorf("billing: renew leases: %w", err)
 			}
 		}
@@ -362,7 +364,7 @@ func (e *Engine) renew(ctx context.Context) error {
 func (e *Engine) Reconcile(ctx context.Context) (int, error) {
 	now := e.cfg.Now()
 	db := e.db
-	rows, err := db.SQL.QueryContext(ctx, db.q(`SELECT account_id, id FROM billing_leases WHERE state = 'active' AND expires_at <= ? ORDER BY account_id, id`), ms(now))
+	rows, err := db.SQL.QueryContext(ctx, `SELECT account_id, id FROM billing_leases WHERE state = 'active' AND expires_at <= $1 ORDER BY account_id, id`, ms(now))
 	if err != nil {
 		return 0, fmt.Errorf("billing: reconcile: %w", err)
 	}

@@ -57,7 +57,7 @@ func TestAuditDetectsLoss(t *testing.T) {
 		r.audit("acct", true)
 		ctx := context.Background()
 		// 126 tokens gone from the package with no row: the audit must say so.
-		if _, err := r.db.SQL.ExecContext(ctx, r.db.q(`UPDATE billing_packages SET tokens_remaining = tokens_remaining - 126 WHERE id = ?`), p.ID); err != nil {
+		if _, err := r.db.SQL.ExecContext(ctx, `UPDATE billing_packages SET tokens_remaining = tokens_remaining - 126 WHERE id = $1`, p.ID); err != nil {
 			t.Fatal(err)
 		}
 		a, err = r.store.Audit(ctx, "acct")
@@ -68,7 +68,7 @@ func TestAuditDetectsLoss(t *testing.T) {
 			t.Fatalf("audit of a package missing 126 tokens: %v", a.Problems)
 		}
 		// And cash counted twice (a lease's spent raised without a row).
-		if _, err := r.db.SQL.ExecContext(ctx, r.db.q(`UPDATE billing_wallets SET cash_micros = cash_micros + 7 WHERE account_id = ?`), "acct"); err != nil {
+		if _, err := r.db.SQL.ExecContext(ctx, `UPDATE billing_wallets SET cash_micros = cash_micros + 7 WHERE account_id = $1`, "acct"); err != nil {
 			t.Fatal(err)
 		}
 		a, _ = r.store.Audit(ctx, "acct")
@@ -202,7 +202,7 @@ func ledgerStress(t *testing.T, dsn string, seed uint64) {
 				// Cut engine 0 off once it holds credit (reservations left
 				// open keep some leased until Close, so this comes).
 				var n int
-				if err := r.db.SQL.QueryRowContext(ctx, r.db.q(`SELECT COUNT(*) FROM billing_leases WHERE holder = ? AND state = 'active'`), engines[0].Holder()).Scan(&n); err != nil {
+				if err := r.db.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM billing_leases WHERE holder = $1 AND state = 'active'`, engines[0].Holder()).Scan(&n); err != nil {
 					t.Errorf("leases: %v", err)
 				}
 				switch {
@@ -286,7 +286,7 @@ func ledgerStress(t *testing.T, dsn string, seed uint64) {
 	stressRows(t, r, accounts, out)
 	// The partition must have done what it is there for.
 	var late int
-	if err := r.db.SQL.QueryRowContext(ctx, r.db.q(`SELECT COUNT(*) FROM billing_leases WHERE holder = ? AND close_note LIKE 'expired%'`), engines[0].Holder()).Scan(&late); err != nil {
+	if err := r.db.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM billing_leases WHERE holder = $1 AND close_note LIKE 'expired%'`, engines[0].Holder()).Scan(&late); err != nil {
 		t.Fatal(err)
 	}
 	var uncollected int64

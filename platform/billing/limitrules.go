@@ -43,9 +43,9 @@ func (s *Store) SetLimit(ctx context.Context, subject, id string, p LimitPatch) 
 	}
 	now := s.now()
 	var r LimitRule
-	err := s.db.tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		r = LimitRule{Subject: subject, ID: id}
-		err := tx.QueryRowContext(ctx, s.db.q(`SELECT max_concurrent, rpm, daily_tokens FROM billing_limit_rules WHERE subject = ? AND id = ?`+s.db.forUpdate()),
+		err := tx.QueryRowContext(ctx, `SELECT max_concurrent, rpm, daily_tokens FROM billing_limit_rules WHERE subject = $1 AND id = $2`+s.db.Dialect.ForUpdate,
 			subject, id).Scan(&r.MaxConcurrent, &r.RPM, &r.DailyTokens)
 		if err != nil && !isNoRows(err) {
 			return fmt.Errorf("billing: limit: %w", err)
@@ -62,7 +62,7 @@ func (s *Store) SetLimit(ctx context.Context, subject, id string, p LimitPatch) 
 			}
 		}
 		r.UpdatedAt = fromMS(ms(now))
-		_, err = tx.ExecContext(ctx, s.db.q(`INSERT INTO billing_limit_rules (subject, id, max_concurrent, rpm, daily_tokens, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (subject, id) DO UPDATE SET max_concurrent = excluded.max_concurrent, rpm = excluded.rpm, daily_tokens = excluded.daily_tokens, updated_at = excluded.updated_at`),
+		_, err = tx.ExecContext(ctx, `INSERT INTO billing_limit_rules (subject, id, max_concurrent, rpm, daily_tokens, updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject, id) DO UPDATE SET max_concurrent = excluded.max_concurrent, rpm = excluded.rpm, daily_tokens = excluded.daily_tokens, updated_at = excluded.updated_at`,
 			subject, id, r.MaxConcurrent, r.RPM, r.DailyTokens, ms(now))
 		if err != nil {
 			return fmt.Errorf("billing: set limit: %w", err)
@@ -78,7 +78,7 @@ func (s *Store) SetLimit(ctx context.Context, subject, id string, p LimitPatch) 
 // ClearLimit deletes the rule of (subject, id); found=false when there was
 // none.
 func (s *Store) ClearLimit(ctx context.Context, subject, id string) (found bool, err error) {
-	res, err := s.db.SQL.ExecContext(ctx, s.db.q(`DELETE FROM billing_limit_rules WHERE subject = ? AND id = ?`), subject, id)
+	res, err := s.db.SQL.ExecContext(ctx, `DELETE FROM billing_limit_rules WHERE subject = $1 AND id = $2`, subject, id)
 	if err != nil {
 		return false, fmt.Errorf("billing: clear limit: %w", err)
 	}
@@ -93,7 +93,7 @@ func (s *Store) ClearLimit(ctx context.Context, subject, id string) (found bool,
 func (s *Store) GetLimit(ctx context.Context, subject, id string) (LimitRule, bool, error) {
 	r := LimitRule{Subject: subject, ID: id}
 	var up int64
-	err := s.db.SQL.QueryRowContext(ctx, s.db.q(`SELECT max_concurrent, rpm, daily_tokens, updated_at FROM billing_limit_rules WHERE subject = ? AND id = ?`),
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT max_concurrent, rpm, daily_tokens, updated_at FROM billing_limit_rules WHERE subject = $1 AND id = $2`,
 		subject, id).Scan(&r.MaxConcurrent, &r.RPM, &r.DailyTokens, &up)
 	if isNoRows(err) {
 		return LimitRule{}, false, nil

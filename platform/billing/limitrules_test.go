@@ -3,6 +3,8 @@ package billing
 import (
 	"context"
 	"testing"
+
+	"github.com/glmkit/glmkit/platform/store"
 )
 
 // Limit rules on both engines: set merges the given fields, list, get,
@@ -10,7 +12,7 @@ import (
 func TestLimitRules(t *testing.T) {
 	eachDB(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		db, err := Open(ctx, dsn)
+		db, err := store.OpenDB(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,7 +36,7 @@ func TestLimitRules(t *testing.T) {
 		if _, err := st.SetLimit(ctx, "widget", "x", LimitPatch{RPM: n(1)}); err == nil {
 			t.Fatal("bad subject accepted")
 		}
-		db2, err := Open(ctx, dsn)
+		db2, err := store.OpenDB(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,6 +56,26 @@ func TestLimitRules(t *testing.T) {
 		}
 		if _, ok, _ := st.GetLimit(ctx, LimitKey, "k1"); ok {
 			t.Fatal("rule still there")
+		}
+	})
+}
+
+// The price rows the store's migration seeds are the shipped table.
+func TestSeedMatchesDefaultPrices(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		r := newRig(t, dsn)
+		got, err := r.store.Prices(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := DefaultPrices()
+		if len(got) != len(want) {
+			t.Fatalf("got %d seeded prices, want %d (DefaultPrices)", len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("price %d: got %+v, want %+v", i, got[i], want[i])
+			}
 		}
 	})
 }

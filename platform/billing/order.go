@@ -45,7 +45,7 @@ func (e *Engine) refreshOrder(ctx context.Context, a *account, model string, pri
 	defer cancel()
 	db := e.db
 	var newLeases []*lease
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
 		newLeases = newLeases[:0]
 		// Same lock order as acquire: wallet row, then packages.
 		if _, err := db.lockWallet(ctx, tx, a.id); err != nil {

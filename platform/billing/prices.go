@@ -7,8 +7,9 @@ import "sort"
 // Repeated here so billing does not import the upstream adapters.
 const BuiltinEmbedModel = "glmkit-embed-ngram"
 
-// DefaultPrices is the shipped price table, seeded into billing_prices on
-// the first migration and editable afterwards (`glm prices set`). Sources:
+// DefaultPrices is the shipped price table, seeded into billing_prices by
+// the store's billing migration (TestSeedMatchesDefaultPrices holds the
+// two equal) and editable afterwards (`glm prices set`). Sources:
 // the tutorial's price table (glm-4, glm-4v, glm-3-turbo at 0.1 / 0.1 /
 // 0.005 CNY per 1K tokens) and spec §7 (embedding-2/-3 0.0005 per 1K on
 // input only; glm-4-plus 5 CNY/M, glm-4-air 1/M, glm-4-airx 10/M,

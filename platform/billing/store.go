@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/glmkit/glmkit/platform/store"
 )
 
 // Package kinds (the console's 资源包类型: 赠送 / 购买).
@@ -101,20 +103,21 @@ type Grant struct {
 // the read models (packages, balances, usage, bills). The hot path uses
 // Engine instead.
 type Store struct {
-	db  *DB
+	db  ledgerDB
 	now func() time.Time
 }
 
-// NewStore returns a Store on db. now is the clock (nil = time.Now).
-func NewStore(db *DB, now func() time.Time) *Store {
+// NewStore returns a Store on the platform's database handle. now is the
+// clock (nil = time.Now).
+func NewStore(db *store.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now}
+	return &Store{db: ledgerDB{db}, now: now}
 }
 
 // DB returns the handle the store uses.
-func (s *Store) DB() *DB { return s.db }
+func (s *Store) DB() *store.DB { return s.db.DB }
 
 func newID(prefix string) string {
 	var b [10]byte
@@ -126,8 +129,8 @@ func newID(prefix string) string {
 
 // ensureWallet creates the account's wallet row (cash 0) if missing, so
 // every money transaction for an account can lock that one row first.
-func (db *DB) ensureWallet(ctx context.Context, tx *sql.Tx, account string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, db.q(`INSERT INTO billing_wallets (account_id, cash_micros, updated_at) VALUES (?, 0, ?) ON CONFLICT (account_id) DO NOTHING`), account, ms(now))
+func (db ledgerDB) ensureWallet(ctx context.Context, tx *sql.Tx, account string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO billing_wallets (account_id, cash_micros, updated_at) VALUES ($1, 0, $2) ON CONFLICT (account_id) DO NOTHING`, account, ms(now))
 	if err != nil {
 		return fmt.Errorf("billing: wallet: %w", err)
 	}
@@ -184,15 +187,15 @@ func (s *Store) grant(ctx context.Context, id string, g Grant, once bool) (Packa
 		PurchasedAt: g.PurchasedAt.UTC(), EffectiveAt: g.EffectiveAt.UTC(), ExpiresAt: g.ExpiresAt.UTC(),
 	}
 	granted := false
-	err := s.db.tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if err := s.db.ensureWallet(ctx, tx, g.AccountID, now); err != nil {
 			return err
 		}
-		ins := `INSERT INTO billing_packages (id, account_id, name, kind, models, tokens_granted, tokens_remaining, purchased_at, effective_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		ins := `INSERT INTO billing_packages (id, account_id, name, kind, models, tokens_granted, tokens_remaining, purchased_at, effective_at, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 		if once {
 			ins += ` ON CONFLICT (id) DO NOTHING`
 		}
-		r, err := tx.ExecContext(ctx, s.db.q(ins),
+		r, err := tx.ExecContext(ctx, ins,
 			p.ID, p.AccountID, p.Name, p.Kind, strings.Join(models, ","), p.TokensGranted, p.TokensGranted,
 			ms(p.PurchasedAt), ms(p.EffectiveAt), ms(p.ExpiresAt), ms(now))
 		if err != nil {
@@ -205,7 +208,7 @@ func (s *Store) grant(ctx context.Context, id string, g Grant, once bool) (Packa
 			return nil // already granted under this id
 		}
 		granted = true
-		_, err = tx.ExecContext(ctx, s.db.q(`INSERT INTO billing_credits (id, account_id, kind, micros, tokens, ref, note, created_at) VALUES (?, ?, 'package', 0, ?, ?, ?, ?)`),
+		_, err = tx.ExecContext(ctx, `INSERT INTO billing_credits (id, account_id, kind, micros, tokens, ref, note, created_at) VALUES ($1, $2, 'package', 0, $3, $4, $5, $6)`,
 			newID("cr_"), p.AccountID, p.TokensGranted, p.ID, p.Name, ms(now))
 		if err != nil {
 			return fmt.Errorf("billing: credit row: %w", err)
@@ -247,12 +250,12 @@ func (s *Store) TopUp(ctx context.Context, account string, amount Micros, note s
 		return 0, errors.New("billing: topup: amount must be positive")
 	}
 	now := s.now()
-	err := s.db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO billing_wallets (account_id, cash_micros, updated_at) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET cash_micros = billing_wallets.cash_micros + excluded.cash_micros, updated_at = excluded.updated_at`),
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO billing_wallets (account_id, cash_micros, updated_at) VALUES ($1, $2, $3) ON CONFLICT (account_id) DO UPDATE SET cash_micros = billing_wallets.cash_micros + excluded.cash_micros, updated_at = excluded.updated_at`,
 			account, int64(amount), ms(now)); err != nil {
 			return fmt.Errorf("billing: topup: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO billing_credits (id, account_id, kind, micros, tokens, ref, note, created_at) VALUES (?, ?, 'topup', ?, 0, '', ?, ?)`),
+		_, err := tx.ExecContext(ctx, `INSERT INTO billing_credits (id, account_id, kind, micros, tokens, ref, note, created_at) VALUES ($1, $2, 'topup', $3, 0, '', $4, $5)`,
 			newID("cr_"), account, int64(amount), note, ms(now))
 		if err != nil {
 			return fmt.Errorf("billing: credit row: %w", err)
@@ -278,15 +281,14 @@ type Balance struct {
 
 // outstanding returns, per lease source, what active leases hold and have
 // not spent (granted − spent).
-func (db *DB) outstanding(ctx context.Context, account string) (map[string]int64, error) {
+func (db ledgerDB) outstanding(ctx context.Context, account string) (map[string]int64, error) {
 	q := `SELECT source, SUM(granted - spent) FROM billing_leases WHERE state = 'active'`
 	args := []any{}
 	if account != "" {
-		q += ` AND account_id = ?`
-		args = append(args, account)
+		q += ` AND account_id = ` + arg(&args, account)
 	}
 	q += ` GROUP BY source`
-	rows, err := db.SQL.QueryContext(ctx, db.q(q), args...)
+	rows, err := db.SQL.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("billing: leases: %w", err)
 	}
@@ -311,7 +313,7 @@ func cashSource(account string) string { return "cash:" + account }
 func (s *Store) Balance(ctx context.Context, account string) (Balance, error) {
 	b := Balance{AccountID: account}
 	var cash int64
-	err := s.db.SQL.QueryRowContext(ctx, s.db.q(`SELECT cash_micros FROM billing_wallets WHERE account_id = ?`), account).Scan(&cash)
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT cash_micros FROM billing_wallets WHERE account_id = $1`, account).Scan(&cash)
 	if err != nil && !isNoRows(err) {
 		return b, fmt.Errorf("billing: balance: %w", err)
 	}
@@ -330,11 +332,10 @@ func (s *Store) ListPackages(ctx context.Context, account string) ([]Package, er
 	q := `SELECT id, account_id, name, kind, models, tokens_granted, tokens_remaining, purchased_at, effective_at, expires_at FROM billing_packages`
 	var args []any
 	if account != "" {
-		q += ` WHERE account_id = ?`
-		args = append(args, account)
+		q += ` WHERE account_id = ` + arg(&args, account)
 	}
 	q += ` ORDER BY account_id, expires_at, id`
-	rows, err := s.db.SQL.QueryContext(ctx, s.db.q(q), args...)
+	rows, err := s.db.SQL.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("billing: list packages: %w", err)
 	}
@@ -369,7 +370,7 @@ func (s *Store) ListPackages(ctx context.Context, account string) ([]Package, er
 // Prices returns the price table, by model.
 func (s *Store) Prices(ctx context.Context) ([]Price, error) { return s.db.prices(ctx) }
 
-func (db *DB) prices(ctx context.Context) ([]Price, error) {
+func (db ledgerDB) prices(ctx context.Context) ([]Price, error) {
 	rows, err := db.SQL.QueryContext(ctx, `SELECT model, input_micros, output_micros, image_micros FROM billing_prices ORDER BY model`)
 	if err != nil {
 		return nil, fmt.Errorf("billing: prices: %w", err)
@@ -397,7 +398,7 @@ func (s *Store) SetPrice(ctx context.Context, p Price) error {
 	if p.Input < 0 || p.Output < 0 || p.Image < 0 {
 		return errors.New("billing: price: negative price")
 	}
-	_, err := s.db.SQL.ExecContext(ctx, s.db.q(`INSERT INTO billing_prices (model, input_micros, output_micros, image_micros, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (model) DO UPDATE SET input_micros = excluded.input_micros, output_micros = excluded.output_micros, image_micros = excluded.image_micros, updated_at = excluded.updated_at`),
+	_, err := s.db.SQL.ExecContext(ctx, `INSERT INTO billing_prices (model, input_micros, output_micros, image_micros, updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (model) DO UPDATE SET input_micros = excluded.input_micros, output_micros = excluded.output_micros, image_micros = excluded.image_micros, updated_at = excluded.updated_at`,
 		p.Model, int64(p.Input), int64(p.Output), int64(p.Image), ms(s.now()))
 	if err != nil {
 		return fmt.Errorf("billing: set price: %w", err)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/internal/pgtest"
+
+	"github.com/glmkit/glmkit/platform/store"
 )
 
 // eachDB runs fn once on a fresh SQLite file and, when GLMKIT_TEST_PG_DSN
@@ -63,7 +65,7 @@ func (c *clock) Add(d time.Duration) {
 type rig struct {
 	t     *testing.T
 	dsn   string
-	db    *DB
+	db    *store.DB
 	store *Store
 	clk   *clock
 }
@@ -73,7 +75,7 @@ var t0 = time.Date(2024, 2, 3, 10, 0, 0, 0, BillingZone)
 func newRig(t *testing.T, dsn string) *rig {
 	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, dsn)
+	db, err := store.OpenDB(ctx, dsn)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -86,7 +88,7 @@ func newRig(t *testing.T, dsn string) *rig {
 func (r *rig) engine(cfg Config) *Engine {
 	r.t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, r.dsn)
+	db, err := store.OpenDB(ctx, r.dsn)
 	if err != nil {
 		r.t.Fatalf("open: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/limits"
+	"github.com/glmkit/glmkit/platform/store"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
 
@@ -18,7 +19,7 @@ import (
 func newLimitsEnv(t *testing.T, file limits.Rules) *meteredEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := billing.Open(ctx, filepath.Join(t.TempDir(), "billing.db"))
+	db, err := store.OpenDB(ctx, filepath.Join(t.TempDir(), "billing.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/billing"
+	"github.com/glmkit/glmkit/platform/store"
 )
 
 // BenchmarkMeteredSyncChat (issue 4 item 7): the same in-process handler
@@ -22,7 +23,7 @@ func BenchmarkMeteredSyncChat(b *testing.B) {
 				api, key := benchServer(b)
 				if mode == "on" {
 					ctx := context.Background()
-					db, err := billing.Open(ctx, filepath.Join(b.TempDir(), "glm.db"))
+					db, err := store.OpenDB(ctx, filepath.Join(b.TempDir(), "glm.db"))
 					if err != nil {
 						b.Fatal(err)
 					}

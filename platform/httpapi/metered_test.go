@@ -11,6 +11,7 @@ import (
 
 	"github.com/glmkit/glmkit/internal/sse"
 	"github.com/glmkit/glmkit/platform/billing"
+	"github.com/glmkit/glmkit/platform/store"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
 
@@ -36,7 +37,7 @@ const testAdminToken = "test-admin-token-0123456789"
 func newMeteredEnv(t *testing.T, start time.Time) *meteredEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := billing.Open(ctx, filepath.Join(t.TempDir(), "billing.db"))
+	db, err := store.OpenDB(ctx, filepath.Join(t.TempDir(), "billing.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
