@@ -104,7 +104,7 @@ func (c *Config) defaults() {
 var ErrClosed = errors.New("billing: engine closed")
 
 // Engine is the metering hot path: Reserve before the upstream call,
-// Settle after it (issue 4 items 2 and 7). It spends credit leased from
+// Settle after it. It spends credit leased from
 // the database in memory, so a request costs no database round trip while
 // a lease can serve it, and writes usage rows in batches. Overspend is
 // impossible with any number of engines on one database: a lease is taken
@@ -183,8 +183,8 @@ func (l *lease) paysFor(model string, t time.Time) bool {
 	return p != nil && !t.Before(p.effective) && t.Before(p.expires) && scopeCovers(p.models, model)
 }
 
-// sortLeases puts package leases first, earliest expiry first (issue 4:
-// the order packages pay in), then cash.
+// sortLeases puts package leases first, earliest expiry first (the order
+// packages pay in, see order.go), then cash.
 func sortLeases(ls []*lease) {
 	sort.SliceStable(ls, func(i, j int) bool {
 		a, b := ls[i], ls[j]

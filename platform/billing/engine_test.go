@@ -91,7 +91,7 @@ func checkOneRowEach(t *testing.T, r *rig, ids []string, wantCharged int) {
 	}
 }
 
-// Issue 4 "must show": 64 concurrent requests against an account that can
+// The overspend race: 64 concurrent requests against an account that can
 // pay for 10 (5 from a package, 5 from cash): exactly 10 pass, 54 get
 // 1113, one usage row each, and the charges equal the drop in package
 // tokens and cash.
@@ -198,7 +198,7 @@ func settle(t *testing.T, e *Engine, res *Reservation, in, out int64) Charge {
 	return c
 }
 
-// Package order (issue 4 item 2): only packages whose scope covers the
+// Package order: only packages whose scope covers the
 // model, earliest expiry first, then cash.
 func TestPackageOrder(t *testing.T) {
 	eachDB(t, func(t *testing.T, dsn string) {

@@ -10,7 +10,7 @@ import (
 )
 
 // Micros is an amount of money in 1e-6 CNY ("µ¥"). Money is an exact
-// integer everywhere (DESIGN.md §3 "Money", issue 4 item 1): no float ever
+// integer everywhere (DESIGN.md §3 "Money"): no float ever
 // holds an amount, a price or a charge. One micro is the finest unit a bill
 // shows, so every charge is a whole number of micros.
 type Micros int64
@@ -98,7 +98,7 @@ func addSat(a, b int64) int64 {
 	return a + b
 }
 
-// Price is the list price of one model (spec §7; issue 4 item 1). Token
+// Price is the list price of one model (spec §7). Token
 // prices are per 1,000 tokens, the unit the tutorial's price table uses
 // ("0.1元 / 千tokens"); Image is per generated image (CogView). Embedding
 // models have Output 0: they are billed on input only (spec §7).
@@ -115,8 +115,7 @@ type Price struct {
 func (p Price) Free() bool { return p.Input == 0 && p.Output == 0 && p.Image == 0 }
 
 // TokenCost is the list price of in prompt and out completion tokens,
-// rounded UP to the micro once per request (issue 4 item 1: the rounding
-// rule). Rounding once per request, not per token, keeps a cheap model
+// rounded UP to the micro once per request. Rounding once per request, not per token, keeps a cheap model
 // cheap (one embedding-2 token is 0.5 µ¥) while never charging less than
 // the list price.
 func (p Price) TokenCost(in, out int64) Micros {

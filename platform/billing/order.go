@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// Package order with leased credit (issue 4 item 2: "packages whose scope
-// matches the model are used first, earliest expiry first").
+// Package order with leased credit: packages whose scope matches the model
+// pay first, earliest expiry first, so credit about to expire is not
+// wasted while later credit is spent.
 //
 // An engine spends package leases in expiry order, but a lease taken
 // earlier can outlive the moment another package starts to rank before

@@ -6,7 +6,7 @@ import (
 )
 
 // UsageRecord is one usage row: what a request used, what it cost and
-// what paid for it (issue 4 item 2).
+// what paid for it, so every request's charge can be audited and billed.
 type UsageRecord struct {
 	RequestID        string
 	AccountID        string
@@ -23,8 +23,9 @@ type UsageRecord struct {
 }
 
 // Settle charges a reservation for what the request actually used and
-// releases the rest (issue 4 item 2). It is idempotent: a second call for
-// the same reservation returns the first result and charges nothing more.
+// releases the rest, so the client pays for usage, not for the cap. It is
+// idempotent: a second call for the same reservation returns the first
+// result and charges nothing more.
 //
 // When usage exceeds the reservation (a prompt estimate that was too low,
 // or "exhaustion mid-stream"), Settle takes more credit — packages first,

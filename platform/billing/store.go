@@ -52,8 +52,8 @@ type Package struct {
 
 // ActiveAt reports whether the package may pay at t. The boundaries are
 // half-open: the effective time is the first instant it pays, the expiry
-// time the first instant it no longer does (issue 4: "expiry at the
-// boundary").
+// time the first instant it no longer does, so a request at the exact
+// boundary has one answer on every replica.
 func (p Package) ActiveAt(t time.Time) bool {
 	return !t.Before(p.EffectiveAt) && t.Before(p.ExpiresAt)
 }

@@ -2,7 +2,6 @@ package billing
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -10,19 +9,16 @@ import (
 	"github.com/glmkit/glmkit/internal/pgtest"
 
 	"github.com/glmkit/glmkit/platform/store"
+	"github.com/glmkit/glmkit/platform/store/storetest"
 )
 
-// eachDB runs fn once on a fresh SQLite file and, when GLMKIT_TEST_PG_DSN
-// is set, once on a fresh PostgreSQL schema: the same suite on both
-// engines (issue 4 item 6). fn gets a DSN; every Open of it sees the same
-// database, as replicas would.
+// eachDB runs fn on both engines through the store's one helper, so
+// billing's tables are held to the same databases as the store's: a fresh
+// SQLite file, and a fresh PostgreSQL schema when GLMKIT_TEST_PG_DSN is
+// set. fn gets a DSN; every store.OpenDB of it sees the same database, as
+// replicas would.
 func eachDB(t *testing.T, fn func(t *testing.T, dsn string)) {
-	t.Run("sqlite", func(t *testing.T) {
-		fn(t, filepath.Join(t.TempDir(), "billing.db"))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		fn(t, freshPG(t))
-	})
+	storetest.EachEngine(t, "billing", fn)
 }
 
 // onlyPG runs fn on PostgreSQL only (skipped without the DSN).

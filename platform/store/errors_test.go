@@ -8,21 +8,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/glmkit/glmkit/platform/store/storetest"
 )
 
 // eachEngine runs fn on a fresh SQLite file and, when the PostgreSQL test
 // server is configured, on a fresh PostgreSQL schema.
 func eachEngine(t *testing.T, fn func(t *testing.T, db *DB)) {
-	t.Run("sqlite", func(t *testing.T) {
-		db, err := OpenDB(context.Background(), filepath.Join(t.TempDir(), "glm.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		fn(t, db)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		db, err := OpenDB(context.Background(), freshPG(t))
+	storetest.EachEngine(t, "store", func(t *testing.T, dsn string) {
+		db, err := OpenDB(context.Background(), dsn)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,7 @@
 // Package storetest is the one behaviour suite every platform.Store must
-// pass. The SQLite test runs it; the PostgreSQL build runs the very same
-// suite against its database (issue 4), so both engines are held to the
-// same contract.
+// pass, and the one helper (EachEngine) that runs the platform's database
+// tests — the store's and billing's — on SQLite and on PostgreSQL, so both
+// engines are held to the same contract.
 package storetest
 
 import (
