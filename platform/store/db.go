@@ -67,12 +67,6 @@ func dialectFor(dsn string) (Dialect, error) {
 	}
 }
 
-// IsPostgresDSN reports whether dsn names a PostgreSQL database.
-func IsPostgresDSN(dsn string) bool {
-	d, err := dialectFor(dsn)
-	return err == nil && d.Name == Postgres.Name
-}
-
 // busyTimeout is how long a SQLite connection waits for the write lock
 // before reporting SQLITE_BUSY. The CLI and every server process share the
 // file, and a usage flush of a full batch holds the lock for a while; a
