@@ -19,8 +19,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/auth"
 	"github.com/glmkit/glmkit/platform/httpapi"
+	"github.com/glmkit/glmkit/platform/mux"
+	"github.com/glmkit/glmkit/platform/ops"
 	"github.com/glmkit/glmkit/platform/proxy"
 	"github.com/glmkit/glmkit/platform/requestlog"
 	"github.com/glmkit/glmkit/platform/store"
@@ -44,8 +47,8 @@ type ServeEnv struct {
 type ServePlugin struct {
 	Meter   platform.Meter
 	Limiter platform.Limiter
-	// Admin, when set, mounts the admin API (issue 4 item 5).
-	Admin *httpapi.AdminOptions
+	// Admin, when set, mounts the admin API.
+	Admin *admin.Options
 	Close func(ctx context.Context) error
 }
 
@@ -207,7 +210,7 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 	dataDir, dsn := o.store.resolve()
 	var meter platform.Meter
 	var limiter platform.Limiter
-	var admin *httpapi.AdminOptions
+	var adminOpts *admin.Options
 	var closers []func(context.Context) error
 	defer func() {
 		// Extensions close last (after drain), also on a failed start.
@@ -243,7 +246,7 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 			limiter = p.Limiter
 		}
 		if p.Admin != nil {
-			admin = p.Admin
+			adminOpts = p.Admin
 		}
 	}
 
@@ -260,9 +263,16 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 	pool := tasks.New(tasks.Options{Store: st, Router: router, Log: batcher, Trace: trace, Meter: meter, Workers: o.workers,
 		Lease: o.taskLease, Retention: o.taskRetention, Logger: log})
 	api := httpapi.New(httpapi.Options{Router: router, Auth: authn, Tasks: pool, Log: batcher, Trace: trace,
-		Meter: meter, Limiter: limiter, Admin: admin,
-		Prefixes: o.prefixes, MaxBodyBytes: o.maxBody, Logger: log,
-		Health: func(ctx context.Context) error { return st.DB().PingContext(ctx) }})
+		Meter: meter, Limiter: limiter,
+		Prefixes: o.prefixes, MaxBodyBytes: o.maxBody, Logger: log})
+	root := mux.New(nil)
+	root.Mount(api)
+	root.Mount(ops.New(ops.Options{Metrics: api.Metrics().Registry,
+		Health: func(ctx context.Context) error { return st.DB().PingContext(ctx) }}))
+	if adminOpts != nil {
+		adminOpts.Revoker, adminOpts.Logger = authn, log
+		root.Mount(admin.NewHandler(*adminOpts))
+	}
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -289,7 +299,7 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			inflight.Add(1)
 			defer inflight.Done()
-			api.ServeHTTP(w, r)
+			root.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

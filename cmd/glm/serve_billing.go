@@ -31,7 +31,6 @@ import (
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/billing"
-	"github.com/glmkit/glmkit/platform/httpapi"
 	"github.com/glmkit/glmkit/platform/limits"
 )
 
@@ -228,7 +227,7 @@ func billStart(ctx context.Context, env ServeEnv) (ServePlugin, error) {
 		if created {
 			env.Logger.Info("admin API: created a token in " + filepath.Join(env.DataDir, billAdminTokenFile) + " (0600)")
 		}
-		plugin.Admin = &httpapi.AdminOptions{Token: token, Accounts: env.Store, Keys: env.Store, Billing: bst, Limits: reloader}
+		plugin.Admin = &admin.Options{Token: token, Accounts: env.Store, Keys: env.Store, Billing: bst, Limits: reloader}
 		if eng != nil {
 			plugin.Admin.PackagesChanged = eng.PackagesChanged
 		}

@@ -1,8 +1,10 @@
-// Package admin is what the operator's two doors share: the admin HTTP API
-// (platform/httpapi) and the `glm accounts|keys|packages|usage` commands
-// (cmd/glm). It holds the JSON views of keys, packages and usage rows and
-// the small operations both perform (a new account id, a new key), so the
-// CLI's --json output and the API's answers come from one definition.
+// Package admin owns the operator's two doors: the admin HTTP API
+// (api*.go, a handler cmd/glm mounts beside the V4 API or on its own
+// listener) and what the `glm accounts|keys|packages|usage` commands
+// (cmd/glm) share with it. It holds the JSON views of keys, packages and
+// usage rows and the small operations both perform (a new account id, a
+// new key), so the CLI's --json output and the API's answers come from one
+// definition.
 //
 // Input validation is here too (validate.go, limits.go): grants, top-ups,
 // prices and limit rules are checked by one validator, so the API (which

@@ -35,14 +35,11 @@ func newLimitsEnv(t *testing.T, file limits.Rules) *meteredEnv {
 	if err := rl.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var ao *AdminOptions
 	e := newEnv(t, func(_ *proxyConfig, o *Options, _ *taskOptions) {
 		o.Limiter = lim
-		ao = &AdminOptions{Token: testAdminToken, Billing: bst, Limits: rl}
-		o.Admin = ao
 	})
-	ao.Accounts, ao.Keys = e.store, e.store
-	return &meteredEnv{env: e, bill: bst}
+	mountAdmin(e, admin.Options{Billing: bst, Limits: rl})
+	return &meteredEnv{env: e, bill: bst, limits: rl}
 }
 
 // Limits through the admin API: PUT applies on this server at once (the
@@ -123,7 +120,7 @@ func TestAdminLimits(t *testing.T) {
 }
 
 func newLimitsEnvEnforced(m *meteredEnv) (limits.Rules, time.Time) {
-	return m.api.opts.Admin.Limits.Enforced()
+	return m.limits.Enforced()
 }
 
 // Bad limit input: 1210 / 1213 / 1214 with the right status, never 500,

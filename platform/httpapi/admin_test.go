@@ -20,7 +20,7 @@ func (m *meteredEnv) admin(method, path, body string, token ...string) *http.Res
 	if len(token) > 0 {
 		tok = token[0]
 	}
-	req, err := http.NewRequest(method, m.http.URL+AdminPrefix+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, m.http.URL+admin.Prefix+path, strings.NewReader(body))
 	if err != nil {
 		m.t.Fatal(err)
 	}
@@ -47,15 +47,15 @@ func adminDecode[T any](t *testing.T, resp *http.Response, status int) T {
 	return v
 }
 
-// The admin API end to end (issue 4 item 5): token, accounts, keys (a key
-// made here works on the V4 API, a revoke is refused at once), packages,
-// top-ups, usage, bills (JSON = CSV = usage rows), prices.
+// The admin API end to end, mounted beside the V4 API: token, accounts,
+// keys (a key made here works on the V4 API, a revoke is refused at once),
+// packages, top-ups, usage, bills (JSON = CSV = usage rows), prices.
 func TestAdminAPI(t *testing.T) {
 	m := newMeteredEnv(t, time.Now())
 	wantError(t, m.admin("GET", "/accounts", "", ""), 401, "1001")
 	wantError(t, m.admin("GET", "/accounts", "", "wrong-token-wrong-token"), 401, "1002")
 
-	acct := adminDecode[adminAccount](t, m.admin("POST", "/accounts", `{"id":"acme","name":"ACME"}`), 201)
+	acct := adminDecode[admin.Account](t, m.admin("POST", "/accounts", `{"id":"acme","name":"ACME"}`), 201)
 	if acct.ID != "acme" || acct.BalanceMicros != 0 {
 		t.Fatalf("%+v", acct)
 	}
@@ -125,7 +125,7 @@ func TestAdminAPI(t *testing.T) {
 	if !strings.Contains(strings.Join(recs[len(recs)-1], ","), total.String()) {
 		t.Fatalf("csv total row %v, want %s", recs[len(recs)-1], total)
 	}
-	accts := adminDecode[struct{ Data []adminAccount }](t, m.admin("GET", "/accounts", ""), 200)
+	accts := adminDecode[struct{ Data []admin.Account }](t, m.admin("GET", "/accounts", ""), 200)
 	for _, a := range accts.Data {
 		if a.ID == "acme" && a.BalanceMicros != 500_000-140_000 {
 			t.Fatalf("balance %+v", a)
@@ -139,11 +139,11 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("keys %+v", keys)
 	}
 	// Prices: set exactly, read back.
-	p := adminDecode[adminPrice](t, m.admin("PUT", "/prices/my-vllm", `{"input":"0.001","output":0.002}`), 200)
+	p := adminDecode[admin.Price](t, m.admin("PUT", "/prices/my-vllm", `{"input":"0.001","output":0.002}`), 200)
 	if p.InputMicros != 1000 || p.OutputMicros != 2000 {
 		t.Fatalf("%+v", p)
 	}
-	prices := adminDecode[struct{ Data []adminPrice }](t, m.admin("GET", "/prices", ""), 200)
+	prices := adminDecode[struct{ Data []admin.Price }](t, m.admin("GET", "/prices", ""), 200)
 	found := false
 	for _, x := range prices.Data {
 		found = found || (x.Model == "my-vllm" && x.Output == "0.002000")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/platform/ops"
 	"github.com/glmkit/glmkit/zhipuai"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
@@ -158,6 +159,8 @@ func TestImagesAndModels(t *testing.T) {
 
 func TestHealthAndMetrics(t *testing.T) {
 	e := newEnv(t)
+	// The API's series are served by the ops handler, mounted as glm serve does.
+	e.root.Mount(ops.New(ops.Options{Metrics: e.api.Metrics().Registry}))
 	e.up.Enqueue(zhipuaitest.Text("ok").WithUsage(3, 4))
 	read(t, e.do("POST", "/chat/completions", hello))
 	wantError(t, e.do("POST", "/chat/completions", `{"model":"zzz","messages":[{"role":"user","content":"x"}]}`), 400, "1211")

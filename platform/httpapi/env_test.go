@@ -14,6 +14,7 @@ import (
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/auth"
+	"github.com/glmkit/glmkit/platform/mux"
 	"github.com/glmkit/glmkit/platform/proxy"
 	"github.com/glmkit/glmkit/platform/requestlog"
 	"github.com/glmkit/glmkit/platform/store"
@@ -33,6 +34,7 @@ type env struct {
 	log    *requestlog.Batcher
 	pool   *tasks.Pool
 	api    *Server
+	root   *mux.Mux // what e.http serves: the API, and whatever a test mounts beside it
 	http   *httptest.Server
 	key    platform.Key
 	client *http.Client
@@ -83,7 +85,9 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	e.pool.Start()
 	apiOpts.Router, apiOpts.Auth, apiOpts.Tasks, apiOpts.Log, apiOpts.Trace = router, e.auth, e.pool, e.log, trace
 	e.api = New(apiOpts)
-	e.http = httptest.NewServer(e.api)
+	e.root = mux.New(apiOpts.Now)
+	e.root.Mount(e.api)
+	e.http = httptest.NewServer(e.root)
 	e.client = e.http.Client()
 	t.Cleanup(func() {
 		e.http.Close()

@@ -5,46 +5,26 @@ import (
 	"net/http"
 
 	"github.com/glmkit/glmkit/platform"
+	v4 "github.com/glmkit/glmkit/platform/envelope"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
 // Media types. Python checks the JSON media type (spec §8.3, §10); the
 // stream type is what the cloud sends (spec §4).
 const (
-	contentJSON = "application/json; charset=UTF-8"
+	contentJSON = v4.ContentJSON
 	contentSSE  = "text/event-stream;charset=UTF-8"
 )
 
-// writeError is the single error writer: the V4 envelope (spec §6) with the
-// status of the code table, never the internal cause.
+// writeError answers with the V4 envelope through the server's one error
+// writer (platform/envelope), shared with the admin API and the root mux.
 func writeError(w http.ResponseWriter, requestID string, e *platform.Error) {
-	body, _ := json.Marshal(envelope(e, requestID)) // plain strings always marshal
-	status := e.Status()
-	// Retrying a request that is wrong, unauthorised or unpaid cannot help;
-	// tell the Python and OpenAI SDKs not to (spec §6, §8.9). Rate limits
-	// and server errors stay retryable.
-	if status < 500 && e.Code != platform.CodeConcurrency && e.Code != platform.CodeRateLimit &&
-		e.Code != platform.CodeOverloaded && e.Code != platform.CodeDailyQuota {
-		w.Header().Set("x-should-retry", "false")
-	}
-	writeJSONBytes(w, status, body)
+	v4.WriteError(w, requestID, e)
 }
 
-func envelope(e *platform.Error, requestID string) zhipuai.ErrorEnvelope {
-	msg := e.Message
-	if msg == "" {
-		msg = "error " + e.Code // Vercel requires a message (spec §6)
-	}
-	return zhipuai.ErrorEnvelope{Error: zhipuai.ErrorBody{Code: zhipuai.ErrorCode(e.Code), Message: msg}, RequestID: requestID}
-}
+func envelope(e *platform.Error, requestID string) zhipuai.ErrorEnvelope { return v4.Of(e, requestID) }
 
-func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", contentJSON)
-	h.Del("Content-Length")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
+func writeJSONBytes(w http.ResponseWriter, status int, body []byte) { v4.WriteJSON(w, status, body) }
 
 // writeJSON encodes v; a value that cannot be encoded is a 500 envelope.
 func writeJSON(w http.ResponseWriter, requestID string, status int, v any) *platform.Error {

@@ -10,18 +10,22 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/internal/sse"
+	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/billing"
+	"github.com/glmkit/glmkit/platform/limits"
 	"github.com/glmkit/glmkit/platform/store"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
 
-// meteredEnv is newEnv with the real billing engine as the Meter (issue 4)
-// on its own SQLite file, a settable clock, and the admin API on.
+// meteredEnv is newEnv with the real billing engine as the Meter on its
+// own SQLite file, a settable clock, and the admin API mounted beside the
+// V4 API as glm serve mounts it.
 type meteredEnv struct {
 	*env
-	bill  *billing.Store
-	eng   *billing.Engine
-	clock *testClock
+	bill   *billing.Store
+	eng    *billing.Engine
+	clock  *testClock
+	limits *limits.Reloader
 }
 
 type testClock struct {
@@ -50,20 +54,23 @@ func newMeteredEnv(t *testing.T, start time.Time) *meteredEnv {
 	}
 	bst := billing.NewStore(db, clock.Now)
 	meter := billing.Meter{Engine: eng}
-	var admin *AdminOptions
 	e := newEnv(t, func(_ *proxyConfig, o *Options, to *taskOptions) {
 		o.Meter, to.Meter = meter, meter
 		o.Now = clock.Now
-		admin = &AdminOptions{Token: testAdminToken, Billing: bst, PackagesChanged: eng.PackagesChanged}
-		o.Admin = admin
 	})
-	// The store exists only once newEnv has run; the options hold a pointer.
-	admin.Accounts, admin.Keys = e.store, e.store
+	mountAdmin(e, admin.Options{Billing: bst, PackagesChanged: eng.PackagesChanged, Now: clock.Now})
 	t.Cleanup(func() {
 		_ = eng.Close(context.Background())
 		db.Close()
 	})
 	return &meteredEnv{env: e, bill: bst, eng: eng, clock: clock}
+}
+
+// mountAdmin mounts the admin API on e's root mux, with e's store and
+// authenticator, as glm serve does on a shared listener.
+func mountAdmin(e *env, o admin.Options) {
+	o.Token, o.Accounts, o.Keys, o.Revoker = testAdminToken, e.store, e.store, e.auth
+	e.root.Mount(admin.NewHandler(o))
 }
 
 // usage flushes the engine and returns the account's usage rows.

@@ -2,19 +2,18 @@ package httpapi
 
 import (
 	"errors"
-	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
-// Metrics are the Prometheus series of the API, on their own registry.
+// Metrics are the Prometheus series of the API, on their own registry;
+// platform/ops serves the registry on /metrics.
 type Metrics struct {
 	Registry  *prometheus.Registry
 	requests  *prometheus.CounterVec
@@ -43,11 +42,6 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(m.requests, m.latency, m.tokenC, m.upstreamE, m.streams,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
-}
-
-// Handler serves the registry.
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
 func (m *Metrics) observe(row *platform.RequestLog, took time.Duration) {

@@ -1,7 +1,8 @@
 // Package httpapi serves the V4 API of glm serve under /api/paas/v4: the
-// routes, the auth middleware, request validation, the metered hot path
+// routes, the auth middleware, request validation and the metered hot path
 // (auth → validate → limits → reserve → upstream → stream/flush → usage →
-// settle → request log) and the single error writer.
+// settle → request log). The Server is a mountable handler (platform/mux):
+// cmd/glm composes it with the admin API and the operational endpoints.
 package httpapi
 
 import (
@@ -14,6 +15,7 @@ import (
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/auth"
+	"github.com/glmkit/glmkit/platform/mux"
 	"github.com/glmkit/glmkit/platform/upstream"
 )
 
@@ -61,16 +63,12 @@ type Options struct {
 	// Trace, when set, returns a context the backend router fills in and a
 	// function reading the backend that served (proxy.WithTrace).
 	Trace func(ctx context.Context) (context.Context, func() string)
-	// Health reports readiness for /healthz (e.g. a database ping).
-	Health func(ctx context.Context) error
 	// Prefixes the V4 routes are served under (default DefaultPrefix);
 	// spec §8.2 asks for a user-chosen prefix too.
 	Prefixes     []string
 	MaxBodyBytes int64
 	Logger       *slog.Logger
 	Now          func() time.Time
-	// Admin, when set, mounts the admin API under AdminPrefix (admin.go).
-	Admin *AdminOptions
 }
 
 // Server is the V4 HTTP API.
@@ -82,8 +80,7 @@ type Server struct {
 	metrics  *Metrics
 	log      *slog.Logger
 	now      func() time.Time
-	mux      *http.ServeMux
-	paths    map[string]bool // known route paths, for 405 vs 404
+	mux      *mux.Mux
 	draining atomic.Bool
 	started  int64
 }
@@ -112,8 +109,7 @@ func New(opts Options) *Server {
 		opts.Prefixes = []string{DefaultPrefix}
 	}
 	s := &Server{opts: opts, router: opts.Router, meter: opts.Meter, limiter: opts.Limiter,
-		metrics: opts.Metrics, log: opts.Logger, now: opts.Now, mux: http.NewServeMux(),
-		paths: map[string]bool{}, started: opts.Now().Unix()}
+		metrics: opts.Metrics, log: opts.Logger, now: opts.Now, mux: mux.New(opts.Now), started: opts.Now().Unix()}
 	for _, p := range opts.Prefixes {
 		p = "/" + strings.Trim(p, "/")
 		if p == "/" {
@@ -126,12 +122,6 @@ func New(opts Options) *Server {
 		s.route("POST", p+"/images/generations", platform.EndpointImages, s.handleImages)
 		s.route("GET", p+"/models", platform.EndpointModels, s.handleModels)
 	}
-	if opts.Admin != nil {
-		s.mountAdmin(opts.Admin)
-	}
-	s.mux.HandleFunc("GET /healthz", s.handleHealth)
-	s.mux.Handle("GET /metrics", s.metrics.Handler())
-	s.mux.HandleFunc("/", s.handleUnknown)
 	return s
 }
 
@@ -140,7 +130,6 @@ func New(opts Options) *Server {
 type handler func(x *exchange)
 
 func (s *Server) route(method, pattern, endpoint string, h handler) {
-	s.paths[strings.ReplaceAll(pattern, "{id}", "*")] = true
 	s.mux.HandleFunc(method+" "+pattern, func(w http.ResponseWriter, r *http.Request) {
 		x := s.begin(w, r, endpoint)
 		defer x.finish()
@@ -152,21 +141,13 @@ func (s *Server) route(method, pattern, endpoint string, h handler) {
 	})
 }
 
-// ServeHTTP normalises the path (clients join base URL and path in several
-// ways, spec §1: repeated and trailing slashes must not matter) and routes.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if p := r.URL.Path; strings.Contains(p, "//") || (len(p) > 1 && strings.HasSuffix(p, "/")) {
-		for strings.Contains(p, "//") {
-			p = strings.ReplaceAll(p, "//", "/")
-		}
-		if len(p) > 1 {
-			p = strings.TrimSuffix(p, "/")
-		}
-		r.URL.Path = p
-		r.URL.RawPath = ""
-	}
-	s.mux.ServeHTTP(w, r)
-}
+// ServeHTTP serves the V4 routes. Alone (tests, embedding) it answers
+// unknown paths and normalises paths itself; mounted on a root mux, the
+// root does both before the request gets here.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Routes lists the V4 patterns, for mounting (mux.Handler).
+func (s *Server) Routes() []string { return s.mux.Routes() }
 
 // SetDraining makes new requests see a shutting-down server: streams cut
 // by the drain timeout get an in-band error that says so.
@@ -174,35 +155,3 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *Metrics { return s.metrics }
-
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Health != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.opts.Health(ctx); err != nil {
-			writeError(w, "", platform.Wrap(platform.CodeInternal, "not ready", err))
-			return
-		}
-	}
-	writeJSONBytes(w, http.StatusOK, []byte(`{"status":"ok"}`))
-}
-
-// handleUnknown answers paths and methods no route serves with the V4
-// envelope instead of net/http's plain text.
-func (s *Server) handleUnknown(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Path
-	id := platform.NewID(s.now())
-	w.Header().Set("X-Request-Id", id)
-	known := s.paths[p]
-	if !known {
-		if i := strings.LastIndexByte(p, '/'); i > 0 {
-			known = s.paths[p[:i]+"/*"]
-		}
-	}
-	if known {
-		writeError(w, id, &platform.Error{Code: platform.CodeAPINotFound, HTTP: http.StatusMethodNotAllowed,
-			Message: "method " + r.Method + " not allowed on " + p})
-		return
-	}
-	writeError(w, id, &platform.Error{Code: platform.CodeAPINotFound, Message: "no such API: " + quoteID(p)})
-}

@@ -1,6 +1,6 @@
-package httpapi
+package admin
 
-// Admin routes for limits (issue 4 item 4): rules per account and per key
+// Admin routes for limits: rules per account and per key
 // stored in the database (billing_limit_rules) and enforced in memory by
 // every glm serve; the same operations as `glm limits set|list|clear`,
 // validated by the same validator (platform/admin).
@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
-	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/limits"
 )
@@ -23,23 +22,23 @@ import (
 func (a *adminAPI) limitSubject(ctx context.Context, subject, id string) error {
 	switch subject {
 	case billing.LimitAccount:
-		if !validAccountID(id) {
-			return notFound("no account %s", quoteID(id))
+		if !ValidAccountID(id) {
+			return notFound("no account %s", Quote(id))
 		}
 		_, err := a.o.Accounts.GetAccount(ctx, id)
 		if errors.Is(err, platform.ErrNotFound) {
-			return notFound("no account %s", quoteID(id))
+			return notFound("no account %s", Quote(id))
 		}
 		if err != nil {
 			return fmt.Errorf("admin: get account: %w", err)
 		}
 	default:
 		if !platform.ValidKeyID(id) {
-			return notFound("no key %s", quoteID(id))
+			return notFound("no key %s", Quote(id))
 		}
 		_, err := a.o.Keys.GetKey(ctx, id)
 		if errors.Is(err, platform.ErrNotFound) {
-			return notFound("no key %s", quoteID(id))
+			return notFound("no key %s", Quote(id))
 		}
 		if err != nil {
 			return fmt.Errorf("admin: get key: %w", err)
@@ -59,7 +58,7 @@ func (a *adminAPI) limitsChanged(ctx context.Context) error {
 	return nil
 }
 
-type adminEnforced struct {
+type enforcedView struct {
 	Rules    limits.Rules `json:"rules"`
 	LoadedAt time.Time    `json:"loaded_at"`
 	Every    string       `json:"reload_every"`
@@ -73,12 +72,12 @@ func (a *adminAPI) listLimits(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"data": admin.LimitViews(rs)}
+	out := map[string]any{"data": LimitViews(rs)}
 	if a.o.Limits != nil {
 		rules, at := a.o.Limits.Enforced()
-		out["enforced"] = adminEnforced{Rules: rules, LoadedAt: at, Every: a.o.Limits.Every().String()}
+		out["enforced"] = enforcedView{Rules: rules, LoadedAt: at, Every: a.o.Limits.Every().String()}
 	}
-	return adminJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (a *adminAPI) getLimit(subject string) adminFunc {
@@ -94,7 +93,7 @@ func (a *adminAPI) getLimit(subject string) adminFunc {
 		if !ok {
 			return notFound("%s %s has no limit rule", subject, id)
 		}
-		return adminJSON(w, http.StatusOK, admin.LimitView(rule))
+		return writeJSON(w, http.StatusOK, LimitView(rule))
 	}
 }
 
@@ -108,11 +107,11 @@ func (a *adminAPI) setLimit(subject string) adminFunc {
 		if err := a.limitSubject(ctx, subject, id); err != nil {
 			return err
 		}
-		var in admin.LimitValues
-		if err := decodeAdmin(w, r, &in); err != nil {
+		var in LimitValues
+		if err := decode(w, r, &in); err != nil {
 			return err
 		}
-		patch, err := admin.Limit(subject, id, in)
+		patch, err := Limit(subject, id, in)
 		if err != nil {
 			return err
 		}
@@ -123,7 +122,7 @@ func (a *adminAPI) setLimit(subject string) adminFunc {
 		if err := a.limitsChanged(ctx); err != nil {
 			return err
 		}
-		return adminJSON(w, http.StatusOK, admin.LimitView(rule))
+		return writeJSON(w, http.StatusOK, LimitView(rule))
 	}
 }
 
@@ -146,6 +145,6 @@ func (a *adminAPI) clearLimit(subject string) adminFunc {
 		if err := a.limitsChanged(ctx); err != nil {
 			return err
 		}
-		return adminJSON(w, http.StatusOK, map[string]any{"subject": subject, "id": id, "cleared": true})
+		return writeJSON(w, http.StatusOK, map[string]any{"subject": subject, "id": id, "cleared": true})
 	}
 }

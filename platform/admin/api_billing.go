@@ -1,6 +1,6 @@
-package httpapi
+package admin
 
-// Admin routes for money (issue 4 items 1, 3, 5): packages, top-ups,
+// Admin routes for money: packages, top-ups,
 // usage rows, monthly bills (JSON or CSV) and the price table. Amounts
 // come in as CNY decimal strings or JSON numbers read from their literal
 // text (never through a float) and go out as integer micros (1e-6 CNY)
@@ -12,17 +12,12 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/billing"
 )
 
-// cnyField is an amount in CNY as the client wrote it (admin.Amount: the
-// literal text, never a float).
-type cnyField = admin.Amount
-
 // --- packages ---
 
-// Packages are answered as admin.Package (the same JSON as glm packages
+// Packages are answered as Package (the same JSON as glm packages
 // --json).
 
 // listPackages serves GET /packages[?account=] and
@@ -41,7 +36,7 @@ func (a *adminAPI) listPackages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return adminJSON(w, http.StatusOK, map[string]any{"data": admin.PackageViews(ps, a.s.now())})
+	return writeJSON(w, http.StatusOK, map[string]any{"data": PackageViews(ps, a.now())})
 }
 
 func (a *adminAPI) grantPackage(w http.ResponseWriter, r *http.Request) error {
@@ -58,11 +53,11 @@ func (a *adminAPI) grantPackage(w http.ResponseWriter, r *http.Request) error {
 		Name        string   `json:"name"`
 		Type        string   `json:"type"`
 	}
-	if err := decodeAdmin(w, r, &in); err != nil {
+	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	now := a.s.now()
-	g, err := admin.GrantInput{AccountID: acct.ID, Tokens: in.Tokens, Days: in.Days, ExpiresAt: in.ExpiresAt,
+	now := a.now()
+	g, err := GrantInput{AccountID: acct.ID, Tokens: in.Tokens, Days: in.Days, ExpiresAt: in.ExpiresAt,
 		EffectiveAt: in.EffectiveAt, Models: in.Models, Name: in.Name, Type: in.Type}.Grant(now)
 	if err != nil {
 		return err
@@ -74,7 +69,7 @@ func (a *adminAPI) grantPackage(w http.ResponseWriter, r *http.Request) error {
 	if a.o.PackagesChanged != nil {
 		a.o.PackagesChanged(acct.ID)
 	}
-	return adminJSON(w, http.StatusCreated, admin.PackageView(p, now))
+	return writeJSON(w, http.StatusCreated, PackageView(p, now))
 }
 
 // --- top-ups ---
@@ -85,13 +80,13 @@ func (a *adminAPI) topUp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var in struct {
-		CNY  cnyField `json:"cny"`
-		Note string   `json:"note"`
+		CNY  Amount `json:"cny"`
+		Note string `json:"note"`
 	}
-	if err := decodeAdmin(w, r, &in); err != nil {
+	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	amount, err := admin.TopUp(in.CNY, in.Note)
+	amount, err := TopUp(in.CNY, in.Note)
 	if err != nil {
 		return err
 	}
@@ -99,7 +94,7 @@ func (a *adminAPI) topUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("admin: topup: %w", err)
 	}
-	return adminJSON(w, http.StatusOK, map[string]any{"account_id": acct.ID, "added_micros": int64(amount),
+	return writeJSON(w, http.StatusOK, map[string]any{"account_id": acct.ID, "added_micros": int64(amount),
 		"balance_micros": int64(bal), "balance_cny": bal.String()})
 }
 
@@ -112,19 +107,19 @@ func (a *adminAPI) usage(w http.ResponseWriter, r *http.Request) error {
 	f := billing.UsageFilter{AccountID: q.Get("account"), Model: q.Get("model"), WithParts: true}
 	var err error
 	if s := q.Get("since"); s != "" {
-		if f.Since, err = adminParseTime("since", s); err != nil {
+		if f.Since, err = ParseTime("since", s); err != nil {
 			return err
 		}
 	}
 	if s := q.Get("until"); s != "" {
-		if f.Until, err = adminParseTime("until", s); err != nil {
+		if f.Until, err = ParseTime("until", s); err != nil {
 			return err
 		}
 	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return invalid("limit %s: want a positive integer", quoteID(s))
+			return invalid("limit %s: want a positive integer", Quote(s))
 		}
 		f.Limit = n
 	}
@@ -137,7 +132,7 @@ func (a *adminAPI) usage(w http.ResponseWriter, r *http.Request) error {
 			rows[i].Parts = []billing.Part{} // the API always answers a list
 		}
 	}
-	return adminJSON(w, http.StatusOK, map[string]any{"data": admin.UsageViews(rows)})
+	return writeJSON(w, http.StatusOK, map[string]any{"data": UsageViews(rows)})
 }
 
 // bills serves GET /bills?month=YYYY-MM[&account=][&format=csv] (one
@@ -147,12 +142,12 @@ func (a *adminAPI) bills(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	account, format := q.Get("account"), q.Get("format")
 	if format != "" && format != "json" && format != "csv" {
-		return invalid("format %s: want json or csv", quoteID(format))
+		return invalid("format %s: want json or csv", Quote(format))
 	}
 	ctx := r.Context()
 	if month := q.Get("month"); month != "" {
 		if _, err := billing.ParseMonth(month); err != nil {
-			return invalid("month %s: want YYYY-MM", quoteID(month))
+			return invalid("month %s: want YYYY-MM", Quote(month))
 		}
 		b, err := a.o.Billing.MonthlyBill(ctx, account, month)
 		if err != nil {
@@ -164,7 +159,7 @@ func (a *adminAPI) bills(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			name := "bill-" + month
-			if account != "" && validAccountID(account) {
+			if account != "" && ValidAccountID(account) {
 				name += "-" + account
 			}
 			w.Header().Set("Content-Type", "text/csv; charset=UTF-8")
@@ -176,7 +171,7 @@ func (a *adminAPI) bills(w http.ResponseWriter, r *http.Request) error {
 		if b.Lines == nil {
 			b.Lines = []billing.BillLine{}
 		}
-		return adminJSON(w, http.StatusOK, b)
+		return writeJSON(w, http.StatusOK, b)
 	}
 	if format == "csv" {
 		return missing("month is required for the CSV export (one month per file)")
@@ -185,20 +180,21 @@ func (a *adminAPI) bills(w http.ResponseWriter, r *http.Request) error {
 	if s := q.Get("months"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 120 {
-			return invalid("months %s: want 1–120", quoteID(s))
+			return invalid("months %s: want 1–120", Quote(s))
 		}
 		months = n
 	}
-	out, err := a.o.Billing.RecentBills(ctx, account, months, a.s.now()) // months ≥ 1: never nil
+	out, err := a.o.Billing.RecentBills(ctx, account, months, a.now()) // months ≥ 1: never nil
 	if err != nil {
 		return err
 	}
-	return adminJSON(w, http.StatusOK, map[string]any{"data": out})
+	return writeJSON(w, http.StatusOK, map[string]any{"data": out})
 }
 
 // --- prices ---
 
-type adminPrice struct {
+// Price is the JSON form of a price-table row: micros, and CNY strings.
+type Price struct {
 	Model        string `json:"model"`
 	InputMicros  int64  `json:"input_micros_per_1k"`
 	OutputMicros int64  `json:"output_micros_per_1k"`
@@ -208,8 +204,9 @@ type adminPrice struct {
 	Image        string `json:"image_cny"`
 }
 
-func toAdminPrice(p billing.Price) adminPrice {
-	return adminPrice{Model: p.Model, InputMicros: int64(p.Input), OutputMicros: int64(p.Output), ImageMicros: int64(p.Image),
+// PriceView is p as JSON.
+func PriceView(p billing.Price) Price {
+	return Price{Model: p.Model, InputMicros: int64(p.Input), OutputMicros: int64(p.Output), ImageMicros: int64(p.Image),
 		Input: p.Input.String(), Output: p.Output.String(), Image: p.Image.String()}
 }
 
@@ -218,11 +215,11 @@ func (a *adminAPI) listPrices(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]adminPrice, 0, len(ps))
+	out := make([]Price, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, toAdminPrice(p))
+		out = append(out, PriceView(p))
 	}
-	return adminJSON(w, http.StatusOK, map[string]any{"data": out})
+	return writeJSON(w, http.StatusOK, map[string]any{"data": out})
 }
 
 // setPrice serves PUT /prices/{model} {"price"|"input"|"output"|"image"}:
@@ -231,16 +228,16 @@ func (a *adminAPI) listPrices(w http.ResponseWriter, r *http.Request) error {
 // price it was made at.
 func (a *adminAPI) setPrice(w http.ResponseWriter, r *http.Request) error {
 	model := r.PathValue("model")
-	if err := admin.ValidModel(model); err != nil {
+	if err := ValidModel(model); err != nil {
 		return err
 	}
 	var in struct {
-		Price, Input, Output, Image cnyField
+		Price, Input, Output, Image Amount
 	}
-	if err := decodeAdmin(w, r, &in); err != nil {
+	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	change := admin.PriceInput{Price: in.Price, Input: in.Input, Output: in.Output, Image: in.Image}
+	change := PriceInput{Price: in.Price, Input: in.Input, Output: in.Output, Image: in.Image}
 	if err := change.Check(model); err != nil {
 		return err
 	}
@@ -256,5 +253,5 @@ func (a *adminAPI) setPrice(w http.ResponseWriter, r *http.Request) error {
 	if err := a.o.Billing.SetPrice(ctx, p); err != nil {
 		return fmt.Errorf("admin: set price: %w", err)
 	}
-	return adminJSON(w, http.StatusOK, toAdminPrice(p))
+	return writeJSON(w, http.StatusOK, PriceView(p))
 }

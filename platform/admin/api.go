@@ -1,9 +1,10 @@
-package httpapi
+package admin
 
-// The admin API (issue 4 item 5): accounts, keys, packages, top-ups,
-// usage, bills and prices over HTTP, for the operator and the console.
-// Same data and rules as the `glm accounts|keys|packages|topup|usage|bills|
-// prices` commands; errors use the V4 envelope of the one error writer.
+// The admin API: accounts, keys, packages, top-ups, usage, bills, prices
+// and limits over HTTP, for the operator and the console. Same data and
+// rules as the `glm accounts|keys|packages|topup|usage|bills|prices|limits`
+// commands (the validators of this package serve both); errors use the V4
+// envelope of the server's one error writer.
 
 import (
 	"context"
@@ -13,38 +14,49 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
-	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/billing"
+	"github.com/glmkit/glmkit/platform/envelope"
 	"github.com/glmkit/glmkit/platform/limits"
+	"github.com/glmkit/glmkit/platform/mux"
 )
 
-// AdminPrefix is where the admin routes live, outside the V4 prefix so no
+// Prefix is where the admin routes live, outside the V4 prefix so no
 // V4 client path can reach them.
-const AdminPrefix = "/admin/v1"
+const Prefix = "/admin/v1"
 
-// adminMaxBody bounds admin request bodies (they are small JSON objects).
-const adminMaxBody = 1 << 20
+// maxBody bounds admin request bodies (they are small JSON objects).
+const maxBody = 1 << 20
 
-// AdminKeyStore is what the admin API needs from the key store: the
+// KeyStore is what the admin API needs from the key store: the
 // platform's KeyStore plus masked listing (platform/store.SQL has both).
-type AdminKeyStore interface {
+type KeyStore interface {
 	platform.KeyStore
 	ListKeysMasked(ctx context.Context, accountID string) ([]platform.Key, error)
 }
 
-// AdminOptions turn the admin API on. All fields are required.
-type AdminOptions struct {
+// Revoker revokes a key so that the serving process refuses it at once
+// (auth.Authenticator): a revoke through the API must not wait for the
+// key cache's recheck on the process that answered it.
+type Revoker interface {
+	Revoke(ctx context.Context, keyID string) error
+}
+
+// Options configure the admin API. Token, Accounts, Keys, Billing and
+// Revoker are required.
+type Options struct {
 	// Token is the admin bearer token (GLMKIT_ADMIN_TOKEN or the 0600
 	// admin.token file of the data dir, chosen by glm serve).
 	Token    string
 	Accounts platform.AccountStore
-	Keys     AdminKeyStore
+	Keys     KeyStore
 	Billing  *billing.Store
+	Revoker  Revoker
 	// PackagesChanged, when set, is told about each grant so this
 	// process's meter uses the package at once (billing.Engine's
 	// PackagesChanged); other processes see it within their recheck.
@@ -54,11 +66,14 @@ type AdminOptions struct {
 	// /limits shows what it enforces. Other processes pick changes up
 	// within their reload interval.
 	Limits *limits.Reloader
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 type adminAPI struct {
-	s         *Server
-	o         *AdminOptions
+	o         Options
+	log       *slog.Logger
+	now       func() time.Time
 	tokenHash [32]byte
 }
 
@@ -67,8 +82,17 @@ type adminAPI struct {
 // is only logged).
 type adminFunc func(w http.ResponseWriter, r *http.Request) error
 
-func (s *Server) mountAdmin(o *AdminOptions) {
-	a := &adminAPI{s: s, o: o, tokenHash: sha256.Sum256([]byte(o.Token))}
+// NewHandler returns the admin API, routes under Prefix, to be mounted on
+// a listener's root mux.
+func NewHandler(o Options) *mux.Mux {
+	a := &adminAPI{o: o, log: o.Logger, now: o.Now, tokenHash: sha256.Sum256([]byte(o.Token))}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	m := mux.New(a.now)
 	for _, rt := range []struct {
 		method, path string
 		fn           adminFunc
@@ -94,32 +118,30 @@ func (s *Server) mountAdmin(o *AdminOptions) {
 		{"PUT", "/limits/keys/{id}", a.setLimit(billing.LimitKey)},
 		{"DELETE", "/limits/keys/{id}", a.clearLimit(billing.LimitKey)},
 	} {
-		if !strings.Contains(rt.path, "{") {
-			s.paths[AdminPrefix+rt.path] = true // 405 rather than 404 for another method
-		}
-		s.mux.HandleFunc(rt.method+" "+AdminPrefix+rt.path, a.wrap(rt.fn))
+		m.HandleFunc(rt.method+" "+Prefix+rt.path, a.wrap(rt.fn))
 	}
+	return m
 }
 
 // wrap authenticates the admin token and answers errors.
 func (a *adminAPI) wrap(fn adminFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := platform.NewID(a.s.now())
+		id := platform.NewID(a.now())
 		w.Header().Set("X-Request-Id", id)
 		if err := a.authorize(r); err != nil {
-			writeError(w, id, err)
+			envelope.WriteError(w, id, err)
 			return
 		}
 		err := fn(w, r)
 		if err == nil {
-			a.s.log.Info("admin", "method", r.Method, "path", r.URL.Path, "request_id", id)
+			a.log.Info("admin", "method", r.Method, "path", r.URL.Path, "request_id", id)
 			return
 		}
 		e := platform.AsError(err)
 		if e.Code == platform.CodeInternal {
-			a.s.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
+			a.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
 		}
-		writeError(w, id, e)
+		envelope.WriteError(w, id, e)
 	}
 }
 
@@ -142,8 +164,8 @@ func (a *adminAPI) authorize(r *http.Request) *platform.Error {
 
 // decodeAdmin reads a bounded JSON body into v. Unknown fields are refused
 // (1210): an operator's typo must not silently do something else.
-func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, adminMaxBody))
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		return &platform.Error{Code: platform.CodeBadParams, Message: "could not read the request body", Err: err}
 	}
@@ -153,7 +175,7 @@ func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		msg := jsonProblem(err)
+		msg := envelope.JSONProblem(err)
 		if strings.HasPrefix(err.Error(), "json: unknown field") {
 			msg = strings.TrimPrefix(err.Error(), "json: ")
 		}
@@ -170,18 +192,15 @@ func notFound(format string, args ...any) error {
 	return &platform.Error{Code: platform.CodeInvalidField, HTTP: http.StatusNotFound, Message: fmt.Sprintf(format, args...)}
 }
 
-// validAccountID: ids go into URLs, CSV files and logs; keep them plain.
-func validAccountID(id string) bool { return admin.ValidAccountID(id) }
-
 // account loads the {account} of the path: 1214/404 when unknown.
 func (a *adminAPI) account(r *http.Request) (platform.Account, error) {
 	id := r.PathValue("account")
-	if !validAccountID(id) {
-		return platform.Account{}, notFound("no account %s", quoteID(id))
+	if !ValidAccountID(id) {
+		return platform.Account{}, notFound("no account %s", Quote(id))
 	}
 	acct, err := a.o.Accounts.GetAccount(r.Context(), id)
 	if errors.Is(err, platform.ErrNotFound) {
-		return platform.Account{}, notFound("no account %s", quoteID(id))
+		return platform.Account{}, notFound("no account %s", Quote(id))
 	}
 	if err != nil {
 		return platform.Account{}, fmt.Errorf("admin: get account: %w", err)
@@ -189,21 +208,19 @@ func (a *adminAPI) account(r *http.Request) (platform.Account, error) {
 	return acct, nil
 }
 
-// adminParseTime reads a time query or field (admin.ParseTime).
-func adminParseTime(field, s string) (time.Time, error) { return admin.ParseTime(field, s) }
-
-func adminJSON(w http.ResponseWriter, status int, v any) error {
+func writeJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("admin: encode: %w", err)
 	}
-	writeJSONBytes(w, status, b)
+	envelope.WriteJSON(w, status, b)
 	return nil
 }
 
 // --- accounts ---
 
-type adminAccount struct {
+// Account is the JSON form of an account with its cash balance.
+type Account struct {
 	ID            string    `json:"id"`
 	Name          string    `json:"name"`
 	CreatedAt     time.Time `json:"created_at"`
@@ -211,12 +228,12 @@ type adminAccount struct {
 	BalanceCNY    string    `json:"balance_cny"`
 }
 
-func (a *adminAPI) accountJSON(ctx context.Context, acct platform.Account) (adminAccount, error) {
+func (a *adminAPI) accountJSON(ctx context.Context, acct platform.Account) (Account, error) {
 	b, err := a.o.Billing.Balance(ctx, acct.ID)
 	if err != nil {
-		return adminAccount{}, err
+		return Account{}, err
 	}
-	return adminAccount{ID: acct.ID, Name: acct.Name, CreatedAt: acct.CreatedAt, BalanceMicros: int64(b.Cash), BalanceCNY: b.Cash.String()}, nil
+	return Account{ID: acct.ID, Name: acct.Name, CreatedAt: acct.CreatedAt, BalanceMicros: int64(b.Cash), BalanceCNY: b.Cash.String()}, nil
 }
 
 func (a *adminAPI) listAccounts(w http.ResponseWriter, r *http.Request) error {
@@ -224,7 +241,7 @@ func (a *adminAPI) listAccounts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("admin: list accounts: %w", err)
 	}
-	out := make([]adminAccount, 0, len(accts))
+	out := make([]Account, 0, len(accts))
 	for _, acct := range accts {
 		j, err := a.accountJSON(r.Context(), acct)
 		if err != nil {
@@ -232,7 +249,7 @@ func (a *adminAPI) listAccounts(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, j)
 	}
-	return adminJSON(w, http.StatusOK, map[string]any{"data": out})
+	return writeJSON(w, http.StatusOK, map[string]any{"data": out})
 }
 
 func (a *adminAPI) createAccount(w http.ResponseWriter, r *http.Request) error {
@@ -240,18 +257,18 @@ func (a *adminAPI) createAccount(w http.ResponseWriter, r *http.Request) error {
 		ID   string `json:"id"`
 		Name string `json:"name"`
 	}
-	if err := decodeAdmin(w, r, &in); err != nil {
+	if err := decode(w, r, &in); err != nil {
 		return err
 	}
 	if in.ID == "" {
-		id, err := admin.NewAccountID()
+		id, err := NewAccountID()
 		if err != nil {
 			return err
 		}
 		in.ID = id
 	}
-	if !validAccountID(in.ID) {
-		return invalid("id %s: 1–64 characters of A–Z a–z 0–9 _ - .", quoteID(in.ID))
+	if !ValidAccountID(in.ID) {
+		return invalid("id %s: 1–64 characters of A–Z a–z 0–9 _ - .", Quote(in.ID))
 	}
 	if in.Name == "" {
 		in.Name = in.ID
@@ -264,7 +281,7 @@ func (a *adminAPI) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if exists() {
 		return &platform.Error{Code: platform.CodeInvalidField, HTTP: http.StatusConflict, Message: "account " + in.ID + " already exists"}
 	}
-	acct := platform.Account{ID: in.ID, Name: in.Name, CreatedAt: a.s.now().UTC()}
+	acct := platform.Account{ID: in.ID, Name: in.Name, CreatedAt: a.now().UTC()}
 	if err := a.o.Accounts.CreateAccount(ctx, acct); err != nil {
 		if exists() { // lost a race with another create
 			return &platform.Error{Code: platform.CodeInvalidField, HTTP: http.StatusConflict, Message: "account " + in.ID + " already exists"}
@@ -275,12 +292,12 @@ func (a *adminAPI) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return adminJSON(w, http.StatusCreated, j)
+	return writeJSON(w, http.StatusCreated, j)
 }
 
 // --- keys ---
 
-// Keys are answered as admin.Key (the same JSON as glm keys --json).
+// Keys are answered as Key (the same JSON as glm keys --json).
 
 func (a *adminAPI) listKeys(w http.ResponseWriter, r *http.Request) error {
 	acct, err := a.account(r)
@@ -291,7 +308,7 @@ func (a *adminAPI) listKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("admin: list keys: %w", err)
 	}
-	return adminJSON(w, http.StatusOK, map[string]any{"data": admin.KeyViews(keys)})
+	return writeJSON(w, http.StatusOK, map[string]any{"data": KeyViews(keys)})
 }
 
 func (a *adminAPI) createKey(w http.ResponseWriter, r *http.Request) error {
@@ -303,19 +320,19 @@ func (a *adminAPI) createKey(w http.ResponseWriter, r *http.Request) error {
 		Name string `json:"name"`
 	}
 	if r.ContentLength != 0 { // an empty body is a key without a name
-		if err := decodeAdmin(w, r, &in); err != nil {
+		if err := decode(w, r, &in); err != nil {
 			return err
 		}
 	}
 	if len(in.Name) > 200 {
 		return invalid("name: at most 200 bytes")
 	}
-	k, err := admin.CreateKey(r.Context(), a.o.Keys, acct.ID, in.Name, a.s.now())
+	k, err := CreateKey(r.Context(), a.o.Keys, acct.ID, in.Name, a.now())
 	if err != nil {
 		return fmt.Errorf("admin: create key: %w", err)
 	}
 	// The full key is shown once, here (DESIGN.md §3 Keys).
-	return adminJSON(w, http.StatusCreated, admin.KeyView(k, true))
+	return writeJSON(w, http.StatusCreated, KeyView(k, true))
 }
 
 // revokeKey revokes through the Authenticator, so this process refuses the
@@ -327,7 +344,7 @@ func (a *adminAPI) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("key")
 	if !platform.ValidKeyID(id) {
-		return notFound("no key %s", quoteID(id))
+		return notFound("no key %s", Quote(id))
 	}
 	ctx := r.Context()
 	k, err := a.o.Keys.GetKey(ctx, id)
@@ -337,11 +354,11 @@ func (a *adminAPI) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("admin: get key: %w", err)
 	}
-	if err := a.s.opts.Auth.Revoke(ctx, id); err != nil {
+	if err := a.o.Revoker.Revoke(ctx, id); err != nil {
 		return fmt.Errorf("admin: revoke key: %w", err)
 	}
 	if k.RevokedAt.IsZero() {
-		k.RevokedAt = a.s.now().UTC()
+		k.RevokedAt = a.now().UTC()
 	}
-	return adminJSON(w, http.StatusOK, admin.KeyView(k, false))
+	return writeJSON(w, http.StatusOK, KeyView(k, false))
 }

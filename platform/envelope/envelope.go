@@ -1,0 +1,73 @@
+// Package envelope writes the replies every glm serve handler shares: the
+// V4 error envelope (docs/v4.md §6) and JSON bodies. It is the one error
+// writer of the server, in a package of its own so that the V4 API, the
+// admin API, the operational endpoints and the root mux all answer errors
+// the same way without importing each other.
+package envelope
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/zhipuai"
+)
+
+// ContentJSON is the media type of JSON replies. Python checks it
+// (docs/v4.md §8.3, §10), so every JSON answer carries exactly this.
+const ContentJSON = "application/json; charset=UTF-8"
+
+// WriteError is the single error writer: the V4 envelope with the status
+// of the code table, never the internal cause.
+func WriteError(w http.ResponseWriter, requestID string, e *platform.Error) {
+	body, _ := json.Marshal(Of(e, requestID)) // plain strings always marshal
+	status := e.Status()
+	// Retrying a request that is wrong, unauthorised or unpaid cannot help;
+	// tell the Python and OpenAI SDKs not to (docs/v4.md §6, §8.9). Rate
+	// limits and server errors stay retryable.
+	if status < 500 && e.Code != platform.CodeConcurrency && e.Code != platform.CodeRateLimit &&
+		e.Code != platform.CodeOverloaded && e.Code != platform.CodeDailyQuota {
+		w.Header().Set("x-should-retry", "false")
+	}
+	WriteJSON(w, status, body)
+}
+
+// Of is the envelope of e: what WriteError sends, and what a stream sends
+// in band when it fails after its headers are out.
+func Of(e *platform.Error, requestID string) zhipuai.ErrorEnvelope {
+	msg := e.Message
+	if msg == "" {
+		msg = "error " + e.Code // Vercel requires a message (docs/v4.md §6)
+	}
+	return zhipuai.ErrorEnvelope{Error: zhipuai.ErrorBody{Code: zhipuai.ErrorCode(e.Code), Message: msg}, RequestID: requestID}
+}
+
+// WriteJSON sends an encoded JSON body with status.
+func WriteJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", ContentJSON)
+	// A handler may have set a length for another body; a wrong one would
+	// cut or stall this reply.
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// JSONProblem describes a decoding error in words a client can act on:
+// the byte offset of a syntax error, the field of a type mismatch.
+func JSONProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type, te.Value)
+		}
+		return fmt.Sprintf("expected %s, got %s", te.Type, te.Value)
+	}
+	return err.Error()
+}
