@@ -13,8 +13,6 @@ import (
 	"github.com/glmkit/glmkit/cookbook/analyst"
 )
 
-func init() { commands = append(commands, newAnalyzeCmd) }
-
 func newAnalyzeCmd() *cobra.Command {
 	var (
 		conn     cliClientFlags

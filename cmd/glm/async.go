@@ -12,8 +12,6 @@ import (
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
-func init() { commands = append(commands, newAsyncCmd) }
-
 func newAsyncCmd() *cobra.Command {
 	var (
 		conn   cliClientFlags

@@ -22,10 +22,6 @@ import (
 	"github.com/glmkit/glmkit/platform/store"
 )
 
-func init() {
-	commands = append(commands, newPackagesCmd, newTopupCmd, newUsageCmd, newBillsCmd, newPricesCmd, newAccountsCmd)
-}
-
 // openBilling opens billing's tables on the command's database.
 func openBilling(ctx context.Context, f *storeFlags) (*billing.Store, func(), error) {
 	_, dsn := f.resolve()

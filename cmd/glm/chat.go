@@ -13,8 +13,6 @@ import (
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
-func init() { commands = append(commands, newChatCmd) }
-
 type cliChatOptions struct {
 	conn        cliClientFlags
 	model       string

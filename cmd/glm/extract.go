@@ -11,8 +11,6 @@ import (
 	"github.com/glmkit/glmkit/cookbook/extract"
 )
 
-func init() { commands = append(commands, newExtractCmd) }
-
 func newExtractCmd() *cobra.Command {
 	var (
 		conn        cliClientFlags

@@ -14,8 +14,6 @@ import (
 	"github.com/glmkit/glmkit/platform/store"
 )
 
-func init() { commands = append(commands, newKeysCmd) }
-
 func newKeysCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",

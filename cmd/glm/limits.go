@@ -20,8 +20,6 @@ import (
 	"github.com/glmkit/glmkit/platform/billing"
 )
 
-func init() { commands = append(commands, newLimitsCmd) }
-
 func newLimitsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "limits",

@@ -1,7 +1,8 @@
 // Command glm is the glmkit CLI: the client-side cookbook commands (chat,
 // embed, token, rag, extract, analyze) and the self-hosted platform
-// (serve, keys, accounts, packages, bills). It is the only place that reads
-// flags, environment and config files and wires the parts together.
+// (serve, keys, limits, accounts, packages, bills). It is the only place
+// that reads flags, environment and config files and wires the parts
+// together.
 package main
 
 import (
@@ -11,10 +12,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// commands is filled by init functions of the files in this package, one
-// file per command group, so that command groups can be added independently.
-var commands []func() *cobra.Command
-
+// newRoot lists every command: the whole CLI is visible here, with no
+// registration hidden in init functions.
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "glm",
@@ -22,9 +21,13 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	for _, c := range commands {
-		root.AddCommand(c())
-	}
+	root.AddCommand(
+		// Client side: talk V4 to the Zhipu cloud or to glm serve.
+		newChatCmd(), newEmbedCmd(), newTokenCmd(), newRagCmd(), newExtractCmd(), newAnalyzeCmd(), newAsyncCmd(),
+		// Server side: the platform and its operator commands.
+		newServeCmd(), newKeysCmd(), newLimitsCmd(),
+		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newUsageCmd(), newBillsCmd(), newPricesCmd(),
+	)
 	return root
 }
 

@@ -13,8 +13,6 @@ import (
 	"github.com/glmkit/glmkit/cookbook/rag"
 )
 
-func init() { commands = append(commands, newRagCmd) }
-
 const cliDefaultIndex = ".glmkit/rag.idx"
 
 func newRagCmd() *cobra.Command {

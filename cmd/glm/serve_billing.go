@@ -1,8 +1,7 @@
 package main
 
-// Metering in glm serve (issue 4): this file plugs the billing engine, the
-// limiter and the admin API into `glm serve` through the serveExtensions
-// seam (serve.go), so the server's own file stays as it is.
+// Metering in glm serve: this file builds the billing engine, the limiter
+// and the admin API's options that serve_app.go wires into `glm serve`.
 //
 // Decision (notes/metering.md "Switching metering"): metering is ON by
 // default, as on the platform glm serve imitates — every request is priced
@@ -21,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +32,7 @@ import (
 	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/limits"
+	"github.com/glmkit/glmkit/platform/store"
 )
 
 // Welcome package defaults: the tutorial's gift package.
@@ -46,8 +47,8 @@ const (
 	billAdminTokenFile = "admin.token"
 )
 
-// billServeFlags are the metering flags of glm serve.
-type billServeFlags struct {
+// meteringOptions are the metering flags of glm serve.
+type meteringOptions struct {
 	metering      bool
 	welcomeTokens int64
 	welcomeDays   int
@@ -58,22 +59,49 @@ type billServeFlags struct {
 	leaseTTL      time.Duration
 }
 
-var billFlags billServeFlags
+func (f *meteringOptions) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.metering, "metering", true, "charge requests to resource packages and cash; no credit → 1113 (false: everything is free)")
+	fs.Int64Var(&f.welcomeTokens, "welcome-tokens", 100_000_000, "gift package for the default account on the first metered start (0: none)")
+	fs.IntVar(&f.welcomeDays, "welcome-days", 90, "validity of the welcome package in days")
+	fs.StringVar(&f.limitsFile, "limits", "", `limits file (JSON): {"accounts":{"ID":{"max_concurrent":N,"rpm":N,"daily_tokens":N}},"keys":{…}}`)
+	fs.DurationVar(&f.limitsReload, "limits-reload", 5*time.Second, "how often limit rules set with glm limits / the admin API are reloaded from the database")
+	fs.IntVar(&f.replicas, "replicas", 1, "number of glm serve replicas sharing the database: each enforces ceil(limit/replicas)")
+	fs.DurationVar(&f.leaseTTL, "lease-ttl", 2*time.Minute, "credit a replica leases is returned within this time after the replica dies (kill -9, power loss)")
+	fs.BoolVar(&f.admin, "admin", true, "serve the admin API under /admin/v1 (token: $"+envAdminToken+" or DATA_DIR/"+billAdminTokenFile+")")
+}
 
-func init() {
-	serveExtensions = append(serveExtensions, serveExtension{
-		Flags: func(fs *pflag.FlagSet) {
-			fs.BoolVar(&billFlags.metering, "metering", true, "charge requests to resource packages and cash; no credit → 1113 (false: everything is free)")
-			fs.Int64Var(&billFlags.welcomeTokens, "welcome-tokens", 100_000_000, "gift package for the default account on the first metered start (0: none)")
-			fs.IntVar(&billFlags.welcomeDays, "welcome-days", 90, "validity of the welcome package in days")
-			fs.StringVar(&billFlags.limitsFile, "limits", "", `limits file (JSON): {"accounts":{"ID":{"max_concurrent":N,"rpm":N,"daily_tokens":N}},"keys":{…}}`)
-			fs.DurationVar(&billFlags.limitsReload, "limits-reload", 5*time.Second, "how often limit rules set with glm limits / the admin API are reloaded from the database")
-			fs.IntVar(&billFlags.replicas, "replicas", 1, "number of glm serve replicas sharing the database: each enforces ceil(limit/replicas)")
-			fs.DurationVar(&billFlags.leaseTTL, "lease-ttl", 2*time.Minute, "credit a replica leases is returned within this time after the replica dies (kill -9, power loss)")
-			fs.BoolVar(&billFlags.admin, "admin", true, "serve the admin API under /admin/v1 (token: $"+envAdminToken+" or DATA_DIR/"+billAdminTokenFile+")")
-		},
-		Start: billStart,
-	})
+func (f *meteringOptions) check() error {
+	switch {
+	case f.replicas < 1:
+		return fmt.Errorf("--replicas must be at least 1, got %d", f.replicas)
+	case f.leaseTTL < time.Second:
+		return fmt.Errorf("--lease-ttl must be at least 1s, got %s", f.leaseTTL)
+	case f.welcomeTokens < 0 || f.welcomeDays < 1:
+		return errors.New("--welcome-tokens must not be negative and --welcome-days must be at least 1")
+	case f.limitsReload < 100*time.Millisecond:
+		return fmt.Errorf("--limits-reload must be at least 100ms, got %s", f.limitsReload)
+	}
+	return nil
+}
+
+// meteringEnv is what the metering parts are built from.
+type meteringEnv struct {
+	// DSN is the database glm serve uses (a SQLite path or a URL), DataDir
+	// its data directory.
+	DSN, DataDir string
+	Store        *store.SQL
+	Logger       *slog.Logger
+}
+
+// metering is what metering adds to glm serve: the hot path's Meter (nil
+// with --metering=false) and Limiter, the admin API's options (nil with
+// --admin=false), and Close, which runs after the HTTP drain and the task
+// pool have stopped.
+type metering struct {
+	Meter   platform.Meter
+	Limiter platform.Limiter
+	Admin   *admin.Options
+	Close   func(ctx context.Context) error
 }
 
 // billLimitsFile is the --limits format.
@@ -156,23 +184,12 @@ func billAdminToken(dataDir string) (token string, created bool, err error) {
 	return token, true, nil
 }
 
-func billStart(ctx context.Context, env ServeEnv) (ServePlugin, error) {
-	f := billFlags
-	if f.replicas < 1 {
-		return ServePlugin{}, fmt.Errorf("--replicas must be at least 1, got %d", f.replicas)
-	}
-	if f.leaseTTL < time.Second {
-		return ServePlugin{}, fmt.Errorf("--lease-ttl must be at least 1s, got %s", f.leaseTTL)
-	}
-	if f.welcomeTokens < 0 || f.welcomeDays < 1 {
-		return ServePlugin{}, errors.New("--welcome-tokens must not be negative and --welcome-days must be at least 1")
-	}
-	if f.limitsReload < 100*time.Millisecond {
-		return ServePlugin{}, fmt.Errorf("--limits-reload must be at least 100ms, got %s", f.limitsReload)
-	}
+// startMetering builds the billing engine, the limiter and the admin
+// API's options from the checked flags f.
+func startMetering(ctx context.Context, env meteringEnv, f meteringOptions) (metering, error) {
 	fileRules, err := billLoadLimits(f.limitsFile)
 	if err != nil {
-		return ServePlugin{}, err
+		return metering{}, err
 	}
 	// Billing works on the store's handle: one pool, one schema.
 	db := env.Store.Handle()
@@ -186,12 +203,12 @@ func billStart(ctx context.Context, env ServeEnv) (ServePlugin, error) {
 		return admin.LimitRules(rs), err
 	}, f.limitsReload, env.Logger)
 	if err := reloader.Reload(ctx); err != nil {
-		return ServePlugin{}, fmt.Errorf("limits: %w", err)
+		return metering{}, fmt.Errorf("limits: %w", err)
 	}
 	reloader.Start()
-	plugin := ServePlugin{Limiter: lim}
+	m := metering{Limiter: lim}
 	var eng *billing.Engine
-	plugin.Close = func(ctx context.Context) error {
+	m.Close = func(ctx context.Context) error {
 		// Runs after the drain: every request has settled, so Close only
 		// flushes usage rows and returns leased credit (notes/metering.md).
 		reloader.Stop()
@@ -204,16 +221,16 @@ func billStart(ctx context.Context, env ServeEnv) (ServePlugin, error) {
 	if f.metering {
 		if f.welcomeTokens > 0 {
 			if err := billWelcome(ctx, env, bst, f); err != nil {
-				_ = plugin.Close(ctx)
-				return ServePlugin{}, err
+				_ = m.Close(ctx)
+				return metering{}, err
 			}
 		}
 		eng, err = billing.NewEngine(ctx, db, billing.Config{Logger: env.Logger, LeaseTTL: f.leaseTTL})
 		if err != nil {
-			_ = plugin.Close(ctx)
-			return ServePlugin{}, err
+			_ = m.Close(ctx)
+			return metering{}, err
 		}
-		plugin.Meter = billing.Meter{Engine: eng}
+		m.Meter = billing.Meter{Engine: eng}
 		env.Logger.Info("metering on: requests are charged to packages, then cash (glm packages list; --metering=false turns it off)")
 	} else {
 		env.Logger.Warn("metering off (--metering=false): requests are not charged and leave no usage rows")
@@ -221,24 +238,24 @@ func billStart(ctx context.Context, env ServeEnv) (ServePlugin, error) {
 	if f.admin {
 		token, created, err := billAdminToken(env.DataDir)
 		if err != nil {
-			_ = plugin.Close(ctx)
-			return ServePlugin{}, err
+			_ = m.Close(ctx)
+			return metering{}, err
 		}
 		if created {
 			env.Logger.Info("admin API: created a token in " + filepath.Join(env.DataDir, billAdminTokenFile) + " (0600)")
 		}
-		plugin.Admin = &admin.Options{Token: token, Accounts: env.Store, Keys: env.Store, Billing: bst, Limits: reloader}
+		m.Admin = &admin.Options{Token: token, Accounts: env.Store, Keys: env.Store, Billing: bst, Limits: reloader}
 		if eng != nil {
-			plugin.Admin.PackagesChanged = eng.PackagesChanged
+			m.Admin.PackagesChanged = eng.PackagesChanged
 		}
 	}
-	return plugin, nil
+	return m, nil
 }
 
 // billWelcome gives the default account its gift package, once per
 // database (a fixed package id; a restart or a second replica grants
 // nothing).
-func billWelcome(ctx context.Context, env ServeEnv, bst *billing.Store, f billServeFlags) error {
+func billWelcome(ctx context.Context, env meteringEnv, bst *billing.Store, f meteringOptions) error {
 	if _, err := env.Store.GetAccount(ctx, DefaultAccountID); err != nil {
 		if errors.Is(err, platform.ErrNotFound) {
 			return nil // an operator-managed database without the default account

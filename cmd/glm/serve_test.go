@@ -336,12 +336,37 @@ func TestServeRestartWithAsyncTasksInFlight(t *testing.T) {
 	}
 }
 
+// serveMode starts glm serve for a test one way: as a process (exec) or
+// in-process. term starts the drain as SIGTERM does; wait returns once the
+// server has exited, with its exit error.
+type serveMode struct {
+	name  string
+	start func(t *testing.T, dataDir, config string, extra ...string) (p *proc, term func(), wait func() error)
+}
+
+var serveModes = []serveMode{
+	{"exec", func(t *testing.T, dataDir, config string, extra ...string) (*proc, func(), func() error) {
+		p := startServe(t, dataDir, config, extra...)
+		return p, func() { p.cmd.Process.Signal(syscall.SIGTERM) }, func() error { return <-p.done }
+	}},
+	{"in-process", func(t *testing.T, dataDir, config string, extra ...string) (*proc, func(), func() error) {
+		s := startInProcess(t, dataDir, config, extra...)
+		return &proc{t: t, base: s.base, key: s.key, stderr: &strings.Builder{}}, s.term, func() error { s.wait(); return nil }
+	}},
+}
+
 func TestServeGracefulShutdownDrainsStream(t *testing.T) {
+	for _, m := range serveModes {
+		t.Run(m.name, func(t *testing.T) { testGracefulShutdownDrainsStream(t, m) })
+	}
+}
+
+func testGracefulShutdownDrainsStream(t *testing.T, m serveMode) {
 	up := zhipuaitest.NewServer()
 	defer up.Close()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	p := startServe(t, data, writeConfig(t, dir, up))
+	p, term, wait := m.start(t, data, writeConfig(t, dir, up))
 	up.Enqueue(zhipuaitest.Text("").WithChunks("a", "b", "c", "d").WithDelay(150*time.Millisecond).WithUsage(5, 4))
 	resp, err := p.post("/chat/completions", p.key, `{"model":"glm-4","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
 	if err != nil {
@@ -355,7 +380,7 @@ func TestServeGracefulShutdownDrainsStream(t *testing.T) {
 	}
 	events = append(events, string(ev.Data))
 	// SIGTERM mid-stream: the stream must still complete.
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	term()
 	for {
 		ev, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -370,7 +395,7 @@ func TestServeGracefulShutdownDrainsStream(t *testing.T) {
 	if len(events) != 6 || events[5] != "[DONE]" || !strings.Contains(events[4], `"total_tokens":9`) {
 		t.Fatalf("events %q", events)
 	}
-	if err := <-p.done; err != nil {
+	if err := wait(); err != nil {
 		t.Fatalf("exit: %v\n%s", err, p.stderr)
 	}
 	// The drained request was logged (flushed on shutdown) exactly once.
@@ -389,6 +414,7 @@ func TestServeBadFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"serve", "--addr", "nonsense"}, "--addr"},
+		{[]string{"serve", "--admin-addr", "nonsense"}, "--admin-addr"},
 		{[]string{"serve", "--workers", "0"}, "--workers"},
 		{[]string{"serve", "--config", "/nonexistent/backends.json"}, "--config"},
 		{[]string{"keys", "revoke", "xyz"}, "not a key id"},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/admin"
@@ -33,9 +34,11 @@ type storeFlags struct {
 	dataDir string
 }
 
-func (f *storeFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.db, "db", "", "database: a SQLite file path (default DATA_DIR/glm.db)")
-	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "data directory for the default database and master.key (default $"+envHome+", else ./.glmkit)")
+func (f *storeFlags) register(cmd *cobra.Command) { f.addFlags(cmd.Flags()) }
+
+func (f *storeFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.db, "db", "", "database: a SQLite file path (default DATA_DIR/glm.db)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "data directory for the default database and master.key (default $"+envHome+", else ./.glmkit)")
 }
 
 // resolve returns the data directory and the database DSN. The data dir is

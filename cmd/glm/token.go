@@ -10,8 +10,6 @@ import (
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
-func init() { commands = append(commands, newTokenCmd) }
-
 func newTokenCmd() *cobra.Command {
 	var (
 		conn cliClientFlags

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/glmkit/glmkit/platform/admin"
+	"github.com/glmkit/glmkit/platform/auth"
+	"github.com/glmkit/glmkit/platform/httpapi"
+	"github.com/glmkit/glmkit/platform/mux"
+	"github.com/glmkit/glmkit/platform/ops"
+	"github.com/glmkit/glmkit/platform/proxy"
+	"github.com/glmkit/glmkit/platform/requestlog"
+	"github.com/glmkit/glmkit/platform/store"
+	"github.com/glmkit/glmkit/platform/tasks"
+)
+
+// closeTimeout bounds the release of each part after the drain (flushing
+// the request log and usage rows, returning leased credit).
+const closeTimeout = 30 * time.Second
+
+// serveApp is glm serve assembled in one place: Start opens the parts in
+// order (store, metering, backends, tasks, handlers, listeners), Wait
+// blocks until the context ends or a listener fails, Close drains the
+// requests and the task pool, then releases the parts in reverse order.
+// runServe drives it for the command; tests drive it in-process.
+type serveApp struct {
+	o   *serveOptions
+	log *slog.Logger
+	out io.Writer
+
+	// closers release what Start opened, last opened first, after the
+	// drain; they run also when Start failed halfway.
+	closers []func(ctx context.Context) error
+
+	store  *store.SQL
+	auth   *auth.Authenticator
+	reqlog *requestlog.Batcher
+	pool   *tasks.Pool
+	api    *httpapi.Server
+
+	// Serving: one http.Server per listener (the public one first, then
+	// the admin one with --admin-addr), all requests parented by baseCtx.
+	servers    []*http.Server
+	listeners  []net.Listener
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+	inflight   sync.WaitGroup
+	serveErr   chan error
+	closeOnce  sync.Once
+}
+
+// newServeApp checks the options; nothing is opened yet. out receives the
+// lines scripts read (first-start key, listening addresses), errOut the log.
+func newServeApp(o *serveOptions, out, errOut io.Writer) (*serveApp, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	level, err := parseLevel(o.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level}))
+	return &serveApp{o: o, log: log, out: out}, nil
+}
+
+// Start opens every part and starts serving. On error, Close releases what
+// was opened.
+func (a *serveApp) Start(ctx context.Context) error {
+	cfg, err := a.o.backendsConfig(a.log)
+	if err != nil {
+		return err
+	}
+	if err := a.openStore(ctx); err != nil {
+		return err
+	}
+	m, err := a.startMetering(ctx)
+	if err != nil {
+		return err
+	}
+	router, err := proxy.New(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("backends: %w", err)
+	}
+	a.startAPI(router, m)
+	public, private := a.handlers(m)
+	if err := a.listen(public, private); err != nil {
+		return err
+	}
+	if a.o.pprof != "" {
+		_, stopPprof, err := servePprof(a.o.pprof, a.log)
+		if err != nil {
+			return err
+		}
+		a.onClose(func(context.Context) error { stopPprof(); return nil })
+	}
+	a.log.Info("serving", "addr", a.listeners[0].Addr().String(), "base_url", a.URL()+a.o.prefixes[0],
+		"models", len(router.Models()))
+	a.serve()
+	return nil
+}
+
+func (a *serveApp) onClose(f func(ctx context.Context) error) { a.closers = append(a.closers, f) }
+
+// openStore opens the database and, on first start, creates the default
+// account and prints its first key.
+func (a *serveApp) openStore(ctx context.Context) error {
+	st, err := a.o.store.open(ctx)
+	if err != nil {
+		return err
+	}
+	a.store = st
+	a.onClose(func(context.Context) error { return st.Close() })
+	created, err := ensureDefaultAccount(ctx, st)
+	if err != nil {
+		return fmt.Errorf("create default account: %w", err)
+	}
+	if created {
+		k, err := newKey(ctx, st, DefaultAccountID, "first key")
+		if err != nil {
+			return fmt.Errorf("create first key: %w", err)
+		}
+		fmt.Fprintf(a.out, "glm serve: first start: created account %q and an API key. It is shown only this once:\n\n    %s\n\n"+
+			"glm serve: more keys: glm keys create; list: glm keys list\n", DefaultAccountID, k.Full())
+	}
+	return nil
+}
+
+// startMetering builds billing, limits and the admin API's options.
+func (a *serveApp) startMetering(ctx context.Context) (metering, error) {
+	dataDir, dsn := a.o.store.resolve()
+	m, err := startMetering(ctx, meteringEnv{DSN: dsn, DataDir: dataDir, Store: a.store, Logger: a.log}, a.o.metering)
+	if err != nil {
+		return metering{}, err
+	}
+	a.onClose(m.Close)
+	return m, nil
+}
+
+// startAPI builds the hot path: authentication, the request log, the task
+// pool (started by serve) and the V4 API.
+func (a *serveApp) startAPI(router *proxy.Router, m metering) {
+	trace := func(ctx context.Context) (context.Context, func() string) {
+		ctx, tr := proxy.WithTrace(ctx)
+		return ctx, func() string { return tr.Backend }
+	}
+	a.auth = auth.New(a.store, auth.Options{Recheck: a.o.keyRecheck})
+	a.reqlog = requestlog.New(a.store, requestlog.Options{Logger: a.log})
+	// The request log's last flush follows the drain, so that every
+	// drained request is in it.
+	a.onClose(a.reqlog.Close)
+	a.pool = tasks.New(tasks.Options{Store: a.store, Router: router, Log: a.reqlog, Trace: trace, Meter: m.Meter,
+		Workers: a.o.workers, Lease: a.o.taskLease, Retention: a.o.taskRetention, Logger: a.log})
+	a.api = httpapi.New(httpapi.Options{Router: router, Auth: a.auth, Tasks: a.pool, Log: a.reqlog, Trace: trace,
+		Meter: m.Meter, Limiter: m.Limiter, Prefixes: a.o.prefixes, MaxBodyBytes: a.o.maxBody, Logger: a.log})
+}
+
+// handlers composes the mountable handlers into one root mux per
+// listener. Without --admin-addr everything shares the public listener;
+// with it, the admin API and /metrics are on the private one only, so
+// neither is reachable through the address clients use.
+func (a *serveApp) handlers(m metering) (public, private *mux.Mux) {
+	health := func(ctx context.Context) error { return a.store.DB().PingContext(ctx) }
+	metrics := a.api.Metrics().Registry
+	var adminAPI *mux.Mux
+	if m.Admin != nil {
+		o := *m.Admin
+		o.Revoker, o.Logger = a.auth, a.log
+		adminAPI = admin.NewHandler(o)
+	}
+	public = mux.New(nil)
+	public.Mount(a.api)
+	if a.o.adminAddr == "" {
+		public.Mount(ops.New(ops.Options{Health: health, Metrics: metrics}))
+		if adminAPI != nil {
+			public.Mount(adminAPI)
+		}
+		return public, nil
+	}
+	public.Mount(ops.New(ops.Options{Health: health}))
+	private = mux.New(nil)
+	private.Mount(ops.New(ops.Options{Health: health, Metrics: metrics}))
+	if adminAPI != nil {
+		private.Mount(adminAPI)
+	}
+	return public, private
+}
+
+// listen binds the listeners and prints their addresses: the public one
+// first (the line scripts wait for, see serveLong), then the admin one.
+func (a *serveApp) listen(public, private *mux.Mux) error {
+	a.baseCtx, a.cancelBase = context.WithCancel(context.Background())
+	if err := a.listenOn(a.o.addr, "--addr", public); err != nil {
+		return err
+	}
+	if private != nil {
+		if err := a.listenOn(a.o.adminAddr, "--admin-addr", private); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(a.out, "glm serve: listening on %s\n", a.URL())
+	if private != nil {
+		fmt.Fprintf(a.out, "glm serve: admin API and metrics on %s\n", a.AdminURL())
+	}
+	return nil
+}
+
+func (a *serveApp) listenOn(addr, flag string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: listen on %s: %w", flag, addr, err)
+	}
+	a.onClose(func(context.Context) error {
+		err := ln.Close() // a no-op after Shutdown; frees the port after a failed start
+		if errors.Is(err, net.ErrClosed) {
+			return nil
+		}
+		return err
+	})
+	a.listeners = append(a.listeners, ln)
+	a.servers = append(a.servers, &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			a.inflight.Add(1)
+			defer a.inflight.Done()
+			h.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// baseCtx parents every request context: cancelling it after the
+		// drain timeout ends the streams still running.
+		BaseContext: func(net.Listener) context.Context { return a.baseCtx },
+		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	})
+	return nil
+}
+
+// URL is the public base URL (http://HOST:PORT), once Start has listened.
+func (a *serveApp) URL() string { return "http://" + a.listeners[0].Addr().String() }
+
+// AdminURL is the admin listener's base URL; the public one without
+// --admin-addr.
+func (a *serveApp) AdminURL() string {
+	return "http://" + a.listeners[len(a.listeners)-1].Addr().String()
+}
+
+// serve starts the task workers and the HTTP servers.
+func (a *serveApp) serve() {
+	a.pool.Start()
+	a.serveErr = make(chan error, len(a.servers))
+	for i, srv := range a.servers {
+		ln := a.listeners[i]
+		go func() { a.serveErr <- srv.Serve(ln) }()
+	}
+}
+
+// Wait blocks until ctx ends or a server stops on its own.
+func (a *serveApp) Wait(ctx context.Context) {
+	select {
+	case err := <-a.serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("server stopped", "err", err)
+		}
+	case <-ctx.Done():
+		a.log.Info("shutting down: draining in-flight requests", "timeout", a.o.drainTimeout)
+	}
+}
+
+// Close drains (when serving) and releases every part; safe to call more
+// than once and after a failed Start.
+func (a *serveApp) Close() {
+	a.closeOnce.Do(func() {
+		serving := a.serveErr != nil
+		if serving {
+			a.drain()
+		}
+		if a.cancelBase != nil {
+			a.cancelBase()
+		}
+		for i := len(a.closers) - 1; i >= 0; i-- {
+			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+			if err := a.closers[i](ctx); err != nil {
+				a.log.Error("close", "err", err)
+			}
+			cancel()
+		}
+		if serving {
+			a.log.Info("stopped")
+		}
+	})
+}
+
+// drain lets in-flight requests, streams and tasks finish within
+// --drain-timeout, then cuts what still runs: streams end with an in-band
+// error and every request is still settled and logged.
+func (a *serveApp) drain() {
+	ctx, cancel := context.WithTimeout(context.Background(), a.o.drainTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.pool.Shutdown(ctx); err != nil {
+			a.log.Error("tasks shutdown", "err", err)
+		}
+	}()
+	if err := a.shutdown(ctx); err != nil {
+		a.log.Warn("drain timeout: cutting remaining requests")
+		a.api.SetDraining()
+		a.cancelBase()
+		a.inflight.Wait()
+		for _, srv := range a.servers {
+			_ = srv.Close()
+		}
+	}
+	a.inflight.Wait()
+	wg.Wait()
+}
+
+// shutdown stops every server gracefully, concurrently, so that one slow
+// listener does not eat another's share of the drain timeout.
+func (a *serveApp) shutdown(ctx context.Context) error {
+	errs := make([]error, len(a.servers))
+	var wg sync.WaitGroup
+	for i, srv := range a.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = srv.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
