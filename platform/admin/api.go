@@ -111,12 +111,12 @@ func NewHandler(o Options) *mux.Mux {
 		{"GET", "/prices", a.listPrices},
 		{"PUT", "/prices/{model}", a.setPrice},
 		{"GET", "/limits", a.listLimits},
-		{"GET", "/limits/accounts/{id}", a.getLimit(billing.LimitAccount)},
-		{"PUT", "/limits/accounts/{id}", a.setLimit(billing.LimitAccount)},
-		{"DELETE", "/limits/accounts/{id}", a.clearLimit(billing.LimitAccount)},
-		{"GET", "/limits/keys/{id}", a.getLimit(billing.LimitKey)},
-		{"PUT", "/limits/keys/{id}", a.setLimit(billing.LimitKey)},
-		{"DELETE", "/limits/keys/{id}", a.clearLimit(billing.LimitKey)},
+		{"GET", "/limits/accounts/{id}", a.getLimit(platform.LimitAccount)},
+		{"PUT", "/limits/accounts/{id}", a.setLimit(platform.LimitAccount)},
+		{"DELETE", "/limits/accounts/{id}", a.clearLimit(platform.LimitAccount)},
+		{"GET", "/limits/keys/{id}", a.getLimit(platform.LimitKey)},
+		{"PUT", "/limits/keys/{id}", a.setLimit(platform.LimitKey)},
+		{"DELETE", "/limits/keys/{id}", a.clearLimit(platform.LimitKey)},
 	} {
 		m.HandleFunc(rt.method+" "+Prefix+rt.path, a.wrap(rt.fn))
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
-	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/limits"
 )
 
@@ -21,7 +20,7 @@ import (
 // account or key: 404/1214 otherwise.
 func (a *adminAPI) limitSubject(ctx context.Context, subject, id string) error {
 	switch subject {
-	case billing.LimitAccount:
+	case platform.LimitAccount:
 		if !ValidAccountID(id) {
 			return notFound("no account %s", Quote(id))
 		}

@@ -1,8 +1,6 @@
 package admin
 
 import (
-	"time"
-
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/limits"
@@ -28,11 +26,11 @@ type LimitValues struct {
 // ValidLimitSubject checks a rule's subject and id.
 func ValidLimitSubject(subject, id string) error {
 	switch subject {
-	case billing.LimitAccount:
+	case platform.LimitAccount:
 		if !ValidAccountID(id) {
 			return invalid("account %s: 1–64 characters of A–Z a–z 0–9 _ - .", Quote(id))
 		}
-	case billing.LimitKey:
+	case platform.LimitKey:
 		if !platform.ValidKeyID(id) {
 			return invalid("key %s: want a key id (32 hex characters, glm keys list)", Quote(id))
 		}
@@ -62,36 +60,20 @@ func Limit(subject, id string, v LimitValues) (billing.LimitPatch, error) {
 	return billing.LimitPatch{MaxConcurrent: v.MaxConcurrent, RPM: v.RPM, DailyTokens: v.DailyTokens}, nil
 }
 
-// LimitRule is the JSON form of a limit rule (glm limits list --json and the
-// admin API); 0 is off.
-type LimitRule struct {
-	Subject       string    `json:"subject"`
-	ID            string    `json:"id"`
-	MaxConcurrent int64     `json:"max_concurrent"`
-	RPM           int64     `json:"rpm"`
-	DailyTokens   int64     `json:"daily_tokens"`
-	UpdatedAt     time.Time `json:"updated_at"`
+// LimitRule is the JSON form of a limit rule (glm limits list --json and
+// the admin API): the platform's one definition.
+type LimitRule = platform.LimitRule
+
+// LimitView is a stored rule in the platform's form: the one place the
+// billing store's rule type is converted.
+func LimitView(r billing.LimitRule) platform.LimitRule {
+	return platform.LimitRule{Subject: r.Subject, ID: r.ID, MaxConcurrent: r.MaxConcurrent, RPM: r.RPM,
+		DailyTokens: r.DailyTokens, UpdatedAt: r.UpdatedAt}
 }
 
-// LimitView is r as JSON.
-func LimitView(r billing.LimitRule) LimitRule {
-	return LimitRule{Subject: r.Subject, ID: r.ID, MaxConcurrent: r.MaxConcurrent, RPM: r.RPM, DailyTokens: r.DailyTokens, UpdatedAt: r.UpdatedAt}
-}
-
-// LimitViews is a rule list as JSON; never nil.
-func LimitViews(rs []billing.LimitRule) []LimitRule { return views(rs, LimitView) }
+// LimitViews is a rule list in the platform's form; never nil.
+func LimitViews(rs []billing.LimitRule) []platform.LimitRule { return views(rs, LimitView) }
 
 // LimitRules converts stored rules into the limiter's form (what glm serve
 // loads on each reload).
-func LimitRules(rs []billing.LimitRule) limits.Rules {
-	out := limits.Rules{Accounts: map[string]limits.Rule{}, Keys: map[string]limits.Rule{}}
-	for _, r := range rs {
-		rule := limits.Rule{MaxConcurrent: int(r.MaxConcurrent), RPM: int(r.RPM), DailyTokens: r.DailyTokens}
-		if r.Subject == billing.LimitAccount {
-			out.Accounts[r.ID] = rule
-		} else {
-			out.Keys[r.ID] = rule
-		}
-	}
-	return out
-}
+func LimitRules(rs []billing.LimitRule) limits.Rules { return limits.RulesOf(LimitViews(rs)) }

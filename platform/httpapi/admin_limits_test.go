@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/limits"
@@ -53,7 +54,7 @@ func TestAdminLimits(t *testing.T) {
 	path := "/limits/keys/" + m.key.ID
 	wantError(t, m.admin("GET", path, ""), 404, "1214") // no rule yet
 
-	r := adminDecode[admin.LimitRule](t, m.admin("PUT", path, `{"rpm":2}`), 200)
+	r := adminDecode[platform.LimitRule](t, m.admin("PUT", path, `{"rpm":2}`), 200)
 	if r.RPM != 2 || r.Subject != "key" || r.ID != m.key.ID {
 		t.Fatalf("%+v", r)
 	}
@@ -75,16 +76,16 @@ func TestAdminLimits(t *testing.T) {
 	}
 
 	// Merge: setting concurrency keeps rpm.
-	r = adminDecode[admin.LimitRule](t, m.admin("PUT", path, `{"max_concurrent":1}`), 200)
+	r = adminDecode[platform.LimitRule](t, m.admin("PUT", path, `{"max_concurrent":1}`), 200)
 	if r.RPM != 2 || r.MaxConcurrent != 1 {
 		t.Fatalf("merge: %+v", r)
 	}
-	got := adminDecode[admin.LimitRule](t, m.admin("GET", path, ""), 200)
+	got := adminDecode[platform.LimitRule](t, m.admin("GET", path, ""), 200)
 	if got.RPM != 2 || got.MaxConcurrent != 1 {
 		t.Fatalf("get: %+v", got)
 	}
 	list := adminDecode[struct {
-		Data     []admin.LimitRule `json:"data"`
+		Data     []platform.LimitRule `json:"data"`
 		Enforced struct {
 			Rules limits.Rules `json:"rules"`
 		} `json:"enforced"`
@@ -102,7 +103,7 @@ func TestAdminLimits(t *testing.T) {
 	}
 	wantError(t, m.admin("DELETE", path, ""), 404, "1214")
 	list2 := adminDecode[struct {
-		Data     []admin.LimitRule `json:"data"`
+		Data     []platform.LimitRule `json:"data"`
 		Enforced struct {
 			Rules limits.Rules `json:"rules"`
 		} `json:"enforced"`
@@ -112,7 +113,7 @@ func TestAdminLimits(t *testing.T) {
 	}
 
 	// An account rule overrides the file's rule for that account as a whole.
-	adminDecode[admin.LimitRule](t, m.admin("PUT", "/limits/accounts/acct-1", `{"daily_tokens":0,"rpm":100}`), 200)
+	adminDecode[platform.LimitRule](t, m.admin("PUT", "/limits/accounts/acct-1", `{"daily_tokens":0,"rpm":100}`), 200)
 	rules, _ := newLimitsEnvEnforced(m)
 	if rules.Accounts["acct-1"] != (limits.Rule{RPM: 100}) {
 		t.Fatalf("override %+v", rules.Accounts)

@@ -16,7 +16,9 @@ import (
 	"github.com/glmkit/glmkit/platform"
 )
 
-// Rule is one subject's limits; zero fields are off.
+// Rule is what the limiter enforces for one subject: the limits of a
+// platform.LimitRule (RulesOf converts) or of the --limits file; zero
+// fields are off.
 type Rule struct {
 	// MaxConcurrent caps requests in flight (1302).
 	MaxConcurrent int `json:"max_concurrent,omitempty"`

@@ -6,12 +6,30 @@ import (
 	"maps"
 	"sync"
 	"time"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 // Rules is a complete set of per-subject rules.
 type Rules struct {
 	Accounts map[string]Rule `json:"accounts"`
 	Keys     map[string]Rule `json:"keys"`
+}
+
+// RulesOf is the limiter's form of stored rules (platform.LimitRule, the
+// one definition shared with the store and the admin API): the one place
+// they are converted.
+func RulesOf(rs []platform.LimitRule) Rules {
+	out := Rules{Accounts: map[string]Rule{}, Keys: map[string]Rule{}}
+	for _, r := range rs {
+		rule := Rule{MaxConcurrent: int(r.MaxConcurrent), RPM: int(r.RPM), DailyTokens: r.DailyTokens}
+		if r.Subject == platform.LimitAccount {
+			out.Accounts[r.ID] = rule
+		} else {
+			out.Keys[r.ID] = rule
+		}
+	}
+	return out
 }
 
 // Merge returns base with over's subjects on top: a subject in over
