@@ -1,0 +1,32 @@
+package envelope
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/glmkit/glmkit/platform"
+)
+
+func TestWriteError(t *testing.T) {
+	for _, c := range []struct {
+		err       *platform.Error
+		status    int
+		body      string
+		noRetries bool
+	}{
+		{platform.Errorf(platform.CodeBadParams, "bad"), 400, `{"error":{"code":"1210","message":"bad"},"request_id":"r1"}`, true},
+		{&platform.Error{Code: platform.CodeRateLimit}, 429, `{"error":{"code":"1303","message":"error 1303"},"request_id":"r1"}`, false},
+		{platform.Wrap(platform.CodeInternal, "internal error", http.ErrBodyNotAllowed), 500,
+			`{"error":{"code":"500","message":"internal error"},"request_id":"r1"}`, false},
+	} {
+		rec := httptest.NewRecorder()
+		rec.Header().Set("Content-Length", "999")
+		WriteError(rec, "r1", c.err)
+		h := rec.Header()
+		if rec.Code != c.status || rec.Body.String() != c.body || h.Get("Content-Type") != ContentJSON ||
+			(h.Get("x-should-retry") == "false") != c.noRetries || h.Get("Content-Length") != "" {
+			t.Errorf("%v: got %d %s %v, want %d %s (no retries: %v)", c.err, rec.Code, rec.Body, h, c.status, c.body, c.noRetries)
+		}
+	}
+}
