@@ -47,12 +47,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := billing.Open(ctx, filepath.Join(dir, "billing.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	bst := billing.NewStore(db, nil)
+	bst := billing.NewStore(st.Handle(), nil)
 	srv := httptest.NewServer(NewHandler(Options{Token: testToken, Accounts: st, Keys: st, Billing: bst,
 		Revoker: auth.New(st, auth.Options{})}))
 	t.Cleanup(srv.Close)
