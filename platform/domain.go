@@ -14,7 +14,7 @@ import (
 // 404).
 var ErrNotFound = errors.New("not found")
 
-// Account owns keys, tasks and (issue 4) money.
+// Account owns keys, tasks and the money billing keeps for it.
 type Account struct {
 	ID        string
 	Name      string
@@ -61,18 +61,12 @@ const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 // NewKey makes a fresh key for an account: a 32-hex id and a 16-character
 // alphanumeric secret from crypto/rand.
 func NewKey(accountID, name string, now time.Time) (Key, error) {
-	id, err := RandomHex(16)
-	if err != nil {
-		return Key{}, err
-	}
 	secret := make([]byte, 16)
 	// Rejection sampling keeps every character equally likely.
 	buf := make([]byte, 64)
 	n := 0
 	for n < len(secret) {
-		if _, err := rand.Read(buf); err != nil {
-			return Key{}, fmt.Errorf("platform: random secret: %w", err)
-		}
+		randomBytes(buf)
 		for _, b := range buf {
 			if int(b) < 256-256%len(alnum) && n < len(secret) {
 				secret[n] = alnum[int(b)%len(alnum)]
@@ -80,17 +74,32 @@ func NewKey(accountID, name string, now time.Time) (Key, error) {
 			}
 		}
 	}
-	return Key{ID: id, AccountID: accountID, Name: name, Secret: string(secret), CreatedAt: now.UTC()}, nil
+	return Key{ID: RandomID("", 16), AccountID: accountID, Name: name, Secret: string(secret), CreatedAt: now.UTC()}, nil
 }
 
-// RandomHex returns n random bytes as 2n lowercase hex characters.
-func RandomHex(n int) (string, error) {
-	b := make([]byte, n)
+// randomBytes fills b from crypto/rand. The one policy for a failing
+// source is to stop: since Go 1.24 crypto/rand.Read never returns an error
+// (the runtime aborts instead), and an id or secret made from anything
+// weaker would be guessable. The panic documents that contract.
+func randomBytes(b []byte) {
 	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("platform: random id: %w", err)
+		panic(fmt.Sprintf("platform: crypto/rand failed: %v", err))
 	}
-	return hex.EncodeToString(b), nil
 }
+
+// RandomID returns prefix followed by n random bytes as 2n lowercase hex
+// characters. It is the one helper for random ids and never fails (see
+// randomBytes).
+func RandomID(prefix string, n int) string {
+	b := make([]byte, n)
+	randomBytes(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// RandomHex returns n random bytes as 2n lowercase hex characters. The
+// error is always nil; the signature stays for callers written before
+// RandomID.
+func RandomHex(n int) (string, error) { return RandomID("", n), nil }
 
 // NewID returns a V4-style id: yyyyMMddHHmmss (UTC) followed by 16 hex
 // characters, 30 characters in all (the 2025 id shape, spec §4). It is
@@ -98,12 +107,11 @@ func RandomHex(n int) (string, error) {
 // and sorts by creation time.
 func NewID(now time.Time) string {
 	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		// crypto/rand does not fail on supported platforms; fall back to
-		// the clock so an id is still unique within this process.
-		return now.UTC().Format("20060102150405") + fmt.Sprintf("%016x", now.UnixNano())
-	}
-	return now.UTC().Format("20060102150405") + hex.EncodeToString(b[:])
+	randomBytes(b[:])
+	var out [30]byte
+	now.UTC().AppendFormat(out[:0], "20060102150405")
+	hex.Encode(out[14:], b[:])
+	return string(out[:])
 }
 
 // ValidKeyID reports whether s has the shape of a key id (32 lowercase hex).

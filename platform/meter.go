@@ -6,10 +6,9 @@ import (
 
 // The hot path of every metered request walks, in this order (DESIGN.md
 // §2): auth → validate → Limiter.Acquire → Meter.Reserve → upstream →
-// stream/flush → usage → Meter.Settle → Permit.Release → request log.
-// This issue ships no-op implementations; issue 4 (metering) plugs its own
-// in through httpapi.Options and tasks.Options without touching the
-// handlers.
+// stream/flush → usage → Reservation.Settle → Permit.Release → request
+// log. platform/metered runs that walk; the Meter and the Limiter are
+// seams so billing and rate limits plug in without touching its callers.
 
 // ReserveRequest is what the meter learns before the upstream call.
 type ReserveRequest struct {
@@ -32,13 +31,13 @@ type ReserveRequest struct {
 	Images int
 }
 
-// Reservation is a successful Reserve. Meta is the meter's own state
-// (e.g. a reservation row id or a lease handle); the hot path carries it
-// back to Settle untouched.
-type Reservation struct {
-	ReserveRequest
-	ID   string
-	Meta any
+// Reservation is a successful Reserve: the meter's own handle on what it
+// holds for the request, opaque to the hot path, which hands the outcome
+// back through Settle exactly once.
+type Reservation interface {
+	// Settle charges what the request used and releases the rest. It must
+	// not fail the request; its error is logged.
+	Settle(ctx context.Context, s Settlement) (Charge, error)
 }
 
 // Outcome says how a metered request ended.
@@ -62,35 +61,34 @@ type Settlement struct {
 }
 
 // Charge is what a settlement cost, recorded on the request-log row. The
-// amount is an integer in the meter's unit (issue 4: 1e-6 CNY); PaidBy says
+// amount is an integer in the meter's unit (the billing meter counts
+// 1e-6 CNY, so no charge is ever rounded); PaidBy says
 // what paid it (packages, cash) in the meter's own JSON.
 type Charge struct {
 	Amount int64
 	PaidBy string
 }
 
-// Meter reserves before the upstream call and settles after it. Reserve
-// returns a *Error (1113 when nothing is left to pay with) that is sent to
-// the client before any upstream call. Settle is called exactly once for
-// every successful Reserve, whatever happened in between; it must not fail
-// the request (its error is logged).
+// Meter reserves before the upstream call; the Reservation it returns
+// settles after it. Reserve returns a *Error (1113 when nothing is left to
+// pay with) that is sent to the client before any upstream call. Every
+// successful Reserve is settled exactly once, whatever happened in between.
 type Meter interface {
 	Reserve(ctx context.Context, req ReserveRequest) (Reservation, error)
-	Settle(ctx context.Context, res Reservation, s Settlement) (Charge, error)
 }
 
 // NopMeter reserves nothing and charges nothing.
 type NopMeter struct{}
 
 // Reserve always succeeds.
-func (NopMeter) Reserve(_ context.Context, req ReserveRequest) (Reservation, error) {
-	return Reservation{ReserveRequest: req}, nil
+func (NopMeter) Reserve(context.Context, ReserveRequest) (Reservation, error) {
+	return nopReservation{}, nil
 }
 
+type nopReservation struct{}
+
 // Settle charges nothing.
-func (NopMeter) Settle(context.Context, Reservation, Settlement) (Charge, error) {
-	return Charge{}, nil
-}
+func (nopReservation) Settle(context.Context, Settlement) (Charge, error) { return Charge{}, nil }
 
 // LimitRequest is what the limiter learns after validation.
 type LimitRequest struct {
@@ -102,8 +100,8 @@ type LimitRequest struct {
 	PromptTokens int
 }
 
-// Limiter enforces rate and concurrency limits (issue 4: 1302 concurrency,
-// 1303 rate, 1304 daily quota, all 429). Acquire returns a *Error to refuse.
+// Limiter enforces rate and concurrency limits (1302 concurrency, 1303
+// rate, 1304 daily quota, all 429). Acquire returns a *Error to refuse.
 type Limiter interface {
 	Acquire(ctx context.Context, req LimitRequest) (Permit, error)
 }

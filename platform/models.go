@@ -59,6 +59,31 @@ func (m ModelInfo) AllowsDimensions(d int) bool {
 // Chat reports whether the model answers /chat/completions.
 func (m ModelInfo) Chat() bool { return m.Kind == KindChat || m.Kind == KindVision }
 
+// ReserveOutput is the completion cap a request is metered for before the
+// model answers: the request's max_tokens, else the model's MaxOutput,
+// else the documented default max_tokens (spec §3). Every caller (sync,
+// stream, async task) reserves by this one rule, so the same body costs
+// the same reservation whichever way it arrives.
+func (m ModelInfo) ReserveOutput(maxTokens *int) int {
+	if maxTokens != nil {
+		return *maxTokens
+	}
+	if m.MaxOutput > 0 {
+		return m.MaxOutput
+	}
+	return DefaultMaxTokens
+}
+
+// DefaultMaxTokens is the max_tokens the V4 API documents as its default
+// (spec §3), reserved for models whose MaxOutput is unknown.
+const DefaultMaxTokens = 1024
+
+// BuiltinEmbedModel is the client-facing name of the offline embedding
+// model shipped in the binary (platform/upstream.Builtin). It is declared
+// here, with the catalogue, so billing and the router name it without
+// importing the adapter.
+const BuiltinEmbedModel = "glmkit-embed-ngram"
+
 // OwnerZhipu is the owner shown for the Zhipu cloud's own models.
 const OwnerZhipu = "zhipuai"
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/glmkit/glmkit/platform/auth"
 	"github.com/glmkit/glmkit/platform/httpapi"
-	"github.com/glmkit/glmkit/platform/proxy"
+	"github.com/glmkit/glmkit/platform/router"
 )
 
 // serveOptions are glm serve's flags.
@@ -121,20 +121,20 @@ func parseLevel(s string) (slog.Level, error) {
 }
 
 // backendsConfig reads --config, else the environment shortcut.
-func (o *serveOptions) backendsConfig(log *slog.Logger) (proxy.Config, error) {
+func (o *serveOptions) backendsConfig(log *slog.Logger) (router.Config, error) {
 	if o.config != "" {
-		cfg, err := proxy.LoadConfig(o.config)
+		cfg, err := router.LoadConfig(o.config)
 		if err != nil {
-			return proxy.Config{}, fmt.Errorf("--config: %w", err)
+			return router.Config{}, fmt.Errorf("--config: %w", err)
 		}
 		return cfg, nil
 	}
-	if cfg, ok := proxy.ConfigFromEnv(os.Getenv); ok {
-		log.Info("backends: Zhipu cloud from " + proxy.EnvAPIKey)
+	if cfg, ok := router.ConfigFromEnv(os.Getenv); ok {
+		log.Info("backends: Zhipu cloud from " + router.EnvAPIKey)
 		return cfg, nil
 	}
-	log.Warn("no --config and no " + proxy.EnvAPIKey + ": only the builtin offline embedding model is served")
-	return proxy.Config{}, nil
+	log.Warn("no --config and no " + router.EnvAPIKey + ": only the builtin offline embedding model is served")
+	return router.Config{}, nil
 }
 
 // runServe runs glm serve until SIGINT/SIGTERM, then drains.

@@ -14,10 +14,11 @@ import (
 	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/auth"
 	"github.com/glmkit/glmkit/platform/httpapi"
+	"github.com/glmkit/glmkit/platform/metered"
 	"github.com/glmkit/glmkit/platform/mux"
 	"github.com/glmkit/glmkit/platform/ops"
-	"github.com/glmkit/glmkit/platform/proxy"
 	"github.com/glmkit/glmkit/platform/requestlog"
+	"github.com/glmkit/glmkit/platform/router"
 	"github.com/glmkit/glmkit/platform/store"
 	"github.com/glmkit/glmkit/platform/tasks"
 )
@@ -85,11 +86,11 @@ func (a *serveApp) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	router, err := proxy.New(ctx, cfg)
+	backends, err := router.New(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("backends: %w", err)
 	}
-	a.startAPI(router, m)
+	a.startAPI(backends, m)
 	public, private := a.handlers(m)
 	if err := a.listen(public, private); err != nil {
 		return err
@@ -102,7 +103,7 @@ func (a *serveApp) Start(ctx context.Context) error {
 		a.onClose(func(context.Context) error { stopPprof(); return nil })
 	}
 	a.log.Info("serving", "addr", a.listeners[0].Addr().String(), "base_url", a.URL()+a.o.prefixes[0],
-		"models", len(router.Models()))
+		"models", len(backends.Models()))
 	a.serve()
 	return nil
 }
@@ -144,11 +145,11 @@ func (a *serveApp) startMetering(ctx context.Context) (metering, error) {
 	return m, nil
 }
 
-// startAPI builds the hot path: authentication, the request log, the task
-// pool (started by serve) and the V4 API.
-func (a *serveApp) startAPI(router *proxy.Router, m metering) {
+// startAPI builds the hot path: authentication, the request log, the one
+// metered call, the task pool (started by serve) and the V4 API.
+func (a *serveApp) startAPI(backends *router.Router, m metering) {
 	trace := func(ctx context.Context) (context.Context, func() string) {
-		ctx, tr := proxy.WithTrace(ctx)
+		ctx, tr := router.WithTrace(ctx)
 		return ctx, func() string { return tr.Backend }
 	}
 	a.auth = auth.New(a.store, auth.Options{Recheck: a.o.keyRecheck})
@@ -156,10 +157,13 @@ func (a *serveApp) startAPI(router *proxy.Router, m metering) {
 	// The request log's last flush follows the drain, so that every
 	// drained request is in it.
 	a.onClose(a.reqlog.Close)
-	a.pool = tasks.New(tasks.Options{Store: a.store, Router: router, Log: a.reqlog, Trace: trace, Meter: m.Meter,
+	metrics := httpapi.NewMetrics()
+	calls := metered.New(metered.Options{Backend: backends, Catalogue: backends, Meter: m.Meter, Limiter: m.Limiter,
+		Log: a.reqlog, Metrics: metrics, Trace: trace, Logger: a.log})
+	a.pool = tasks.New(tasks.Options{Store: a.store, Calls: calls,
 		Workers: a.o.workers, Lease: a.o.taskLease, Retention: a.o.taskRetention, Logger: a.log})
-	a.api = httpapi.New(httpapi.Options{Router: router, Auth: a.auth, Tasks: a.pool, Log: a.reqlog, Trace: trace,
-		Meter: m.Meter, Limiter: m.Limiter, Prefixes: a.o.prefixes, MaxBodyBytes: a.o.maxBody, Logger: a.log})
+	a.api = httpapi.New(httpapi.Options{Catalogue: backends, Auth: a.auth, Tasks: a.pool, Calls: calls, Metrics: metrics,
+		Prefixes: a.o.prefixes, MaxBodyBytes: a.o.maxBody, Logger: a.log})
 }
 
 // handlers composes the mountable handlers into one root mux per

@@ -34,11 +34,9 @@ const negativeTTL = time.Second
 // maxNegative bounds the unknown-id cache against floods of random ids.
 const maxNegative = 10_000
 
-// Principal is who sent a request.
-type Principal struct {
-	AccountID string
-	KeyID     string
-}
+// Principal is who sent a request (declared in platform, so the HTTP
+// layer depends on an interface, not on this package).
+type Principal = platform.Principal
 
 // Options configure an Authenticator.
 type Options struct {

@@ -32,7 +32,7 @@ func BenchmarkReserveSettle(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := m.Settle(ctx, res, platform.Settlement{Usage: platform.Usage{PromptTokens: 200, CompletionTokens: 300}, Outcome: platform.OutcomeOK}); err != nil {
+				if _, err := res.Settle(ctx, platform.Settlement{Usage: platform.Usage{PromptTokens: 200, CompletionTokens: 300}, Outcome: platform.OutcomeOK}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -70,7 +70,7 @@ func BenchmarkReserveSettle(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if _, err := m.Settle(ctx, res, platform.Settlement{Usage: platform.Usage{PromptTokens: 200, CompletionTokens: 300}, Outcome: platform.OutcomeOK}); err != nil {
+					if _, err := res.Settle(ctx, platform.Settlement{Usage: platform.Usage{PromptTokens: 200, CompletionTokens: 300}, Outcome: platform.OutcomeOK}); err != nil {
 						b.Fatal(err)
 					}
 				}

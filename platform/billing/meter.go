@@ -7,17 +7,17 @@ import (
 	"github.com/glmkit/glmkit/platform"
 )
 
-// Meter adapts an Engine to the hot path's seam (platform.Meter, the
-// server issue's reserve/settle hook): the request-log id is the
-// idempotency key, so the usage row and the request-log row match one to
-// one.
+// Meter adapts an Engine to the hot path's seam (platform.Meter): the
+// request-log id is the idempotency key, so the usage row and the
+// request-log row match one to one.
 type Meter struct {
 	Engine *Engine
 }
 
 var _ platform.Meter = Meter{}
 
-// Reserve implements platform.Meter.
+// Reserve implements platform.Meter. The reservation it returns carries
+// the engine's own record, so settling needs no lookup.
 func (m Meter) Reserve(ctx context.Context, req platform.ReserveRequest) (platform.Reservation, error) {
 	images := int64(req.Images)
 	if images == 0 && m.Engine.PriceOf(req.Model).Image > 0 {
@@ -32,20 +32,22 @@ func (m Meter) Reserve(ctx context.Context, req platform.ReserveRequest) (platfo
 		if !errors.As(err, &pe) {
 			err = platform.Wrap(platform.CodeInternal, "billing unavailable", err)
 		}
-		return platform.Reservation{}, err
+		return nil, err
 	}
-	return platform.Reservation{ReserveRequest: req, ID: res.RequestID, Meta: res}, nil
+	return meterReservation{e: m.Engine, res: res}, nil
 }
 
-// Settle implements platform.Meter. Whatever the outcome, the usage the
-// hot path reports is what is charged (DESIGN.md §3: disconnects and
+// meterReservation is the handle the hot path settles through.
+type meterReservation struct {
+	e   *Engine
+	res *Reservation
+}
+
+// Settle implements platform.Reservation. Whatever the outcome, the usage
+// the hot path reports is what is charged (DESIGN.md §3: disconnects and
 // failures settle to what was used).
-func (m Meter) Settle(ctx context.Context, r platform.Reservation, s platform.Settlement) (platform.Charge, error) {
-	res, ok := r.Meta.(*Reservation)
-	if !ok || res == nil {
-		return platform.Charge{}, errf("settle: reservation %q was not made by this meter", r.ID)
-	}
-	c, err := m.Engine.Settle(ctx, res, Usage{
+func (r meterReservation) Settle(ctx context.Context, s platform.Settlement) (platform.Charge, error) {
+	c, err := r.e.Settle(ctx, r.res, Usage{
 		PromptTokens: int64(s.Usage.PromptTokens), CompletionTokens: int64(s.Usage.CompletionTokens), Images: int64(s.Usage.Images),
 	}, string(s.Outcome), s.Estimated)
 	if err != nil {

@@ -36,8 +36,8 @@ func newLimitsEnv(t *testing.T, file limits.Rules) *meteredEnv {
 	if err := rl.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, func(_ *proxyConfig, o *Options, _ *taskOptions) {
-		o.Limiter = lim
+	e := newEnv(t, func(_ *proxyConfig, _ *Options, to *taskOptions) {
+		to.Calls.Limiter = lim
 	})
 	mountAdmin(e, admin.Options{Billing: bst, Limits: rl})
 	return &meteredEnv{env: e, bill: bst, limits: rl}

@@ -11,7 +11,7 @@ import (
 	"github.com/glmkit/glmkit/platform/store"
 )
 
-// BenchmarkMeteredSyncChat (issue 4 item 7): the same in-process handler
+// BenchmarkMeteredSyncChat: the same in-process handler
 // and instant upstream as BenchmarkSyncChatHandler, request log on, with
 // the no-op meter ("off") next to the real billing engine on the same
 // SQLite file ("on": reserve + settle on leased credit, usage rows
@@ -20,7 +20,7 @@ func BenchmarkMeteredSyncChat(b *testing.B) {
 	for _, mode := range []string{"off", "on"} {
 		for _, via := range []string{"handler", "http"} {
 			b.Run(mode+"/"+via, func(b *testing.B) {
-				api, key := benchServer(b)
+				var meter platform.Meter
 				if mode == "on" {
 					ctx := context.Background()
 					db, err := store.OpenDB(ctx, filepath.Join(b.TempDir(), "glm.db"))
@@ -36,8 +36,9 @@ func BenchmarkMeteredSyncChat(b *testing.B) {
 					if _, err := billing.NewStore(db, nil).TopUp(ctx, "a", 1_000_000*billing.MicrosPerCNY, "bench"); err != nil {
 						b.Fatal(err)
 					}
-					api.meter = billing.Meter{Engine: eng}
+					meter = billing.Meter{Engine: eng}
 				}
+				api, key := benchServer(b, meter)
 				authz := "Bearer " + key.Full()
 				b.ReportAllocs()
 				start := time.Now()

@@ -56,7 +56,7 @@ func BenchmarkStreamChatHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	api, k := benchServerWith(b, zhipuRouter{z})
+	api, k := benchServerWith(b, zhipuRouter{z}, nil)
 	body := strings.Replace(benchBody, `"model":"glm-4",`, `"model":"glm-4","stream":true,`, 1)
 	b.ReportAllocs()
 	for b.Loop() {

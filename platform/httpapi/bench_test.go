@@ -14,10 +14,10 @@ import (
 	"github.com/glmkit/glmkit/internal/v4auth"
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/auth"
+	"github.com/glmkit/glmkit/platform/metered"
 	"github.com/glmkit/glmkit/platform/requestlog"
 	"github.com/glmkit/glmkit/platform/store"
 	"github.com/glmkit/glmkit/platform/tasks"
-	"github.com/glmkit/glmkit/platform/upstream"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -32,31 +32,32 @@ var instantReply = &zhipuai.ChatCompletion{ID: "1", Created: 1, Model: "glm-4",
 	Choices: []zhipuai.Choice{{FinishReason: "stop", Message: zhipuai.CompletionMessage{Role: "assistant", Content: "hi"}}},
 	Usage:   zhipuai.Usage{PromptTokens: 5, CompletionTokens: 1, TotalTokens: 6}}
 
-func (u instantUpstream) Chat(context.Context, upstream.ChatRequest) (*zhipuai.ChatCompletion, []byte, error) {
+func (u instantUpstream) Chat(context.Context, platform.ChatRequest) (*zhipuai.ChatCompletion, []byte, error) {
 	return instantReply, u.body, nil
 }
-func (instantUpstream) ChatStream(context.Context, upstream.ChatRequest) (upstream.Stream, error) {
+func (instantUpstream) ChatStream(context.Context, platform.ChatRequest) (platform.Stream, error) {
 	return nil, platform.Errorf(platform.CodeUnsupportedMode, "no streams")
-}
-func (instantUpstream) Embeddings(context.Context, *zhipuai.EmbeddingRequest) (*zhipuai.EmbeddingResponse, error) {
-	return nil, platform.Errorf(platform.CodeUnsupportedMode, "no embeddings")
-}
-func (instantUpstream) Images(context.Context, *zhipuai.ImageRequest) (*zhipuai.ImagesResponse, error) {
-	return nil, platform.Errorf(platform.CodeUnsupportedMode, "no images")
 }
 func (instantUpstream) Model(name string) (platform.ModelInfo, bool) {
 	return platform.LookupZhipuModel(name)
 }
 func (instantUpstream) Models() []platform.ModelInfo { return platform.ZhipuModels() }
 
-func benchServer(b *testing.B) (*Server, platform.Key) {
+// benchRouter is what a benchmark serves from: chat and the catalogue.
+type benchRouter interface {
+	platform.ChatBackend
+	platform.Catalogue
+}
+
+func benchServer(b *testing.B, meter platform.Meter) (*Server, platform.Key) {
 	body, _ := json.Marshal(instantReply)
-	return benchServerWith(b, instantUpstream{body})
+	return benchServerWith(b, instantUpstream{body}, meter)
 }
 
 // benchServerWith is an API on a fresh SQLite file with one account "a"
-// and one key, the request log on and every call going to router.
-func benchServerWith(b *testing.B, router Router) (*Server, platform.Key) {
+// and one key, the request log on and every call going to router,
+// metered by meter (nil: the no-op meter).
+func benchServerWith(b *testing.B, router benchRouter, meter platform.Meter) (*Server, platform.Key) {
 	b.Helper()
 	ctx := context.Background()
 	s, err := store.Open(ctx, filepath.Join(b.TempDir(), "glm.db"), store.Options{MasterKey: []byte("0123456789abcdef0123456789abcdef")})
@@ -69,8 +70,10 @@ func benchServerWith(b *testing.B, router Router) (*Server, platform.Key) {
 	s.CreateKey(ctx, k)
 	log := requestlog.New(s, requestlog.Options{})
 	b.Cleanup(func() { log.Close(ctx) })
-	pool := tasks.New(tasks.Options{Store: s, Router: router, Log: log})
-	api := New(Options{Router: router, Auth: auth.New(s, auth.Options{}), Tasks: pool, Log: log})
+	metrics := NewMetrics()
+	calls := metered.New(metered.Options{Backend: router, Catalogue: router, Meter: meter, Log: log, Metrics: metrics})
+	pool := tasks.New(tasks.Options{Store: s, Calls: calls})
+	api := New(Options{Catalogue: router, Auth: auth.New(s, auth.Options{}), Tasks: pool, Calls: calls, Metrics: metrics})
 	return api, k
 }
 
@@ -81,7 +84,7 @@ const benchBody = `{"model":"glm-4","temperature":0.9,"messages":[{"role":"syste
 func BenchmarkSyncChatHandler(b *testing.B) {
 	for _, form := range []string{"raw", "jwt"} {
 		b.Run(form, func(b *testing.B) {
-			api, k := benchServer(b)
+			api, k := benchServer(b, nil)
 			authz := "Bearer " + k.Full()
 			if form == "jwt" {
 				authz = v4auth.Sign(k.ID, k.Secret, time.Now(), time.Hour)
@@ -112,7 +115,7 @@ func benchHandler(b *testing.B, api *Server, authz string) {
 // BenchmarkSyncChatHTTP is the same over real loopback HTTP with
 // keep-alive connections: req/s as a client sees it.
 func BenchmarkSyncChatHTTP(b *testing.B) {
-	api, k := benchServer(b)
+	api, k := benchServer(b, nil)
 	b.ReportAllocs()
 	start := time.Now()
 	benchHTTP(b, api, "Bearer "+k.Full())

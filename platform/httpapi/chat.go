@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/glmkit/glmkit/internal/sse"
 	"github.com/glmkit/glmkit/platform"
-	"github.com/glmkit/glmkit/platform/upstream"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -20,28 +18,23 @@ func (s *Server) handleChat(x *exchange) {
 	if !ok {
 		return
 	}
-	x.row.Model, x.row.Stream, x.row.RequestID = req.Model, req.Stream, req.RequestID
-	info, prompt, err := s.checkChat(&req)
+	row := &x.call.Row
+	row.Model, row.Stream, row.RequestID = req.Model, req.Stream, req.RequestID
+	_, prompt, err := s.checkChat(&req)
 	if err != nil {
 		x.fail(err)
 		return
 	}
-	if !x.admit(req.Model, prompt, reserveMax(info, req.MaxTokens), 0) {
-		return
-	}
-	creq := upstream.ChatRequest{Req: &req, Raw: raw}
+	creq := platform.ChatRequest{Req: &req, Raw: raw}
 	if req.Stream {
 		s.relayStream(x, creq, prompt)
 		return
 	}
-	ctx := x.upstreamCtx(x.r.Context())
-	resp, body, err := s.router.Chat(ctx, creq)
+	resp, body, err := x.call.Chat(x.r.Context(), creq, prompt)
 	if err != nil {
-		s.chatFailed(x, creq.Req.Model, prompt, err)
+		x.callFailed(err)
 		return
 	}
-	x.used(logUsage(resp.Usage), platform.OutcomeOK, false)
-	s.metrics.tokens(req.Model, resp.Usage)
 	// request_id is echoed: the client's value, else the reply's id
 	// (spec §4). Only a reply that lacks it is re-encoded.
 	if resp.RequestID == "" {
@@ -51,12 +44,12 @@ func (s *Server) handleChat(x *exchange) {
 		}
 		body = nil
 	}
-	if x.row.RequestID == "" {
-		x.row.RequestID = resp.RequestID
+	if row.RequestID == "" {
+		row.RequestID = resp.RequestID
 	}
 	if body == nil {
 		if writeJSON(x.w, x.id, http.StatusOK, resp) != nil {
-			x.row.HTTPStatus, x.row.ErrorCode = http.StatusInternalServerError, platform.CodeInternal
+			row.HTTPStatus, row.ErrorCode = http.StatusInternalServerError, platform.CodeInternal
 			x.wroteHeader = true
 			return
 		}
@@ -82,69 +75,49 @@ func (s *Server) checkChat(req *zhipuai.ChatCompletionRequest) (platform.ModelIn
 // flushed as it arrives, bytes unchanged (spec §4, §8.6–8.7). An error
 // before the first chunk is a JSON envelope; after it, one in-band
 // {"error":…} event and the stream ends. When the client goes away the
-// upstream is cancelled and closed, and the request is still settled and
-// logged once, with the usage last reported or, when none came, an
-// estimate: the prompt estimate plus the tokens of the text relayed.
-func (s *Server) relayStream(x *exchange, creq upstream.ChatRequest, prompt int) {
-	ctx, cancel := context.WithCancel(x.r.Context())
-	defer cancel()
-	ctx = x.upstreamCtx(ctx)
-	st, err := s.router.ChatStream(ctx, creq)
+// upstream is cancelled and closed; the metered call settles and logs the
+// request once either way (with the usage last reported or, when none
+// came, its estimate).
+func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int) {
+	st, err := x.call.ChatStream(x.r.Context(), creq, prompt)
 	if err != nil {
-		s.chatFailed(x, creq.Req.Model, prompt, err)
+		x.callFailed(err)
 		return
 	}
 	defer st.Close()
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
 
-	var (
-		w        *sse.Writer
-		last     *zhipuai.Usage
-		relayed  int // estimated completion tokens of the text relayed
-		outcome  = platform.OutcomeOK
-		streamed = false
-	)
+	var w *sse.Writer
 	for {
 		ch, err := st.Next()
 		if errors.Is(err, io.EOF) {
-			if !streamed {
+			if w == nil {
 				// An upstream that ends without a single chunk answered
 				// nothing: treat it as a failure before the first byte.
 				x.fail(platform.Errorf(platform.CodeNetwork, "the model backend ended the stream without output"))
-				outcome = platform.OutcomeUpstreamError
-				break
-			}
-			if werr := w.WriteDone(); werr != nil {
-				outcome = platform.OutcomeClientGone
+			} else if w.WriteDone() != nil {
+				st.Abandon()
 			}
 			break
 		}
 		if err != nil {
-			gone := x.r.Context().Err() != nil
 			switch {
-			case gone && !s.draining.Load():
-				outcome = platform.OutcomeClientGone
-			case !streamed:
-				s.metrics.upstreamError(err)
+			case x.call.CallerLeft():
+			case w == nil:
 				x.fail(err)
-				outcome = platform.OutcomeUpstreamError
 			default:
-				if !gone {
-					s.metrics.upstreamError(err)
-				}
 				e := platform.AsError(err)
 				if s.draining.Load() {
 					e = platform.Errorf(platform.CodeOverloaded, "server shutting down; the stream was cut, retry")
 				}
-				x.row.ErrorCode = e.Code
+				x.call.Row.ErrorCode = e.Code
 				b, _ := json.Marshal(envelope(e, ""))
 				_ = w.WriteData(b)
-				outcome = platform.OutcomeCut
 			}
 			break
 		}
-		if !streamed {
+		if w == nil {
 			h := x.w.Header()
 			h.Set("Content-Type", contentSSE)
 			h.Set("Cache-Control", "no-cache")
@@ -152,70 +125,19 @@ func (s *Server) relayStream(x *exchange, creq upstream.ChatRequest, prompt int)
 			x.w.WriteHeader(http.StatusOK)
 			x.ok(http.StatusOK)
 			w = sse.NewWriter(x.w)
-			streamed = true
 		}
-		// The backend reports usage and the text's token estimate beside
-		// the bytes, so pass-through chunks are never decoded here.
-		if ch.Usage != nil {
-			u := *ch.Usage
-			last = &u
-		}
-		relayed += ch.Tokens
 		// One Write and one Flush per event (spec: flush every event;
-		// sse.Writer reuses its buffer).
-		if werr := w.WriteData(ch.Data); werr != nil {
+		// sse.Writer reuses its buffer). The metered stream took the usage
+		// and the text's token estimate from beside the bytes, so
+		// pass-through chunks are never decoded here.
+		if w.WriteData(ch.Data) != nil {
 			// The client is gone: stop the upstream now, not at its end.
-			cancel()
-			outcome = platform.OutcomeClientGone
+			st.Abandon()
 			break
 		}
 	}
-	switch {
-	case last != nil:
-		x.used(logUsage(*last), outcome, false)
-		s.metrics.tokens(creq.Req.Model, *last)
-	case outcome == platform.OutcomeUpstreamError:
-		x.used(platform.Usage{}, outcome, false)
-	default:
-		est := zhipuai.Usage{PromptTokens: prompt, CompletionTokens: relayed, TotalTokens: prompt + relayed}
-		x.used(logUsage(est), outcome, true)
-		s.metrics.tokens(creq.Req.Model, est)
-	}
-	if outcome == platform.OutcomeClientGone {
+	st.Close()
+	if x.call.CallerLeft() {
 		x.gone()
 	}
-}
-
-// chatFailed answers a chat call (sync or stream) that failed before any
-// byte reached the client: settled as abandoned when the client left
-// (clientLeft), else counted as an upstream error and sent as an envelope.
-func (s *Server) chatFailed(x *exchange, model string, prompt int, err error) {
-	if s.clientLeft(x, model, prompt) {
-		return
-	}
-	s.metrics.upstreamError(err)
-	x.fail(err)
-}
-
-// clientLeft handles a client that hung up before the backend answered
-// (the router's call failed because the request context ended). The
-// upstream already had the prompt, so the request is settled on the stated
-// conservative estimate, the prompt tokens, rather than as "nothing used"
-// (DESIGN.md §3 "Client disconnect"), and logged once as 499.
-func (s *Server) clientLeft(x *exchange, model string, prompt int) bool {
-	if x.r.Context().Err() == nil || s.draining.Load() {
-		return false
-	}
-	est := zhipuai.Usage{PromptTokens: prompt, TotalTokens: prompt}
-	x.used(logUsage(est), platform.OutcomeClientGone, true)
-	s.metrics.tokens(model, est)
-	x.gone()
-	return true
-}
-
-// gone marks the request as abandoned by its client: logged as 499 (the
-// nginx convention), and nothing more is written.
-func (x *exchange) gone() {
-	x.row.HTTPStatus = 499
-	x.wroteHeader = true
 }

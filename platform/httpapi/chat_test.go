@@ -16,7 +16,7 @@ import (
 
 	"github.com/glmkit/glmkit/internal/sse"
 	"github.com/glmkit/glmkit/platform"
-	"github.com/glmkit/glmkit/platform/proxy"
+	"github.com/glmkit/glmkit/platform/router"
 	"github.com/glmkit/glmkit/zhipuai"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
@@ -133,7 +133,7 @@ func TestToolCallRoundTrip(t *testing.T) {
 
 func TestUpstreamErrors(t *testing.T) {
 	e := newEnv(t, func(c *proxyConfig, _ *Options, _ *taskOptions) {
-		c.Backends[0].Timeout = proxy.Duration(300 * time.Millisecond)
+		c.Backends[0].Timeout = router.Duration(300 * time.Millisecond)
 	})
 	t.Run("5xx before first byte", func(t *testing.T) {
 		e.up.Enqueue(zhipuaitest.Error(500, "500", "boom").Times(5))
@@ -214,8 +214,8 @@ func newSlowUpstream(t *testing.T) *slowUpstream {
 func TestClientDisconnectMidStream(t *testing.T) {
 	up := newSlowUpstream(t)
 	e := newEnv(t, func(c *proxyConfig, _ *Options, _ *taskOptions) {
-		c.Backends = []proxy.BackendConfig{{Name: "slow", Type: proxy.TypeZhipu, BaseURL: up.URL + "/api/paas/v4",
-			APIKey: "0123456789abcdef0123456789abcdef.abcdefghijklmnop", Models: []proxy.ModelConfig{{Name: "glm-4"}}}}
+		c.Backends = []router.BackendConfig{{Name: "slow", Type: router.TypeZhipu, BaseURL: up.URL + "/api/paas/v4",
+			APIKey: "0123456789abcdef0123456789abcdef.abcdefghijklmnop", Models: []router.ModelConfig{{Name: "glm-4"}}}}
 	})
 	resp := e.do("POST", "/chat/completions", `{"model":"glm-4","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
 	ev, err := sse.NewReader(resp.Body).Next()

@@ -14,9 +14,10 @@ import (
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/auth"
+	"github.com/glmkit/glmkit/platform/metered"
 	"github.com/glmkit/glmkit/platform/mux"
-	"github.com/glmkit/glmkit/platform/proxy"
 	"github.com/glmkit/glmkit/platform/requestlog"
+	"github.com/glmkit/glmkit/platform/router"
 	"github.com/glmkit/glmkit/platform/store"
 	"github.com/glmkit/glmkit/platform/tasks"
 	"github.com/glmkit/glmkit/zhipuai"
@@ -40,9 +41,14 @@ type env struct {
 	client *http.Client
 }
 
+// proxyConfig is the backends config of an env; taskOptions the parts
+// behind the API: the task pool and the metered call service.
 type (
-	proxyConfig = proxy.Config
-	taskOptions = tasks.Options
+	proxyConfig = router.Config
+	taskOptions struct {
+		tasks.Options
+		Calls metered.Options
+	}
 )
 
 type envOpt func(*proxyConfig, *Options, *taskOptions)
@@ -64,26 +70,29 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	if err := s.CreateKey(ctx, e.key); err != nil {
 		t.Fatal(err)
 	}
-	cfg := proxy.Config{Backends: []proxy.BackendConfig{{Name: "cloud", Type: proxy.TypeZhipu, BaseURL: e.up.URL(), APIKey: e.up.APIKey}}}
+	cfg := router.Config{Backends: []router.BackendConfig{{Name: "cloud", Type: router.TypeZhipu, BaseURL: e.up.URL(), APIKey: e.up.APIKey}}}
 	apiOpts := Options{}
-	taskOpts := tasks.Options{Workers: 2, Poll: 20 * time.Millisecond, Lease: 5 * time.Second}
+	taskOpts := taskOptions{Options: tasks.Options{Workers: 2, Poll: 20 * time.Millisecond, Lease: 5 * time.Second}}
 	for _, o := range opts {
 		o(&cfg, &apiOpts, &taskOpts)
 	}
-	router, err := proxy.New(ctx, cfg)
+	backends, err := router.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	trace := func(ctx context.Context) (context.Context, func() string) {
-		ctx, tr := proxy.WithTrace(ctx)
-		return ctx, func() string { return tr.Backend }
-	}
 	e.auth = auth.New(s, auth.Options{})
 	e.log = requestlog.New(s, requestlog.Options{Interval: 10 * time.Millisecond})
-	taskOpts.Store, taskOpts.Router, taskOpts.Log, taskOpts.Trace = s, router, e.log, trace
-	e.pool = tasks.New(taskOpts)
+	if apiOpts.Metrics == nil {
+		apiOpts.Metrics = NewMetrics()
+	}
+	co := &taskOpts.Calls
+	co.Backend, co.Catalogue, co.Log, co.Metrics, co.Trace = backends, backends, e.log, apiOpts.Metrics, trace
+	calls := metered.New(*co)
+	taskOpts.Store = s
+	taskOpts.Options.Calls = calls
+	e.pool = tasks.New(taskOpts.Options)
 	e.pool.Start()
-	apiOpts.Router, apiOpts.Auth, apiOpts.Tasks, apiOpts.Log, apiOpts.Trace = router, e.auth, e.pool, e.log, trace
+	apiOpts.Catalogue, apiOpts.Auth, apiOpts.Tasks, apiOpts.Calls = backends, e.auth, e.pool, calls
 	e.api = New(apiOpts)
 	e.root = mux.New(apiOpts.Now)
 	e.root.Mount(e.api)
@@ -96,6 +105,12 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 		s.Close()
 	})
 	return e
+}
+
+// trace reports the backend that served a call (router.WithTrace).
+func trace(ctx context.Context) (context.Context, func() string) {
+	ctx, tr := router.WithTrace(ctx)
+	return ctx, func() string { return tr.Backend }
 }
 
 func (e *env) url(path string) string { return e.http.URL + DefaultPrefix + path }

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,35 +10,38 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
-	"github.com/glmkit/glmkit/zhipuai"
+	"github.com/glmkit/glmkit/platform/metered"
 )
 
-// exchange is one API request on its way through the hot path. It owns the
-// request-log row and guarantees the row, the settlement and the permit
-// release happen exactly once, in finish, whatever path the request took.
+// exchange is one API request on its way through the HTTP layer. Its
+// metered call owns the request-log row, the settlement and the permit,
+// and does each exactly once when finish ends it, whatever path the
+// request took; the exchange adds what only HTTP knows: the status line,
+// envelopes, and whether the client is still there.
 type exchange struct {
 	s     *Server
 	w     http.ResponseWriter
 	r     *http.Request
 	id    string // server request id: X-Request-Id, request-log primary key
 	start time.Time
-	row   platform.RequestLog
+	call  metered.Call
 
-	principal   struct{ AccountID, KeyID string }
 	wroteHeader bool // a status line went out (no envelope possible after)
-
-	permit      platform.Permit
-	reservation *platform.Reservation
-	settlement  platform.Settlement
-	backend     func() string
 }
 
-func (s *Server) begin(w http.ResponseWriter, r *http.Request, endpoint string) *exchange {
+func (s *Server) begin(x *exchange, w http.ResponseWriter, r *http.Request, endpoint string) {
 	now := s.now()
 	id := platform.NewID(now)
 	w.Header().Set("X-Request-Id", id)
-	return &exchange{s: s, w: w, r: r, id: id, start: now,
-		row: platform.RequestLog{ID: id, CreatedAt: now.UTC(), Endpoint: endpoint}}
+	x.s, x.w, x.r, x.id, x.start = s, w, r, id, now
+	s.calls.Begin(&x.call, id, endpoint, now)
+	x.call.Presence = x
+}
+
+// Left implements metered.Presence: the client hung up. A request context
+// ended by the server's drain is no client leaving.
+func (x *exchange) Left() bool {
+	return x.r.Context().Err() != nil && !x.s.draining.Load()
 }
 
 // authenticate checks the Authorization header; on failure it answers 401
@@ -50,8 +52,7 @@ func (x *exchange) authenticate() bool {
 		x.fail(err)
 		return false
 	}
-	x.principal.AccountID, x.principal.KeyID = p.AccountID, p.KeyID
-	x.row.AccountID, x.row.KeyID = p.AccountID, p.KeyID
+	x.call.SetCaller(p)
 	return true
 }
 
@@ -59,20 +60,20 @@ func (x *exchange) authenticate() bool {
 func (x *exchange) fail(err error) {
 	e := platform.AsError(err)
 	if e.Code == platform.CodeInternal && e.Err != nil {
-		x.s.log.Error("request failed", "request_id", x.id, "endpoint", x.row.Endpoint, "err", e.Err)
+		x.s.log.Error("request failed", "request_id", x.id, "endpoint", x.call.Row.Endpoint, "err", e.Err)
 	}
-	x.row.ErrorCode = e.Code
+	x.call.Row.ErrorCode = e.Code
 	if x.wroteHeader {
 		return
 	}
-	x.row.HTTPStatus = e.Status()
+	x.call.Row.HTTPStatus = e.Status()
 	x.wroteHeader = true
 	writeError(x.w, x.id, e)
 }
 
 // ok records a successful status.
 func (x *exchange) ok(status int) {
-	x.row.HTTPStatus = status
+	x.call.Row.HTTPStatus = status
 	x.wroteHeader = true
 }
 
@@ -143,80 +144,33 @@ func jsonProblem(err error) string {
 	return err.Error()
 }
 
-// admit runs the limits and reservation steps of the hot path; on refusal
-// it answers (429 / 1113 …) and returns false.
-func (x *exchange) admit(model string, promptTokens, maxTokens, images int) bool {
-	ctx := x.r.Context()
-	permit, err := x.s.limiter.Acquire(ctx, platform.LimitRequest{AccountID: x.principal.AccountID,
-		KeyID: x.principal.KeyID, Model: model, Endpoint: x.row.Endpoint, PromptTokens: promptTokens})
-	if err != nil {
-		x.fail(err)
-		return false
-	}
-	x.permit = permit
-	res, err := x.s.meter.Reserve(ctx, platform.ReserveRequest{RequestLogID: x.id, AccountID: x.principal.AccountID,
-		KeyID: x.principal.KeyID, Model: model, Endpoint: x.row.Endpoint, PromptTokens: promptTokens,
-		MaxTokens: maxTokens, Images: images})
-	if err != nil {
-		x.fail(err)
-		return false
-	}
-	x.reservation = &res
-	x.settlement.Outcome = platform.OutcomeUpstreamError // until the upstream answers
-	return true
-}
-
-// upstreamCtx is the context for the backend call, with the router's trace.
-func (x *exchange) upstreamCtx(ctx context.Context) context.Context {
-	if x.s.opts.Trace != nil {
-		ctx, x.backend = x.s.opts.Trace(ctx)
-	}
-	return ctx
-}
-
-// used records what the request consumed, for settle and the log.
-func (x *exchange) used(u platform.Usage, outcome platform.Outcome, estimated bool) {
-	x.settlement = platform.Settlement{Usage: u, Outcome: outcome, Estimated: estimated}
-}
-
-// finish settles, releases and records the request: exactly once, after
-// the response is complete (or the client is gone).
+// finish ends the metered call (settle, release, request-log row) and
+// counts the request: exactly once, after the response is complete (or
+// the client is gone).
 func (x *exchange) finish() {
 	if !x.wroteHeader {
 		// A handler that returned without answering is a bug; the client
 		// still gets an envelope rather than an empty 200.
 		x.fail(platform.Errorf(platform.CodeInternal, "internal error"))
 	}
-	row := &x.row
-	row.Usage = x.settlement.Usage
-	row.Estimated = x.settlement.Estimated
-	if x.reservation != nil {
-		// The client may be gone; settling must not be cancelled with it.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), 10*time.Second)
-		charge, err := x.s.meter.Settle(ctx, *x.reservation, x.settlement)
-		cancel()
-		if err != nil {
-			x.s.log.Error("settle failed", "request_id", x.id, "err", err)
-		}
-		row.Charge = charge
-	}
-	if x.permit != nil {
-		x.permit.Release(x.settlement.Usage)
-	}
-	if x.backend != nil {
-		row.Backend = x.backend()
-	}
-	end := x.s.now()
-	row.LatencyMS = end.Sub(x.start).Milliseconds()
-	x.s.opts.Log.Record(*row)
-	x.s.metrics.observe(row, end.Sub(x.start))
+	x.call.End(x.r.Context())
+	x.s.metrics.observe(&x.call.Row, x.s.now().Sub(x.start))
 }
 
-// logUsage converts a wire usage.
-func logUsage(u zhipuai.Usage) platform.Usage {
-	total := u.TotalTokens
-	if total == 0 {
-		total = u.PromptTokens + u.CompletionTokens
+// gone marks the request as abandoned by its client: logged as 499 (the
+// nginx convention), and nothing more is written.
+func (x *exchange) gone() {
+	x.call.Row.HTTPStatus = 499
+	x.wroteHeader = true
+}
+
+// callFailed answers a metered call that failed before any byte reached
+// the client: a client that left gets nothing more (499), anyone else
+// the envelope (a refusal, or the backend's error).
+func (x *exchange) callFailed(err error) {
+	if x.call.CallerLeft() {
+		x.gone()
+		return
 	}
-	return platform.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: total}
+	x.fail(err)
 }

@@ -55,7 +55,7 @@ func newMeteredEnv(t *testing.T, start time.Time) *meteredEnv {
 	bst := billing.NewStore(db, clock.Now)
 	meter := billing.Meter{Engine: eng}
 	e := newEnv(t, func(_ *proxyConfig, o *Options, to *taskOptions) {
-		o.Meter, to.Meter = meter, meter
+		to.Calls.Meter = meter
 		o.Now = clock.Now
 	})
 	mountAdmin(e, admin.Options{Billing: bst, PackagesChanged: eng.PackagesChanged, Now: clock.Now})
@@ -98,7 +98,7 @@ func (m *meteredEnv) grant(name string, tokens int64, models []string, eff, exp 
 
 const meteredChat = `{"model":"glm-4","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`
 
-// Package order through HTTP (issue 4 "Must show"): scope first, earliest
+// Package order through HTTP: scope first, earliest
 // expiry first, a package not yet effective is skipped until it is, a
 // package stops paying at the exact instant it expires, then cash.
 func TestMeteredPackageOrderAndBoundaries(t *testing.T) {
@@ -180,7 +180,7 @@ func TestMeteredPackageOrderAndBoundaries(t *testing.T) {
 	}
 }
 
-// Exhaustion mid-stream (issue 4 "Must show"): the reservation is payable,
+// Exhaustion mid-stream: the reservation is payable,
 // the stream then reports far more usage than reserved. The stream is
 // delivered whole (no retry, no cut after the first byte), the charge takes
 // what exists and records the rest as shortfall, the balance never goes

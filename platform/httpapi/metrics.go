@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"strconv"
 	"time"
 
@@ -9,8 +8,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/glmkit/glmkit/platform"
-	"github.com/glmkit/glmkit/zhipuai"
+	"github.com/glmkit/glmkit/platform/metered"
 )
+
+var _ metered.Metrics = (*Metrics)(nil)
 
 // Metrics are the Prometheus series of the API, on their own registry;
 // platform/ops serves the registry on /metrics.
@@ -49,7 +50,8 @@ func (m *Metrics) observe(row *platform.RequestLog, took time.Duration) {
 	m.latency.WithLabelValues(row.Endpoint).Observe(took.Seconds())
 }
 
-func (m *Metrics) tokens(model string, u zhipuai.Usage) {
+// Tokens implements metered.Metrics: tokens used, by model and kind.
+func (m *Metrics) Tokens(model string, u platform.Usage) {
 	if u.PromptTokens > 0 {
 		m.tokenC.WithLabelValues(model, "prompt").Add(float64(u.PromptTokens))
 	}
@@ -58,11 +60,7 @@ func (m *Metrics) tokens(model string, u zhipuai.Usage) {
 	}
 }
 
-func (m *Metrics) upstreamError(err error) {
-	var e *platform.Error
-	code := platform.CodeInternal
-	if errors.As(err, &e) {
-		code = e.Code
-	}
+// UpstreamError implements metered.Metrics: a backend failure by V4 code.
+func (m *Metrics) UpstreamError(code string) {
 	m.upstreamE.WithLabelValues(code).Inc()
 }

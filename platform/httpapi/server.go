@@ -14,9 +14,8 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
-	"github.com/glmkit/glmkit/platform/auth"
+	"github.com/glmkit/glmkit/platform/metered"
 	"github.com/glmkit/glmkit/platform/mux"
-	"github.com/glmkit/glmkit/platform/upstream"
 )
 
 // DefaultPrefix is where the V4 routes live (spec §0).
@@ -27,12 +26,11 @@ const DefaultPrefix = "/api/paas/v4"
 // a few of them.
 const DefaultMaxBodyBytes = 16 << 20
 
-// Router is what the API needs from the backends: the model catalogue and
-// the calls (platform/proxy.Router implements it).
-type Router interface {
-	upstream.Backend
-	Model(name string) (platform.ModelInfo, bool)
-	Models() []platform.ModelInfo
+// Authenticator turns an Authorization header into the caller
+// (platform/auth.Authenticator implements it).
+type Authenticator interface {
+	// Authenticate answers a *platform.Error with 1001–1004 on failure.
+	Authenticate(ctx context.Context, header string) (platform.Principal, error)
 }
 
 // Tasks is the async task queue (platform/tasks.Pool implements it).
@@ -43,26 +41,26 @@ type Tasks interface {
 	Get(ctx context.Context, accountID, id string) (platform.Task, error)
 }
 
-// Recorder receives request-log rows (platform/requestlog.Batcher).
-type Recorder interface {
-	Record(row platform.RequestLog)
+// Calls starts the metered call of every API request: it runs limits,
+// reservation, the backend, settlement and the request-log row
+// (platform/metered.Service implements it). Requests that call no model
+// go through it too, for their row.
+type Calls interface {
+	Begin(c *metered.Call, id, endpoint string, start time.Time)
 }
 
-// Options wire the API to the rest of the platform. Router, Auth, Tasks and
-// Log are required; the rest have defaults.
+// Options wire the API to the rest of the platform. Catalogue, Auth,
+// Tasks and Calls are required; the rest have defaults.
 type Options struct {
-	Router Router
-	Auth   *auth.Authenticator
-	Tasks  Tasks
-	Log    Recorder
-	// Meter and Limiter are the seams of issue 4 (metering); the no-op
-	// versions are used when nil.
-	Meter   platform.Meter
-	Limiter platform.Limiter
+	// Catalogue resolves and lists the served models (platform/router).
+	Catalogue platform.Catalogue
+	Auth      Authenticator
+	Tasks     Tasks
+	Calls     Calls
+	// Metrics are the API's series (platform/ops serves them); give the
+	// metered service the same value so its token and backend-error counts
+	// appear there too.
 	Metrics *Metrics
-	// Trace, when set, returns a context the backend router fills in and a
-	// function reading the backend that served (proxy.WithTrace).
-	Trace func(ctx context.Context) (context.Context, func() string)
 	// Prefixes the V4 routes are served under (default DefaultPrefix);
 	// spec §8.2 asks for a user-chosen prefix too.
 	Prefixes     []string
@@ -73,10 +71,11 @@ type Options struct {
 
 // Server is the V4 HTTP API.
 type Server struct {
-	opts     Options
-	router   Router
-	meter    platform.Meter
-	limiter  platform.Limiter
+	opts Options
+	// router is the model catalogue (the name predates the catalogue
+	// interface; validation reads it).
+	router   platform.Catalogue
+	calls    Calls
 	metrics  *Metrics
 	log      *slog.Logger
 	now      func() time.Time
@@ -87,12 +86,6 @@ type Server struct {
 
 // New builds the API handler.
 func New(opts Options) *Server {
-	if opts.Meter == nil {
-		opts.Meter = platform.NopMeter{}
-	}
-	if opts.Limiter == nil {
-		opts.Limiter = platform.NopLimiter{}
-	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
@@ -108,8 +101,8 @@ func New(opts Options) *Server {
 	if len(opts.Prefixes) == 0 {
 		opts.Prefixes = []string{DefaultPrefix}
 	}
-	s := &Server{opts: opts, router: opts.Router, meter: opts.Meter, limiter: opts.Limiter,
-		metrics: opts.Metrics, log: opts.Logger, now: opts.Now, mux: mux.New(opts.Now), started: opts.Now().Unix()}
+	s := &Server{opts: opts, router: opts.Catalogue, calls: opts.Calls, metrics: opts.Metrics, log: opts.Logger,
+		now: opts.Now, mux: mux.New(opts.Now), started: opts.Now().Unix()}
 	for _, p := range opts.Prefixes {
 		p = "/" + strings.Trim(p, "/")
 		if p == "/" {
@@ -131,13 +124,14 @@ type handler func(x *exchange)
 
 func (s *Server) route(method, pattern, endpoint string, h handler) {
 	s.mux.HandleFunc(method+" "+pattern, func(w http.ResponseWriter, r *http.Request) {
-		x := s.begin(w, r, endpoint)
+		var x exchange
+		s.begin(&x, w, r, endpoint)
 		defer x.finish()
 		defer x.recoverPanic()
 		if !x.authenticate() {
 			return
 		}
-		h(x)
+		h(&x)
 	})
 }
 

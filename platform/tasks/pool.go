@@ -1,7 +1,8 @@
 // Package tasks runs async chat completions (spec §4 "Async") as durable
 // rows: Submit stores a queued task, a pool of workers claims tasks from
 // the store (atomically, so no two workers or replicas run one task), runs
-// them through the router, and stores the result.
+// each as a metered call (platform/metered: the same reservation, settle
+// and request log as a sync request) and stores the result.
 //
 // Restart policy: queued tasks simply wait for the next worker, in this
 // process or another. A task that was running when its process died is
@@ -23,7 +24,7 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
-	"github.com/glmkit/glmkit/platform/upstream"
+	"github.com/glmkit/glmkit/platform/metered"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -34,24 +35,17 @@ const (
 	MsgShutdown = "the server shut down before this task finished: submit it again"
 )
 
-// Chatter runs one chat completion (the proxy router).
-type Chatter interface {
-	Chat(ctx context.Context, req upstream.ChatRequest) (*zhipuai.ChatCompletion, []byte, error)
-}
-
-// Recorder receives request-log rows.
-type Recorder interface {
-	Record(row platform.RequestLog)
+// Calls starts metered calls (platform/metered.Service implements it).
+type Calls interface {
+	Begin(c *metered.Call, id, endpoint string, start time.Time)
 }
 
 // Options configure a Pool.
 type Options struct {
-	Store  platform.TaskStore
-	Router Chatter
-	Log    Recorder
-	Meter  platform.Meter // default platform.NopMeter
-	// Trace, when set, wraps the call context to learn the backend used.
-	Trace func(ctx context.Context) (context.Context, func() string)
+	Store platform.TaskStore
+	// Calls runs each task's chat as a metered call, which also records
+	// the task's execution row (EndpointAsyncTask, ID = task id).
+	Calls Calls
 	// Workers run tasks concurrently (default 4).
 	Workers int
 	// Lease is how long a claim holds without renewal (default 30 s); a
@@ -84,9 +78,6 @@ type Pool struct {
 
 // New returns a Pool; Start runs it.
 func New(opts Options) *Pool {
-	if opts.Meter == nil {
-		opts.Meter = platform.NopMeter{}
-	}
 	if opts.Workers <= 0 {
 		opts.Workers = 4
 	}
@@ -109,8 +100,7 @@ func New(opts Options) *Pool {
 		opts.Now = time.Now
 	}
 	host, _ := os.Hostname()
-	suffix, _ := platform.RandomHex(4)
-	return &Pool{opts: opts, worker: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), suffix),
+	return &Pool{opts: opts, worker: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), platform.RandomID("", 4)),
 		wake: make(chan struct{}, opts.Workers)}
 }
 
@@ -231,13 +221,17 @@ func (p *Pool) work() {
 	}
 }
 
-// run executes one claimed task: reserve, call, settle, store, log.
+// run executes one claimed task: the metered call (reserve, call,
+// settle, request-log row), then the stored result.
 func (p *Pool) run(t platform.Task) {
 	start := p.opts.Now()
 	ctx, cancel := context.WithTimeout(p.runCtx, p.opts.Timeout)
 	defer cancel()
-	row := platform.RequestLog{ID: t.ID, RequestID: t.RequestID, CreatedAt: start.UTC(), AccountID: t.AccountID,
-		KeyID: t.KeyID, Model: t.Model, Endpoint: platform.EndpointAsyncTask}
+	var c metered.Call
+	p.opts.Calls.Begin(&c, t.ID, platform.EndpointAsyncTask, start)
+	c.SetCaller(platform.Principal{AccountID: t.AccountID, KeyID: t.KeyID})
+	c.Row.RequestID, c.Row.Model = t.RequestID, t.Model
+	c.SkipLimits = true // the submission took the limits
 
 	// Keep the claim alive while the call runs; a lost claim (the janitor
 	// of another replica judged this worker dead) stops the call.
@@ -258,87 +252,55 @@ func (p *Pool) run(t platform.Task) {
 			}
 		}
 	}()
-	result, usage, callErr := p.call(ctx, t, &row)
+	result, callErr := p.call(ctx, &c, t)
 	close(leaseDone)
 
 	fin := platform.Task{FinishedAt: p.opts.Now()}
 	if callErr == nil {
 		fin.State, fin.Result = platform.TaskSucceeded, result
-		row.HTTPStatus = 200
+		c.Row.HTTPStatus = 200
 	} else {
 		e := platform.AsError(callErr)
 		if p.runCtx.Err() != nil {
 			e = platform.Errorf(platform.CodeInternal, MsgShutdown)
 		}
 		fin.State, fin.ErrorCode, fin.ErrorMessage = platform.TaskFailed, e.Code, e.Message
-		row.HTTPStatus, row.ErrorCode = e.Status(), e.Code
+		c.Row.HTTPStatus, c.Row.ErrorCode = e.Status(), e.Code
 		if e.Err != nil {
 			p.opts.Logger.Error("tasks: task failed", "task", t.ID, "err", e.Err)
 		}
 	}
-	row.Usage = usage
+	// Settle and log before the result is visible: a client that sees the
+	// task finished finds its usage recorded.
+	c.End(ctx)
 	ok, err := p.opts.Store.FinishTask(context.Background(), t.ID, p.worker, fin)
 	if err != nil {
 		p.opts.Logger.Error("tasks: store result", "task", t.ID, "err", err)
 	} else if !ok {
 		p.opts.Logger.Warn("tasks: claim lost before the result was stored", "task", t.ID)
 	}
-	row.LatencyMS = p.opts.Now().Sub(start).Milliseconds()
-	if p.opts.Log != nil {
-		p.opts.Log.Record(row)
-	}
 }
 
-// call runs the metered upstream call of a task.
-func (p *Pool) call(ctx context.Context, t platform.Task, row *platform.RequestLog) ([]byte, platform.Usage, error) {
+// call runs the task's chat as the metered call c and returns the
+// completion as stored JSON.
+func (p *Pool) call(ctx context.Context, c *metered.Call, t platform.Task) ([]byte, error) {
 	var req zhipuai.ChatCompletionRequest
 	if err := json.Unmarshal(t.Request, &req); err != nil {
-		return nil, platform.Usage{}, platform.Wrap(platform.CodeInternal, "stored task request is unreadable", err)
+		return nil, platform.Wrap(platform.CodeInternal, "stored task request is unreadable", err)
 	}
-	prompt := platform.EstimateChatPromptTokens(&req)
-	maxTokens := 0
-	if req.MaxTokens != nil {
-		maxTokens = *req.MaxTokens
-	}
-	res, err := p.opts.Meter.Reserve(ctx, platform.ReserveRequest{RequestLogID: t.ID, AccountID: t.AccountID,
-		KeyID: t.KeyID, Model: t.Model, Endpoint: platform.EndpointAsyncTask, PromptTokens: prompt, MaxTokens: maxTokens})
+	resp, _, err := c.Chat(ctx, platform.ChatRequest{Req: &req}, platform.EstimateChatPromptTokens(&req))
 	if err != nil {
-		return nil, platform.Usage{}, err
-	}
-	var backend func() string
-	if p.opts.Trace != nil {
-		ctx, backend = p.opts.Trace(ctx)
-	}
-	resp, _, callErr := p.opts.Router.Chat(ctx, upstream.ChatRequest{Req: &req})
-	set := platform.Settlement{Outcome: platform.OutcomeUpstreamError}
-	var result []byte
-	if callErr == nil {
-		set.Outcome = platform.OutcomeOK
-		set.Usage = platform.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens,
-			TotalTokens: resp.Usage.TotalTokens}
-		if set.Usage.TotalTokens == 0 {
-			set.Usage.TotalTokens = set.Usage.PromptTokens + set.Usage.CompletionTokens
+		if errors.Is(err, context.DeadlineExceeded) && p.runCtx.Err() == nil {
+			err = platform.Wrap(platform.CodeNetwork, "the model did not answer within the task timeout", err)
 		}
-		if resp.RequestID == "" {
-			resp.RequestID = t.RequestID
-		}
-		result, err = json.Marshal(resp)
-		if err != nil {
-			callErr = platform.Wrap(platform.CodeInternal, "could not store the result", err)
-		}
+		return nil, err
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	charge, serr := p.opts.Meter.Settle(sctx, res, set)
-	cancel()
-	if serr != nil {
-		p.opts.Logger.Error("tasks: settle", "task", t.ID, "err", serr)
+	if resp.RequestID == "" {
+		resp.RequestID = t.RequestID
 	}
-	row.Charge = charge
-	if backend != nil {
-		row.Backend = backend()
+	result, err := json.Marshal(resp)
+	if err != nil {
+		return nil, platform.Wrap(platform.CodeInternal, "could not store the result", err)
 	}
-	if callErr != nil && errors.Is(callErr, context.DeadlineExceeded) && p.runCtx.Err() == nil {
-		callErr = platform.Wrap(platform.CodeNetwork, "the model did not answer within the task timeout", callErr)
-	}
-	return result, set.Usage, callErr
+	return result, nil
 }

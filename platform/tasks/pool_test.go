@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/platform/metered"
 	"github.com/glmkit/glmkit/platform/store"
-	"github.com/glmkit/glmkit/platform/upstream"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -26,7 +26,17 @@ func newGate() *gate {
 	return &gate{open: make(chan struct{}), started: make(chan struct{}, 10), cancelled: make(chan struct{})}
 }
 
-func (g *gate) Chat(ctx context.Context, req upstream.ChatRequest) (*zhipuai.ChatCompletion, []byte, error) {
+func (g *gate) Name() string { return "gate" }
+
+func (g *gate) ChatStream(context.Context, platform.ChatRequest) (platform.Stream, error) {
+	return nil, platform.Errorf(platform.CodeUnsupportedMode, "no streams")
+}
+
+// Model and Models make the gate its own catalogue: the Zhipu models.
+func (g *gate) Model(name string) (platform.ModelInfo, bool) { return platform.LookupZhipuModel(name) }
+func (g *gate) Models() []platform.ModelInfo                 { return platform.ZhipuModels() }
+
+func (g *gate) Chat(ctx context.Context, req platform.ChatRequest) (*zhipuai.ChatCompletion, []byte, error) {
 	g.started <- struct{}{}
 	select {
 	case <-g.open:
@@ -47,6 +57,11 @@ func (r *rows) Record(row platform.RequestLog) {
 	r.mu.Lock()
 	r.rows = append(r.rows, row)
 	r.mu.Unlock()
+}
+
+// calls runs the pool's metered calls on g, recording rows in log.
+func calls(g *gate, log *rows) *metered.Service {
+	return metered.New(metered.Options{Backend: g, Catalogue: g, Log: log})
 }
 
 func setup(t *testing.T) *store.SQL {
@@ -90,7 +105,7 @@ func TestLongTaskKeepsItsLease(t *testing.T) {
 	s := setup(t)
 	g := newGate()
 	log := &rows{}
-	p := New(Options{Store: s, Router: g, Log: log, Workers: 1, Lease: 300 * time.Millisecond, Poll: 10 * time.Millisecond})
+	p := New(Options{Store: s, Calls: calls(g, log), Workers: 1, Lease: 300 * time.Millisecond, Poll: 10 * time.Millisecond})
 	p.Start()
 	defer p.Shutdown(context.Background())
 	submit(t, p, "long")
@@ -117,7 +132,7 @@ func TestLongTaskKeepsItsLease(t *testing.T) {
 func TestShutdownFailsUnfinishedTasks(t *testing.T) {
 	s := setup(t)
 	g := newGate()
-	p := New(Options{Store: s, Router: g, Log: &rows{}, Workers: 1, Poll: 10 * time.Millisecond})
+	p := New(Options{Store: s, Calls: calls(g, &rows{}), Workers: 1, Poll: 10 * time.Millisecond})
 	p.Start()
 	submit(t, p, "stuck")
 	<-g.started

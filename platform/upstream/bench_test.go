@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -74,7 +75,7 @@ func BenchmarkZhipuChunkPassThrough(b *testing.B) {
 	b.Run("next", func(b *testing.B) {
 		ev := append(append([]byte("data: "), line...), "\n\n"...)
 		s := newV4Stream(context.Background(), func() {}, "bench",
-			&http.Response{Body: io.NopCloser(&repeatReader{ev: ev})}, ChatRequest{Req: typicalChat()})
+			&http.Response{Body: io.NopCloser(&repeatReader{ev: ev})}, platform.ChatRequest{Req: typicalChat()})
 		b.SetBytes(int64(len(line)))
 		b.ReportAllocs()
 		for b.Loop() {

@@ -11,16 +11,18 @@ import (
 )
 
 // BuiltinEmbedModel is the client-facing name of the offline embedding
-// model shipped in the binary. It is lexical, not semantic: texts that share
-// words or characters come out close, synonyms and translations do not.
-const BuiltinEmbedModel = "glmkit-embed-ngram"
+// model shipped in the binary (declared in platform, with the catalogue).
+// It is lexical, not semantic: texts that share words or characters come
+// out close, synonyms and translations do not.
+const BuiltinEmbedModel = platform.BuiltinEmbedModel
 
 // BuiltinDimensions are the vector sizes the builtin model produces; the
 // first is the default. Feature hashing works for any size, these match the
 // sizes V4 clients know (embedding-2: 1024; embedding-3: 256–2048).
 var BuiltinDimensions = []int{1024, 256, 512, 2048}
 
-// Builtin is the offline embedding backend: hashed character and word
+// Builtin is the offline embedding backend; it implements only
+// platform.EmbeddingBackend: hashed character and word
 // n-grams, CJK-aware, signed feature hashing into d buckets, sublinear term
 // weights, L2-normalised. Deterministic and allocation-light; it needs no
 // model file and no network, so glm serve and the RAG cookbook work offline.
@@ -41,25 +43,10 @@ func BuiltinModelInfo() platform.ModelInfo {
 	}
 }
 
-// Name implements Backend.
+// Name implements platform.Backend.
 func (b *Builtin) Name() string { return b.name }
 
-// Chat implements Backend: the builtin model only embeds.
-func (b *Builtin) Chat(context.Context, ChatRequest) (*zhipuai.ChatCompletion, []byte, error) {
-	return nil, nil, platform.Errorf(platform.CodeUnsupportedMode, "model %s only supports embeddings", BuiltinEmbedModel)
-}
-
-// ChatStream implements Backend: the builtin model only embeds.
-func (b *Builtin) ChatStream(context.Context, ChatRequest) (Stream, error) {
-	return nil, platform.Errorf(platform.CodeUnsupportedMode, "model %s only supports embeddings", BuiltinEmbedModel)
-}
-
-// Images implements Backend.
-func (b *Builtin) Images(_ context.Context, req *zhipuai.ImageRequest) (*zhipuai.ImagesResponse, error) {
-	return nil, errNoImages(req.Model)
-}
-
-// Embeddings implements Backend.
+// Embeddings implements platform.EmbeddingBackend.
 func (b *Builtin) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) (*zhipuai.EmbeddingResponse, error) {
 	dims := BuiltinDimensions[0]
 	if req.Dimensions != nil {

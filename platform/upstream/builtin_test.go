@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -73,12 +74,18 @@ func TestBuiltinBackend(t *testing.T) {
 	}
 	_, err = b.Embeddings(context.Background(), &zhipuai.EmbeddingRequest{Model: "m", Input: zhipuai.EmbeddingInput{"x"}, Dimensions: zhipuai.Ptr(300)})
 	wantCode(t, err, "1214")
-	_, _, err = b.Chat(context.Background(), ChatRequest{Req: userChat("m", "x")})
-	wantCode(t, err, "1212")
-	_, err = b.ChatStream(context.Background(), ChatRequest{Req: userChat("m", "x")})
-	wantCode(t, err, "1212")
-	_, err = b.Images(context.Background(), &zhipuai.ImageRequest{Model: "m"})
-	wantCode(t, err, "1212")
+	// The builtin model only embeds: it implements no other capability, so
+	// the router refuses a chat or image model on it at configuration time
+	// (the router's tests show the 1212 a client then gets).
+	var be platform.Backend = b
+	for _, kind := range []platform.ModelKind{platform.KindChat, platform.KindVision, platform.KindImage} {
+		if platform.Serves(be, kind) {
+			t.Errorf("builtin serves %s models; got true, want false", kind)
+		}
+	}
+	if !platform.Serves(be, platform.KindEmbedding) {
+		t.Error("builtin serves embedding models: got false, want true")
+	}
 }
 
 type retrievalSet struct {

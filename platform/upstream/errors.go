@@ -47,8 +47,3 @@ func streamCut(backend string, err error) *platform.Error {
 	return platform.Wrap(platform.CodeNetwork, "upstream stream ended unexpectedly",
 		fmt.Errorf("backend %s: %w", backend, err))
 }
-
-// ErrNoImages is returned by backends that cannot generate images.
-func errNoImages(model string) *platform.Error {
-	return platform.Errorf(platform.CodeUnsupportedMode, "model %s does not support image generation", model)
-}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -268,7 +270,7 @@ func applyGLM4Calls(out *zhipuai.ChatCompletion, names []string) {
 		if !ok {
 			continue
 		}
-		prefix := "call_" + newID()
+		prefix := "call_" + platform.NewID(time.Now())
 		for k, gc := range calls {
 			c.Message.ToolCalls = append(c.Message.ToolCalls, zhipuai.ToolCall{
 				ID: fmt.Sprintf("%s_%d", prefix, k), Type: zhipuai.ToolTypeFunction, Index: zhipuai.Ptr(k),

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -110,7 +111,7 @@ func TestGLM4SyncAgainstEngine(t *testing.T) {
 	b := newEngineBackend(t, e, FlavorVLLM)
 	for _, c := range cs.Cases {
 		e.enqueue(engineReply{pieces: []string{c.Text}, usage: [2]int{120, 20}})
-		resp, body, err := b.Chat(context.Background(), ChatRequest{Req: glm4Request("THUDM/glm-4-9b-chat", cs.Tools), ClientModel: "glm-4"})
+		resp, body, err := b.Chat(context.Background(), platform.ChatRequest{Req: glm4Request("THUDM/glm-4-9b-chat", cs.Tools), ClientModel: "glm-4"})
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
@@ -141,7 +142,7 @@ func streamCase(t *testing.T, b *OpenAI, e *scriptedEngine, model string, tools 
 	t.Helper()
 	where := fmt.Sprintf("%s %q", c.Name, pieces)
 	e.enqueue(engineReply{pieces: pieces, usage: [2]int{120, 20}})
-	s, err := b.ChatStream(context.Background(), ChatRequest{Req: glm4Request(model, tools), ClientModel: "glm-4"})
+	s, err := b.ChatStream(context.Background(), platform.ChatRequest{Req: glm4Request(model, tools), ClientModel: "glm-4"})
 	if err != nil {
 		t.Fatalf("%s: %v", where, err)
 	}
@@ -273,11 +274,11 @@ func TestGLM4ParserModes(t *testing.T) {
 			req.Tools = req.Tools[len(req.Tools)-1:] // web_search only
 		}
 		e.enqueue(engineReply{pieces: []string{native.Text}}, engineReply{pieces: splitRunes(native.Text, 2)})
-		resp, _, err := b.Chat(context.Background(), ChatRequest{Req: req})
+		resp, _, err := b.Chat(context.Background(), platform.ChatRequest{Req: req})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, chunks := streamAll(t, b, ChatRequest{Req: req})
+		_, chunks := streamAll(t, b, platform.ChatRequest{Req: req})
 		syncCall := len(resp.Choices[0].Message.ToolCalls) == 1
 		streamCall := len(chunks[0].Choices[0].Delta.ToolCalls) == 1
 		if syncCall != tc.convert || streamCall != tc.convert {
@@ -299,7 +300,7 @@ func TestGLM4EngineCallsWin(t *testing.T) {
 	e := newScriptedEngine(t, "glm4")
 	b := newEngineBackend(t, e, "")
 	e.enqueue(engineReply{pieces: []string{"get_time\n{"}, calls: []engineCall{{id: "chatcmpl-tool-9", name: "get_time", args: []string{`{"zone":`, `"UTC"}`}}}, usage: [2]int{10, 5}})
-	_, chunks := streamAll(t, b, ChatRequest{Req: glm4Request("glm4", cs.Tools)})
+	_, chunks := streamAll(t, b, platform.ChatRequest{Req: glm4Request("glm4", cs.Tools)})
 	if len(chunks) != 3 || chunks[0].Choices[0].Delta.Content != "get_time\n{" {
 		t.Fatalf("%d chunks, first %+v", len(chunks), chunks[0].Choices[0])
 	}
@@ -424,10 +425,10 @@ func TestGLM4EngineRequestToolChoice(t *testing.T) {
 		}
 		e.enqueue(engineReply{pieces: []string{cs.Cases[0].Text}}, engineReply{pieces: []string{cs.Cases[0].Text}})
 		req := glm4Request("THUDM/glm-4-9b-chat", cs.Tools)
-		if _, _, err := b.Chat(context.Background(), ChatRequest{Req: req}); err != nil {
+		if _, _, err := b.Chat(context.Background(), platform.ChatRequest{Req: req}); err != nil {
 			t.Fatal(err)
 		}
-		streamAll(t, b, ChatRequest{Req: req})
+		streamAll(t, b, platform.ChatRequest{Req: req})
 		for i, sent := range e.requests() {
 			tools, _ := sent["tools"].([]any)
 			if sent["tool_choice"] != tc.wantChoice || len(tools) != len(cs.Tools) {

@@ -2,15 +2,12 @@ package upstream
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/glmkit/glmkit/internal/sse"
 	"github.com/glmkit/glmkit/platform"
@@ -68,18 +65,18 @@ func NewOpenAI(o OpenAIOptions) (*OpenAI, error) {
 	return b, nil
 }
 
-// Name implements Backend.
+// Name implements platform.Backend.
 func (b *OpenAI) Name() string { return b.name }
 
-func clientModel(req ChatRequest) string {
+func clientModel(req platform.ChatRequest) string {
 	if req.ClientModel != "" {
 		return req.ClientModel
 	}
 	return req.Req.Model
 }
 
-// Chat implements Backend.
-func (b *OpenAI) Chat(ctx context.Context, req ChatRequest) (*zhipuai.ChatCompletion, []byte, error) {
+// Chat implements platform.ChatBackend.
+func (b *OpenAI) Chat(ctx context.Context, req platform.ChatRequest) (*zhipuai.ChatCompletion, []byte, error) {
 	if req.Req == nil {
 		return nil, nil, platform.Errorf(platform.CodeMissingField, "missing request")
 	}
@@ -122,8 +119,8 @@ func (b *OpenAI) Chat(ctx context.Context, req ChatRequest) (*zhipuai.ChatComple
 	return out, enc, nil
 }
 
-// ChatStream implements Backend.
-func (b *OpenAI) ChatStream(ctx context.Context, req ChatRequest) (Stream, error) {
+// ChatStream implements platform.ChatBackend.
+func (b *OpenAI) ChatStream(ctx context.Context, req platform.ChatRequest) (platform.Stream, error) {
 	if req.Req == nil {
 		return nil, platform.Errorf(platform.CodeMissingField, "missing request")
 	}
@@ -174,7 +171,7 @@ type oaEmbeddingRequest struct {
 	EncodingFormat string   `json:"encoding_format"`
 }
 
-// Embeddings implements Backend.
+// Embeddings implements platform.EmbeddingBackend.
 func (b *OpenAI) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) (*zhipuai.EmbeddingResponse, error) {
 	body, err := json.Marshal(oaEmbeddingRequest{Model: req.Model, Input: req.Input, EncodingFormat: zhipuai.EncodingFloat})
 	if err != nil {
@@ -211,11 +208,6 @@ func (b *OpenAI) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) 
 	out.Usage.CompletionTokens = 0
 	out.Usage.TotalTokens = out.Usage.PromptTokens
 	return &out, nil
-}
-
-// Images implements Backend: engines have no CogView.
-func (b *OpenAI) Images(_ context.Context, req *zhipuai.ImageRequest) (*zhipuai.ImagesResponse, error) {
-	return nil, errNoImages(req.Model)
 }
 
 // engineError maps an engine's error reply to V4 (peers.md §4.6). Engines
@@ -317,12 +309,4 @@ func numCode(raw json.RawMessage) int {
 	s := strings.Trim(string(raw), `"`)
 	n, _ := strconv.Atoi(s)
 	return n
-}
-
-// newID makes a V4-style id: yyyyMMddHHmmss and 16 hex digits (the 2025
-// format, spec §4), for engines that send none.
-func newID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return time.Now().UTC().Format("20060102150405") + hex.EncodeToString(b[:])
 }

@@ -88,7 +88,7 @@ func (t *chunkTranslator) push(c *oaChunk) []*zhipuai.ChatCompletionChunk {
 	if t.id == "" {
 		t.id, t.created = c.ID, c.Created
 		if t.id == "" {
-			t.id = newID()
+			t.id = platform.NewID(time.Now())
 		}
 		if t.created == 0 {
 			t.created = time.Now().Unix()
@@ -135,7 +135,7 @@ func (t *chunkTranslator) done() []*zhipuai.ChatCompletionChunk {
 	t.out = t.out[:0]
 	if !t.final {
 		if t.id == "" {
-			t.id, t.created = newID(), time.Now().Unix()
+			t.id, t.created = platform.NewID(time.Now()), time.Now().Unix()
 		}
 		t.emitFinal()
 	}
@@ -252,9 +252,9 @@ type oaStream struct {
 	err   error
 }
 
-// Next implements Stream. Engine chunks are always decoded: they are
+// Next implements platform.Stream. Engine chunks are always decoded: they are
 // translated, never passed through.
-func (s *oaStream) Next() (Chunk, error) {
+func (s *oaStream) Next() (platform.Chunk, error) {
 	for {
 		if len(s.queue) > 0 {
 			c := s.queue[0]
@@ -262,19 +262,19 @@ func (s *oaStream) Next() (Chunk, error) {
 			b, err := json.Marshal(c)
 			if err != nil {
 				s.err = platform.Wrap(platform.CodeInternal, "internal error", err)
-				return Chunk{}, s.err
+				return platform.Chunk{}, s.err
 			}
 			n := 0
 			for i := range c.Choices {
 				n += deltaTokens(&c.Choices[i].Delta)
 			}
-			return Chunk{Data: b, Usage: c.Usage, Tokens: n}, nil
+			return platform.Chunk{Data: b, Usage: c.Usage, Tokens: n}, nil
 		}
 		if s.err != nil {
-			return Chunk{}, s.err
+			return platform.Chunk{}, s.err
 		}
 		if s.done {
-			return Chunk{}, io.EOF
+			return platform.Chunk{}, io.EOF
 		}
 		ev, err := s.r.Next()
 		if err != nil {
@@ -286,7 +286,7 @@ func (s *oaStream) Next() (Chunk, error) {
 				}
 				s.err = streamCut(s.backend, err)
 			}
-			return Chunk{}, s.err
+			return platform.Chunk{}, s.err
 		}
 		if ev.IsDone() {
 			s.done = true
@@ -297,17 +297,17 @@ func (s *oaStream) Next() (Chunk, error) {
 		if err := json.Unmarshal(ev.Data, &c); err != nil {
 			s.err = platform.Wrap(platform.CodeInternal, "upstream sent an invalid chunk",
 				fmt.Errorf("backend %s: %w", s.backend, err))
-			return Chunk{}, s.err
+			return platform.Chunk{}, s.err
 		}
 		if len(c.Error) > 0 && string(c.Error) != "null" || c.Object == "error" {
 			s.err = engineError(s.backend, http.StatusOK, ev.Data, s.upModel, s.tr.model)
-			return Chunk{}, s.err
+			return platform.Chunk{}, s.err
 		}
 		s.queue = append(s.queue[:0], s.tr.push(&c)...)
 	}
 }
 
-// Close implements Stream (see closeStream for why the order matters).
+// Close implements platform.Stream (see closeStream for why the order matters).
 func (s *oaStream) Close() error {
 	return closeStream(s.body, s.cancel, s.done && s.err == nil)
 }

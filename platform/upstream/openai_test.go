@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/glmkit/glmkit/internal/sse"
+	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -172,7 +173,7 @@ func TestOpenAIChatAgainstEngine(t *testing.T) {
 	req := userChat("THUDM/glm-4-9b-chat", "你好")
 	req.RequestID = "r1"
 	req.DoSample = zhipuai.Ptr(false)
-	resp, body, err := b.Chat(context.Background(), ChatRequest{Req: req, ClientModel: "glm-4"})
+	resp, body, err := b.Chat(context.Background(), platform.ChatRequest{Req: req, ClientModel: "glm-4"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func TestOpenAIStreamAgainstEngine(t *testing.T) {
 	e := newScriptedEngine(t, "glm4")
 	b := newEngineBackend(t, e, FlavorVLLM)
 	e.enqueue(engineReply{pieces: []string{"a", "b", "c"}, usage: [2]int{5, 3}})
-	datas, chunks := streamAll(t, b, ChatRequest{Req: userChat("glm4", "x"), ClientModel: "glm-4"})
+	datas, chunks := streamAll(t, b, platform.ChatRequest{Req: userChat("glm4", "x"), ClientModel: "glm-4"})
 	if so, _ := e.requests()[0]["stream_options"].(map[string]any); so["include_usage"] != true {
 		t.Fatalf("include_usage not injected: %v", e.requests()[0])
 	}
@@ -217,7 +218,7 @@ func TestOpenAIStreamWithoutUsageEstimates(t *testing.T) {
 	e := newScriptedEngine(t, "glm4")
 	b := newEngineBackend(t, e, FlavorOllama)
 	e.enqueue(engineReply{pieces: []string{"hello ", "world"}, noUsage: true})
-	_, chunks := streamAll(t, b, ChatRequest{Req: userChat("glm4", "say hello")})
+	_, chunks := streamAll(t, b, platform.ChatRequest{Req: userChat("glm4", "say hello")})
 	last := chunks[len(chunks)-1]
 	if last.Usage == nil || last.Usage.PromptTokens == 0 || last.Usage.CompletionTokens == 0 || last.Choices[0].FinishReason != "stop" {
 		t.Fatalf("final %+v", last)
@@ -233,7 +234,7 @@ func TestOpenAIStreamToolCallAssembled(t *testing.T) {
 	}, usage: [2]int{30, 10}})
 	req := userChat("glm4", "x")
 	req.Tools = []zhipuai.Tool{{Type: "function", Function: &zhipuai.FunctionDef{Name: "get_weather"}}}
-	_, chunks := streamAll(t, b, ChatRequest{Req: req})
+	_, chunks := streamAll(t, b, platform.ChatRequest{Req: req})
 	if len(chunks) != 2 {
 		t.Fatalf("want one tool-call chunk and one final chunk, got %d", len(chunks))
 	}
@@ -274,7 +275,7 @@ func TestOpenAIErrorsMapped(t *testing.T) {
 			model = tc.model
 		}
 		e.enqueue(tc.rep, tc.rep)
-		_, _, err := b.Chat(context.Background(), ChatRequest{Req: userChat(model, "x")})
+		_, _, err := b.Chat(context.Background(), platform.ChatRequest{Req: userChat(model, "x")})
 		pe := wantCode(t, err, tc.code)
 		if Retryable(err) != tc.retryable {
 			t.Fatalf("%s: retryable %v", tc.name, Retryable(err))
@@ -282,7 +283,7 @@ func TestOpenAIErrorsMapped(t *testing.T) {
 		if strings.Contains(pe.Message, "CUDA") || strings.Contains(pe.Message, "bad key") {
 			t.Fatalf("%s: engine internals in message %q", tc.name, pe.Message)
 		}
-		_, err = b.ChatStream(context.Background(), ChatRequest{Req: userChat(model, "x")})
+		_, err = b.ChatStream(context.Background(), platform.ChatRequest{Req: userChat(model, "x")})
 		wantCode(t, err, tc.code)
 	}
 }
@@ -302,7 +303,7 @@ func TestOpenAIBareBase64ImageReachesEngineAsDataURI(t *testing.T) {
 	req := userChat("glm-4v-9b", "")
 	req.Messages[0].Content = zhipuai.Content{Parts: []zhipuai.ContentPart{
 		{Type: "text", Text: "what is it"}, {Type: "image_url", ImageURL: &zhipuai.URLPart{URL: png}}}}
-	if _, _, err := b.Chat(context.Background(), ChatRequest{Req: req}); err != nil {
+	if _, _, err := b.Chat(context.Background(), platform.ChatRequest{Req: req}); err != nil {
 		t.Fatalf("the engine refused the translated image: %v", err)
 	}
 	got, _ := json.Marshal(e.requests()[0]["messages"])
@@ -315,7 +316,7 @@ func TestOpenAICutAndInBand(t *testing.T) {
 	e := newScriptedEngine(t, "glm4")
 	b := newEngineBackend(t, e, "")
 	e.enqueue(engineReply{pieces: []string{"a", "b", "c"}, cutAfter: 2}, engineReply{pieces: []string{"a"}, inBand: true})
-	s, err := b.ChatStream(context.Background(), ChatRequest{Req: userChat("glm4", "x")})
+	s, err := b.ChatStream(context.Background(), platform.ChatRequest{Req: userChat("glm4", "x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +327,7 @@ func TestOpenAICutAndInBand(t *testing.T) {
 	}
 	wantCode(t, err, "1234")
 
-	s, err = b.ChatStream(context.Background(), ChatRequest{Req: userChat("glm4", "x")})
+	s, err = b.ChatStream(context.Background(), platform.ChatRequest{Req: userChat("glm4", "x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,6 +355,9 @@ func TestOpenAIEmbeddings(t *testing.T) {
 	if err != nil || resp.Usage.PromptTokens != 4 || resp.Usage.TotalTokens != 4 {
 		t.Fatalf("usage estimate %+v %v", resp, err)
 	}
-	_, err = b.Images(context.Background(), &zhipuai.ImageRequest{Model: "bge-m3", Prompt: "x"})
-	wantCode(t, err, "1212")
+	// Engines have no CogView: an openai backend is no image backend, so
+	// an image model on it is refused when the router is configured.
+	if platform.Serves(b, platform.KindImage) {
+		t.Error("openai backend serves image models: got true, want false")
+	}
 }

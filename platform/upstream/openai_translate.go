@@ -304,7 +304,7 @@ func FromOpenAIChat(in *oaChatCompletion, req *zhipuai.ChatCompletionRequest, mo
 		Choices: make([]zhipuai.Choice, 0, len(in.Choices)),
 	}
 	if out.ID == "" {
-		out.ID = newID()
+		out.ID = platform.NewID(time.Now())
 	}
 	if out.RequestID == "" {
 		out.RequestID = out.ID
@@ -344,7 +344,7 @@ func v4ToolCall(tc oaToolCall, i int) zhipuai.ToolCall {
 	}
 	id := tc.ID
 	if id == "" {
-		id = fmt.Sprintf("call_%s_%d", newID(), idx)
+		id = fmt.Sprintf("call_%s_%d", platform.NewID(time.Now()), idx)
 	}
 	args := tc.Function.Arguments
 	if args == "" {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -76,7 +77,7 @@ func TestZhipuStreamsReuseTheConnection(t *testing.T) {
 	}
 	const n = 20
 	for i := range n {
-		s, err := z.ChatStream(context.Background(), ChatRequest{Req: userChat("glm-4", "x")})
+		s, err := z.ChatStream(context.Background(), platform.ChatRequest{Req: userChat("glm-4", "x")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +89,7 @@ func TestZhipuStreamsReuseTheConnection(t *testing.T) {
 			t.Fatalf("close %d: %v", i, err)
 		}
 		if i%5 == 0 {
-			if _, _, err := z.Chat(context.Background(), ChatRequest{Req: userChat("glm-4", "x")}); err != nil {
+			if _, _, err := z.Chat(context.Background(), platform.ChatRequest{Req: userChat("glm-4", "x")}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -111,7 +112,7 @@ func TestOpenAIStreamsReuseTheConnection(t *testing.T) {
 	}
 	const n = 10
 	for i := range n {
-		s, err := b.ChatStream(context.Background(), ChatRequest{Req: userChat("glm4", "x")})
+		s, err := b.ChatStream(context.Background(), platform.ChatRequest{Req: userChat("glm4", "x")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +151,7 @@ func TestStreamCloseDoesNotWaitForAnEndlessBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 2 {
-		s, err := z.ChatStream(context.Background(), ChatRequest{Req: userChat("glm-4", "x")})
+		s, err := z.ChatStream(context.Background(), platform.ChatRequest{Req: userChat("glm-4", "x")})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -47,7 +47,7 @@ type v4Stream struct {
 	buf        []byte // Data of pass-through chunks, reused (valid until the next Next)
 }
 
-func newV4Stream(ctx context.Context, cancel context.CancelFunc, backend string, resp *http.Response, req ChatRequest) *v4Stream {
+func newV4Stream(ctx context.Context, cancel context.CancelFunc, backend string, resp *http.Response, req platform.ChatRequest) *v4Stream {
 	return &v4Stream{
 		ctx: ctx, cancel: cancel, backend: backend,
 		body: resp.Body, r: sse.NewReader(resp.Body),
@@ -55,26 +55,26 @@ func newV4Stream(ctx context.Context, cancel context.CancelFunc, backend string,
 	}
 }
 
-// Next implements Stream.
-func (s *v4Stream) Next() (Chunk, error) {
+// Next implements platform.Stream.
+func (s *v4Stream) Next() (platform.Chunk, error) {
 	for {
 		if s.err != nil {
-			return Chunk{}, s.err
+			return platform.Chunk{}, s.err
 		}
 		if s.done {
-			return Chunk{}, io.EOF
+			return platform.Chunk{}, io.EOF
 		}
 		ev, err := s.r.Next()
 		if err != nil {
 			s.err = s.readError(err)
-			return Chunk{}, s.err
+			return platform.Chunk{}, s.err
 		}
 		if ev.IsDone() {
 			s.done = true
 			if !s.finalSent {
 				return s.synthFinal()
 			}
-			return Chunk{}, io.EOF
+			return platform.Chunk{}, io.EOF
 		}
 		if s.id != "" {
 			// Plain text chunks — nearly all of a stream — pass through
@@ -82,19 +82,19 @@ func (s *v4Stream) Next() (Chunk, error) {
 			if cc, ok := scanContentChunk(ev.Data); ok && s.passes(&cc) {
 				s.completion += cc.tokens
 				s.buf = append(s.buf[:0], ev.Data...)
-				return Chunk{Data: s.buf, Tokens: cc.tokens}, nil
+				return platform.Chunk{Data: s.buf, Tokens: cc.tokens}, nil
 			}
 		}
 		c := new(zhipuai.ChatCompletionChunk)
 		if err := json.Unmarshal(ev.Data, c); err != nil {
 			s.err = platform.Wrap(platform.CodeInternal, "upstream sent an invalid chunk",
 				fmt.Errorf("backend %s: %w", s.backend, err))
-			return Chunk{}, s.err
+			return platform.Chunk{}, s.err
 		}
 		if c.Error != nil {
 			// In-band failure (spec §4): the stream ends with this error.
 			s.err = mapZhipuError(s.backend, http.StatusOK, string(c.Error.Code), c.Error.Message)
-			return Chunk{}, s.err
+			return platform.Chunk{}, s.err
 		}
 		if s.id == "" {
 			s.id, s.created = c.ID, c.Created
@@ -102,10 +102,10 @@ func (s *v4Stream) Next() (Chunk, error) {
 		data, keep, tokens, err := s.shape(ev.Data, c)
 		if err != nil {
 			s.err = err
-			return Chunk{}, err
+			return platform.Chunk{}, err
 		}
 		if keep {
-			return Chunk{Data: data, Usage: c.Usage, Tokens: tokens}, nil
+			return platform.Chunk{Data: data, Usage: c.Usage, Tokens: tokens}, nil
 		}
 	}
 }
@@ -190,7 +190,7 @@ func (s *v4Stream) finishReason() string {
 
 // synthFinal makes the final chunk of a stream that reached [DONE] without
 // usage: the held finish_reason and a stated estimate (peers.md §2.1).
-func (s *v4Stream) synthFinal() (Chunk, error) {
+func (s *v4Stream) synthFinal() (platform.Chunk, error) {
 	s.finalSent = true
 	p := platform.EstimateChatPromptTokens(s.req)
 	c := &zhipuai.ChatCompletionChunk{
@@ -206,13 +206,13 @@ func (s *v4Stream) synthFinal() (Chunk, error) {
 	}
 	b, err := json.Marshal(c)
 	if err != nil {
-		return Chunk{}, platform.Wrap(platform.CodeInternal, "internal error", err)
+		return platform.Chunk{}, platform.Wrap(platform.CodeInternal, "internal error", err)
 	}
-	return Chunk{Data: b, Usage: c.Usage}, nil
+	return platform.Chunk{Data: b, Usage: c.Usage}, nil
 }
 
 // readError turns a read failure into the stream's error: a cut connection
-// (EOF before [DONE]) is an error, never a clean end (upstream.Stream).
+// (EOF before [DONE]) is an error, never a clean end (platform.Stream).
 func (s *v4Stream) readError(err error) error {
 	if s.ctx.Err() != nil {
 		return platform.Wrap(platform.CodeNetwork, "request cancelled", s.ctx.Err())
@@ -223,7 +223,7 @@ func (s *v4Stream) readError(err error) error {
 	return streamCut(s.backend, err)
 }
 
-// Close implements Stream.
+// Close implements platform.Stream.
 func (s *v4Stream) Close() error {
 	return closeStream(s.body, s.cancel, s.done && s.err == nil)
 }

@@ -57,14 +57,14 @@ func NewZhipu(o ZhipuOptions) (*Zhipu, error) {
 	return z, nil
 }
 
-// Name implements Backend.
+// Name implements platform.Backend.
 func (z *Zhipu) Name() string { return z.name }
 
 // chatBody returns the bytes to send. The client's raw body is reused when
 // it already says what the cloud must hear; otherwise the decoded request is
 // encoded again, which drops stream_options (Z.ai closes the connection when
 // it is present, peers.md §1.3) and other keys the cloud does not know.
-func (z *Zhipu) chatBody(req ChatRequest, stream bool) ([]byte, error) {
+func (z *Zhipu) chatBody(req platform.ChatRequest, stream bool) ([]byte, error) {
 	if req.Req == nil {
 		return nil, platform.Errorf(platform.CodeMissingField, "missing request")
 	}
@@ -112,8 +112,8 @@ func clampSampling(r *zhipuai.ChatCompletionRequest) (*zhipuai.ChatCompletionReq
 	return &c, true
 }
 
-// Chat implements Backend.
-func (z *Zhipu) Chat(ctx context.Context, req ChatRequest) (*zhipuai.ChatCompletion, []byte, error) {
+// Chat implements platform.ChatBackend.
+func (z *Zhipu) Chat(ctx context.Context, req platform.ChatRequest) (*zhipuai.ChatCompletion, []byte, error) {
 	body, err := z.chatBody(req, false)
 	if err != nil {
 		return nil, nil, err
@@ -160,8 +160,8 @@ func (z *Zhipu) Chat(ctx context.Context, req ChatRequest) (*zhipuai.ChatComplet
 	return &out, raw, nil
 }
 
-// ChatStream implements Backend.
-func (z *Zhipu) ChatStream(ctx context.Context, req ChatRequest) (Stream, error) {
+// ChatStream implements platform.ChatBackend.
+func (z *Zhipu) ChatStream(ctx context.Context, req platform.ChatRequest) (platform.Stream, error) {
 	body, err := z.chatBody(req, true)
 	if err != nil {
 		return nil, err
@@ -186,7 +186,7 @@ func (z *Zhipu) ChatStream(ctx context.Context, req ChatRequest) (Stream, error)
 	return s, nil
 }
 
-// Embeddings implements Backend.
+// Embeddings implements platform.EmbeddingBackend.
 func (z *Zhipu) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) (*zhipuai.EmbeddingResponse, error) {
 	c := *req
 	// The HTTP layer encodes base64 itself; ask the cloud for floats, whose
@@ -199,7 +199,7 @@ func (z *Zhipu) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) (
 	return &out, nil
 }
 
-// Images implements Backend.
+// Images implements platform.ImageBackend.
 func (z *Zhipu) Images(ctx context.Context, req *zhipuai.ImageRequest) (*zhipuai.ImagesResponse, error) {
 	var out zhipuai.ImagesResponse
 	if err := z.postDecode(ctx, "/images/generations", req, &out); err != nil {

@@ -42,9 +42,9 @@ func rawOf(t *testing.T, req *zhipuai.ChatCompletionRequest) []byte {
 }
 
 // drain reads a stream to its end and returns the chunks' data lines and
-// their decoded form. It checks what every Chunk promises besides its
+// their decoded form. It checks what every platform.Chunk promises besides its
 // bytes: Usage is the usage in Data, Tokens the estimate of Data's text.
-func drain(t *testing.T, s Stream) ([][]byte, []*zhipuai.ChatCompletionChunk, error) {
+func drain(t *testing.T, s platform.Stream) ([][]byte, []*zhipuai.ChatCompletionChunk, error) {
 	t.Helper()
 	var datas [][]byte
 	var chunks []*zhipuai.ChatCompletionChunk
@@ -63,7 +63,7 @@ func drain(t *testing.T, s Stream) ([][]byte, []*zhipuai.ChatCompletionChunk, er
 
 // streamAll opens a stream on b, reads it to the end, which must come
 // without an error, and closes it.
-func streamAll(t *testing.T, b Backend, req ChatRequest) ([][]byte, []*zhipuai.ChatCompletionChunk) {
+func streamAll(t *testing.T, b platform.ChatBackend, req platform.ChatRequest) ([][]byte, []*zhipuai.ChatCompletionChunk) {
 	t.Helper()
 	s, err := b.ChatStream(context.Background(), req)
 	if err != nil {
@@ -78,7 +78,7 @@ func streamAll(t *testing.T, b Backend, req ChatRequest) ([][]byte, []*zhipuai.C
 }
 
 // checkChunk decodes ch.Data and checks ch.Usage and ch.Tokens against it.
-func checkChunk(t *testing.T, ch Chunk) *zhipuai.ChatCompletionChunk {
+func checkChunk(t *testing.T, ch platform.Chunk) *zhipuai.ChatCompletionChunk {
 	t.Helper()
 	c := new(zhipuai.ChatCompletionChunk)
 	if err := json.Unmarshal(ch.Data, c); err != nil {
@@ -115,7 +115,7 @@ func TestZhipuChatPassesRawBodyAndReply(t *testing.T) {
 	req := userChat("glm-4", "你好")
 	req.RequestID = "req-1"
 	raw := append(rawOf(t, req), ' ', '\n') // the exact client bytes go out
-	resp, body, err := z.Chat(context.Background(), ChatRequest{Req: req, Raw: raw})
+	resp, body, err := z.Chat(context.Background(), platform.ChatRequest{Req: req, Raw: raw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestZhipuDropsStreamOptionsAndClamps(t *testing.T) {
 	req.Temperature = zhipuai.Ptr(0.0)
 	req.TopP = zhipuai.Ptr(1.0)
 	raw := []byte(`{"model":"glm-4","messages":[{"role":"user","content":"hi"}],"temperature":0,"top_p":1,"stream_options":{"include_usage":true}}`)
-	if _, _, err := z.Chat(context.Background(), ChatRequest{Req: req, Raw: raw}); err != nil {
+	if _, _, err := z.Chat(context.Background(), platform.ChatRequest{Req: req, Raw: raw}); err != nil {
 		t.Fatal(err)
 	}
 	body := srv.Requests()[0].Body
@@ -162,7 +162,7 @@ func TestZhipuAliasRewritesModel(t *testing.T) {
 	srv, z := newZhipuPair(t)
 	srv.Enqueue(zhipuaitest.Text("hi"), zhipuaitest.Text("hello"))
 	req := userChat("glm-4-plus", "x")
-	resp, body, err := z.Chat(context.Background(), ChatRequest{Req: req, ClientModel: "house-model"})
+	resp, body, err := z.Chat(context.Background(), platform.ChatRequest{Req: req, ClientModel: "house-model"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestZhipuAliasRewritesModel(t *testing.T) {
 	if srv.Requests()[0].Chat.Model != "glm-4-plus" {
 		t.Fatalf("upstream got model %q", srv.Requests()[0].Chat.Model)
 	}
-	datas, _ := streamAll(t, z, ChatRequest{Req: req, ClientModel: "house-model"})
+	datas, _ := streamAll(t, z, platform.ChatRequest{Req: req, ClientModel: "house-model"})
 	for _, d := range datas {
 		if !bytes.Contains(d, []byte(`"model":"house-model"`)) {
 			t.Fatalf("chunk keeps the engine name: %s", d)
@@ -185,7 +185,7 @@ func TestZhipuStreamPassThrough(t *testing.T) {
 	srv.Enqueue(zhipuaitest.Text("你好呀").WithChunks("你", "好", "呀").WithUsage(3, 3))
 	req := userChat("glm-4", "hi")
 	req.Stream = true
-	datas, chunks := streamAll(t, z, ChatRequest{Req: req, Raw: rawOf(t, req)})
+	datas, chunks := streamAll(t, z, platform.ChatRequest{Req: req, Raw: rawOf(t, req)})
 	if len(chunks) != 4 {
 		t.Fatalf("got %d chunks, want 3 content + 1 final", len(chunks))
 	}
@@ -214,7 +214,7 @@ func TestZhipuStreamToolCall(t *testing.T) {
 	srv, z := newZhipuPair(t)
 	srv.Enqueue(zhipuaitest.ToolCalls(zhipuai.ToolCall{Function: zhipuai.FunctionCall{Name: "get_weather", Arguments: `{"city":"北京"}`}}))
 	req := userChat("glm-4", "北京天气")
-	_, chunks := streamAll(t, z, ChatRequest{Req: req})
+	_, chunks := streamAll(t, z, platform.ChatRequest{Req: req})
 	var calls []zhipuai.ToolCall
 	finals := 0
 	for _, c := range chunks {
@@ -234,7 +234,7 @@ func TestZhipuStreamToolCall(t *testing.T) {
 func TestZhipuSyncToolCall(t *testing.T) {
 	srv, z := newZhipuPair(t)
 	srv.Enqueue(zhipuaitest.ToolCalls(zhipuai.ToolCall{Function: zhipuai.FunctionCall{Name: "f", Arguments: `{}`}}))
-	resp, _, err := z.Chat(context.Background(), ChatRequest{Req: userChat("glm-4", "x")})
+	resp, _, err := z.Chat(context.Background(), platform.ChatRequest{Req: userChat("glm-4", "x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestZhipuErrorsKeepCodes(t *testing.T) {
 	for _, tc := range cases {
 		srv, z := newZhipuPair(t)
 		srv.Enqueue(tc.reply, tc.reply)
-		_, _, err := z.Chat(context.Background(), ChatRequest{Req: userChat("glm-4", "x")})
+		_, _, err := z.Chat(context.Background(), platform.ChatRequest{Req: userChat("glm-4", "x")})
 		pe := wantCode(t, err, tc.code)
 		if Retryable(err) != tc.retryable {
 			t.Fatalf("%s: retryable = %v", tc.code, Retryable(err))
@@ -274,7 +274,7 @@ func TestZhipuErrorsKeepCodes(t *testing.T) {
 			t.Fatal("message leaks the key")
 		}
 		// Streams fail the same way, before any chunk.
-		_, err = z.ChatStream(context.Background(), ChatRequest{Req: userChat("glm-4", "x")})
+		_, err = z.ChatStream(context.Background(), platform.ChatRequest{Req: userChat("glm-4", "x")})
 		wantCode(t, err, tc.code)
 	}
 }
@@ -284,19 +284,19 @@ func TestZhipuConnectionFailureIsRetryable1234(t *testing.T) {
 	url := srv.URL()
 	srv.Close() // nothing listens there any more
 	z, _ := NewZhipu(ZhipuOptions{BaseURL: url, APIKey: "a.b"})
-	_, _, err := z.Chat(context.Background(), ChatRequest{Req: userChat("glm-4", "x")})
+	_, _, err := z.Chat(context.Background(), platform.ChatRequest{Req: userChat("glm-4", "x")})
 	wantCode(t, err, "1234")
 	if !Retryable(err) {
 		t.Fatal("connection failure must be retryable")
 	}
-	_, err = z.ChatStream(context.Background(), ChatRequest{Req: userChat("glm-4", "x")})
+	_, err = z.ChatStream(context.Background(), platform.ChatRequest{Req: userChat("glm-4", "x")})
 	wantCode(t, err, "1234")
 }
 
 func TestZhipuCutStreamIsAnErrorNotEOF(t *testing.T) {
 	srv, z := newZhipuPair(t)
 	srv.Enqueue(zhipuaitest.Text("abcdef").WithChunks("ab", "cd", "ef").CutAfter(2))
-	s, err := z.ChatStream(context.Background(), ChatRequest{Req: userChat("glm-4", "x")})
+	s, err := z.ChatStream(context.Background(), platform.ChatRequest{Req: userChat("glm-4", "x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestZhipuCutStreamIsAnErrorNotEOF(t *testing.T) {
 func TestZhipuInBandError(t *testing.T) {
 	srv, z := newZhipuPair(t)
 	srv.Enqueue(zhipuaitest.InBandError("1301", "内容不安全").WithChunks("a", "b"))
-	s, err := z.ChatStream(context.Background(), ChatRequest{Req: userChat("glm-4", "x")})
+	s, err := z.ChatStream(context.Background(), platform.ChatRequest{Req: userChat("glm-4", "x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func runV4Stream(t *testing.T, body string) ([][]byte, []*zhipuai.ChatCompletion
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	resp := &http.Response{Body: io.NopCloser(strings.NewReader(body))}
-	s := newV4Stream(ctx, cancel, "t", resp, ChatRequest{Req: userChat("glm-4", "hello")})
+	s := newV4Stream(ctx, cancel, "t", resp, platform.ChatRequest{Req: userChat("glm-4", "hello")})
 	defer s.Close()
 	datas, chunks, err := drain(t, s)
 	if err != nil {

@@ -1,4 +1,4 @@
-package proxy
+package router
 
 import (
 	"context"
@@ -12,14 +12,14 @@ import (
 	"github.com/glmkit/glmkit/platform/upstream"
 )
 
-// ChatStream implements upstream.Backend. It returns once a backend has
+// ChatStream implements platform.ChatBackend. It returns once a backend has
 // produced the first chunk: everything that goes wrong until then —
 // connection refused, no headers in time, 5xx, 429, an in-band 1305, a
 // stream cut before its first chunk — is still before the first byte to
 // the client, so the next backend is tried (Portkey #1797: an upstream cut
 // before any data must not become a clean empty 200). After the first chunk
 // nothing is retried (DESIGN.md §3): errors surface from Next.
-func (r *Router) ChatStream(ctx context.Context, req upstream.ChatRequest) (upstream.Stream, error) {
+func (r *Router) ChatStream(ctx context.Context, req platform.ChatRequest) (platform.Stream, error) {
 	if req.Req == nil {
 		return nil, platform.Errorf(platform.CodeMissingField, "missing request")
 	}
@@ -32,8 +32,8 @@ func (r *Router) ChatStream(ctx context.Context, req upstream.ChatRequest) (upst
 
 // attemptStream opens a stream on each planned target until one produces
 // its first chunk. A stream that opened keeps its slot until it is closed.
-func attemptStream(r *Router, ctx context.Context, rt *route, need int, req upstream.ChatRequest) (upstream.Stream, error) {
-	return failover(r, ctx, rt, need, startRetryable, func(t target) (upstream.Stream, error) {
+func attemptStream(r *Router, ctx context.Context, rt *route, need int, req platform.ChatRequest) (platform.Stream, error) {
+	return failover(r, ctx, rt, need, startRetryable, func(t target) (platform.Stream, error) {
 		s, err := r.openStream(ctx, t, chatRequest(req, t))
 		if err != nil {
 			r.finish(ctx, t.m, err)
@@ -55,7 +55,7 @@ func startRetryable(err error) bool {
 
 // openStream starts a stream on t and reads its first chunk, all within the
 // backend's timeout. On success the returned stream owns t's slot.
-func (r *Router) openStream(ctx context.Context, t target, req upstream.ChatRequest) (*routedStream, error) {
+func (r *Router) openStream(ctx context.Context, t target, req platform.ChatRequest) (*routedStream, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(t.m.timeout, func() {
@@ -70,7 +70,7 @@ func (r *Router) openStream(ctx context.Context, t target, req upstream.ChatRequ
 		}
 		return nil, err
 	}
-	s, err := t.m.backend.ChatStream(sctx, req)
+	s, err := t.m.chat.ChatStream(sctx, req)
 	if err != nil {
 		return fail(err)
 	}
@@ -99,10 +99,10 @@ type routedStream struct {
 	r      *Router
 	ctx    context.Context
 	m      *member
-	s      upstream.Stream
+	s      platform.Stream
 	cancel context.CancelFunc
 
-	first    upstream.Chunk
+	first    platform.Chunk
 	firstErr error // io.EOF when the stream was empty
 	started  bool
 	failed   bool
@@ -110,12 +110,12 @@ type routedStream struct {
 	once sync.Once
 }
 
-// Next implements upstream.Stream.
-func (s *routedStream) Next() (upstream.Chunk, error) {
+// Next implements platform.Stream.
+func (s *routedStream) Next() (platform.Chunk, error) {
 	if !s.started {
 		s.started = true
 		if s.firstErr != nil {
-			return upstream.Chunk{}, s.firstErr
+			return platform.Chunk{}, s.firstErr
 		}
 		return s.first, nil
 	}
@@ -146,7 +146,7 @@ func backendFault(err error) bool {
 	return false
 }
 
-// Close implements upstream.Stream: it cancels a stream not yet ended and
+// Close implements platform.Stream: it cancels a stream not yet ended and
 // frees the backend's concurrency slot. The backend's Close runs first: a
 // stream that ended is read to its end there so its connection is reused,
 // which cancelling its context before would prevent.

@@ -1,4 +1,4 @@
-package proxy
+package router
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
-	"github.com/glmkit/glmkit/platform/upstream"
 	"github.com/glmkit/glmkit/zhipuai"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
@@ -55,8 +54,8 @@ func newRouter(t *testing.T, cfg Config, opts ...Option) *Router {
 	return r
 }
 
-func chatReq(model, text string) upstream.ChatRequest {
-	return upstream.ChatRequest{Req: &zhipuai.ChatCompletionRequest{Model: model,
+func chatReq(model, text string) platform.ChatRequest {
+	return platform.ChatRequest{Req: &zhipuai.ChatCompletionRequest{Model: model,
 		Messages: []zhipuai.Message{{Role: "user", Content: zhipuai.Content{Text: text}}}}}
 }
 
@@ -320,7 +319,7 @@ func TestUnknownModelAndWrongKind(t *testing.T) {
 	if code(err) != "1211" {
 		t.Fatalf("unknown model: %v", err)
 	}
-	_, _, err = r.Chat(context.Background(), chatReq(upstream.BuiltinEmbedModel, "x"))
+	_, _, err = r.Chat(context.Background(), chatReq(platform.BuiltinEmbedModel, "x"))
 	if code(err) != "1212" {
 		t.Fatalf("chat on an embedding model: %v", err)
 	}
@@ -336,7 +335,7 @@ func TestBuiltinAlwaysPresentAndEmbedding2Fallback(t *testing.T) {
 	for _, m := range r.Models() {
 		names[m.ID] = m
 	}
-	if _, ok := names[upstream.BuiltinEmbedModel]; !ok {
+	if _, ok := names[platform.BuiltinEmbedModel]; !ok {
 		t.Fatal("builtin model missing")
 	}
 	e2, ok := names["embedding-2"]
@@ -448,7 +447,7 @@ func TestImagesViaZhipuOnly(t *testing.T) {
 }
 
 // chunkOf decodes the chunk a stream's Next returned (nil after an error).
-func chunkOf(t *testing.T, ch upstream.Chunk, err error) *zhipuai.ChatCompletionChunk {
+func chunkOf(t *testing.T, ch platform.Chunk, err error) *zhipuai.ChatCompletionChunk {
 	t.Helper()
 	if err != nil {
 		return nil

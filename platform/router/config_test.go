@@ -1,4 +1,4 @@
-package proxy
+package router
 
 import (
 	"context"
@@ -131,6 +131,20 @@ func TestKindConflictIsAnError(t *testing.T) {
 	}
 	if _, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), `model "m"`) {
 		t.Fatalf("kind conflict: %v", err)
+	}
+}
+
+// A model whose kind its backend has no capability for is refused when
+// the router is built, not at the first request.
+func TestModelKindTheBackendCannotServe(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"backends":[
+		{"name":"eng","type":"openai","base_url":"http://x/v1","models":[{"name":"pic","kind":"image"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), `model "pic": a openai backend cannot serve image models`) {
+		t.Fatalf("got %v, want the image model refused for the openai backend", err)
 	}
 }
 

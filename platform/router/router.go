@@ -3,7 +3,7 @@
 // then weighted random), failover before the first byte, a circuit breaker
 // and an optional concurrency cap per backend. The Router is itself an
 // upstream.Backend, so the HTTP layer calls it like any backend.
-package proxy
+package router
 
 import (
 	"context"
@@ -44,10 +44,15 @@ func WithGetenv(getenv func(string) string) Option { return func(o *options) { o
 // upstream.NewHTTPClient()).
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
 
-// member is one configured backend with its health and load state.
+// member is one configured backend with its health and load state. The
+// capabilities are asserted once, when the member is added; a target only
+// points at a member whose capability its model's kind needs (New checks),
+// so the call paths never meet a nil one.
 type member struct {
 	name    string
-	backend upstream.Backend
+	chat    platform.ChatBackend
+	embed   platform.EmbeddingBackend
+	images  platform.ImageBackend
 	timeout time.Duration
 	sem     chan struct{} // nil = no concurrency cap
 	brk     *breaker
@@ -79,10 +84,15 @@ type Router struct {
 	rnd *rand.Rand
 }
 
-var _ upstream.Backend = (*Router)(nil)
+var (
+	_ platform.ChatBackend      = (*Router)(nil)
+	_ platform.EmbeddingBackend = (*Router)(nil)
+	_ platform.ImageBackend     = (*Router)(nil)
+	_ platform.Catalogue        = (*Router)(nil)
+)
 
 // New builds the router for cfg. The builtin offline embedding backend is
-// always added (model upstream.BuiltinEmbedModel, plus the aliases of
+// always added (model platform.BuiltinEmbedModel, plus the aliases of
 // cfg.Builtin that no configured backend serves).
 func New(ctx context.Context, cfg Config, opts ...Option) (*Router, error) {
 	o := options{now: time.Now, getenv: os.Getenv}
@@ -119,21 +129,15 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Router, error) {
 				return nil, fmt.Errorf("backend config: backend %q: environment variable %s is empty", bc.Name, bc.APIKeyEnv)
 			}
 		}
-		var be upstream.Backend
-		var err error
-		switch bc.Type {
-		case TypeZhipu:
-			be, err = upstream.NewZhipu(upstream.ZhipuOptions{Name: bc.Name, BaseURL: bc.BaseURL, APIKey: key, HTTPClient: o.httpClient})
-		case TypeOpenAI:
-			be, err = upstream.NewOpenAI(upstream.OpenAIOptions{Name: bc.Name, BaseURL: bc.BaseURL, APIKey: key, Flavor: bc.Flavor, HTTPClient: o.httpClient, ToolParser: bc.ToolParser})
-		}
+		typ, _ := upstream.LookupType(bc.Type) // Validate checked the type
+		be, err := typ.New(bc.settings(key, o.httpClient))
 		if err != nil {
 			return nil, fmt.Errorf("backend config: backend %q: %w", bc.Name, err)
 		}
-		m := r.addMember(bc.Name, be, time.Duration(bc.Timeout), bc.MaxConcurrency, failures, cooldown)
+		m := r.addMember(be, time.Duration(bc.Timeout), bc.MaxConcurrency, failures, cooldown)
 		models := bc.Models
-		if len(models) == 0 && bc.Type == TypeZhipu {
-			for _, info := range platform.ZhipuModels() {
+		if len(models) == 0 && typ.DefaultModels != nil {
+			for _, info := range typ.DefaultModels() {
 				models = append(models, ModelConfig{Name: info.ID})
 			}
 		}
@@ -146,6 +150,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Router, error) {
 			if err != nil {
 				return nil, fmt.Errorf("backend config: backend %q: model %q: %w", bc.Name, mc.Name, err)
 			}
+			if !platform.Serves(be, info.Kind) {
+				return nil, fmt.Errorf("backend config: backend %q: model %q: a %s backend cannot serve %s models",
+					bc.Name, mc.Name, bc.Type, info.Kind)
+			}
 			up := mc.Upstream
 			if up == "" {
 				up = mc.Name
@@ -157,7 +165,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Router, error) {
 	}
 
 	// The builtin backend: its own name always, aliases only where free.
-	bm := r.addMember("builtin", upstream.NewBuiltin(), 0, 0, failures, cooldown)
+	bm := r.addMember(upstream.NewBuiltin(), 0, 0, failures, cooldown)
 	binfo := upstream.BuiltinModelInfo()
 	if err := r.addTarget(binfo, target{m: bm, upstream: binfo.ID, weight: 1, info: binfo}); err != nil {
 		return nil, err
@@ -207,11 +215,14 @@ func maxContext(a, b int) int {
 	return max(a, b)
 }
 
-func (r *Router) addMember(name string, be upstream.Backend, timeout time.Duration, maxConc, failures int, cooldown time.Duration) *member {
+func (r *Router) addMember(be platform.Backend, timeout time.Duration, maxConc, failures int, cooldown time.Duration) *member {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	m := &member{name: name, backend: be, timeout: timeout, brk: newBreaker(failures, cooldown)}
+	m := &member{name: be.Name(), timeout: timeout, brk: newBreaker(failures, cooldown)}
+	m.chat, _ = be.(platform.ChatBackend)
+	m.embed, _ = be.(platform.EmbeddingBackend)
+	m.images, _ = be.(platform.ImageBackend)
 	if maxConc > 0 {
 		m.sem = make(chan struct{}, maxConc)
 	}
@@ -232,7 +243,7 @@ func (r *Router) addTarget(info platform.ModelInfo, t target) error {
 	return nil
 }
 
-// Name implements upstream.Backend.
+// Name implements platform.Backend.
 func (r *Router) Name() string { return "router" }
 
 // Model reports whether a model is served here, with its catalogue entry.
@@ -478,17 +489,17 @@ func chatNeed(rt *route, req *zhipuai.ChatCompletionRequest) int {
 }
 
 // chatRequest is req as target t must see it.
-func chatRequest(req upstream.ChatRequest, t target) upstream.ChatRequest {
+func chatRequest(req platform.ChatRequest, t target) platform.ChatRequest {
 	if req.Req.Model == t.upstream {
 		return req
 	}
 	c := *req.Req
 	c.Model = t.upstream
-	return upstream.ChatRequest{Req: &c, ClientModel: req.Req.Model}
+	return platform.ChatRequest{Req: &c, ClientModel: req.Req.Model}
 }
 
-// Chat implements upstream.Backend.
-func (r *Router) Chat(ctx context.Context, req upstream.ChatRequest) (*zhipuai.ChatCompletion, []byte, error) {
+// Chat implements platform.ChatBackend.
+func (r *Router) Chat(ctx context.Context, req platform.ChatRequest) (*zhipuai.ChatCompletion, []byte, error) {
 	if req.Req == nil {
 		return nil, nil, platform.Errorf(platform.CodeMissingField, "missing request")
 	}
@@ -501,7 +512,7 @@ func (r *Router) Chat(ctx context.Context, req upstream.ChatRequest) (*zhipuai.C
 		body []byte
 	}
 	out, err := attempt(r, ctx, rt, chatNeed(rt, req.Req), func(ctx context.Context, t target) (reply, error) {
-		c, body, err := t.m.backend.Chat(ctx, chatRequest(req, t))
+		c, body, err := t.m.chat.Chat(ctx, chatRequest(req, t))
 		return reply{c, body}, err
 	})
 	if err != nil {
@@ -510,7 +521,7 @@ func (r *Router) Chat(ctx context.Context, req upstream.ChatRequest) (*zhipuai.C
 	return out.c, out.body, nil
 }
 
-// Embeddings implements upstream.Backend. Vectors of another size than
+// Embeddings implements platform.EmbeddingBackend. Vectors of another size than
 // asked are refused with 1214 (an engine such as bge-m3 has one size).
 func (r *Router) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) (*zhipuai.EmbeddingResponse, error) {
 	rt, err := r.lookup(req.Model, platform.KindEmbedding)
@@ -524,7 +535,7 @@ func (r *Router) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) 
 	resp, err := attempt(r, ctx, rt, 0, func(ctx context.Context, t target) (*zhipuai.EmbeddingResponse, error) {
 		c := *req
 		c.Model = t.upstream
-		resp, err := t.m.backend.Embeddings(ctx, &c)
+		resp, err := t.m.embed.Embeddings(ctx, &c)
 		if err != nil {
 			return nil, err
 		}
@@ -551,7 +562,7 @@ func (r *Router) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) 
 	return resp, nil
 }
 
-// Images implements upstream.Backend.
+// Images implements platform.ImageBackend.
 func (r *Router) Images(ctx context.Context, req *zhipuai.ImageRequest) (*zhipuai.ImagesResponse, error) {
 	rt, err := r.lookup(req.Model, platform.KindImage)
 	if err != nil {
@@ -560,6 +571,6 @@ func (r *Router) Images(ctx context.Context, req *zhipuai.ImageRequest) (*zhipua
 	return attempt(r, ctx, rt, 0, func(ctx context.Context, t target) (*zhipuai.ImagesResponse, error) {
 		c := *req
 		c.Model = t.upstream
-		return t.m.backend.Images(ctx, &c)
+		return t.m.images.Images(ctx, &c)
 	})
 }

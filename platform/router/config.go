@@ -1,10 +1,11 @@
-package proxy
+package router
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -14,10 +15,12 @@ import (
 	"github.com/glmkit/glmkit/platform/upstream"
 )
 
-// Backend types of the config file.
+// Backend types of the config file. The configurable ones are the
+// entries of upstream's type table; builtin is always present and named
+// here only to explain that it needs no entry.
 const (
-	TypeZhipu   = "zhipu"
-	TypeOpenAI  = "openai"
+	TypeZhipu   = upstream.TypeZhipu
+	TypeOpenAI  = upstream.TypeOpenAI
 	TypeBuiltin = "builtin"
 )
 
@@ -210,43 +213,23 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: duplicate name", where)
 		}
 		seen[b.Name] = true
-		switch b.Type {
-		case TypeZhipu:
-		case TypeOpenAI:
-			if b.BaseURL == "" {
-				return fmt.Errorf("%s: base_url is required for an openai backend (the engine's …/v1 URL)", where)
-			}
-			if len(b.Models) == 0 {
-				return fmt.Errorf("%s: models is required for an openai backend", where)
-			}
-		case TypeBuiltin:
+		typ, known := upstream.LookupType(b.Type)
+		switch {
+		case b.Type == TypeBuiltin:
 			return fmt.Errorf("%s: the builtin backend is always present; name its extra model names in \"builtin\": {\"aliases\": [...]}", where)
-		case "":
-			return fmt.Errorf("%s: type is required (zhipu or openai)", where)
-		default:
-			return fmt.Errorf("%s: unknown type %q (zhipu or openai)", where, b.Type)
+		case b.Type == "":
+			return fmt.Errorf("%s: type is required (%s)", where, upstream.TypeNames())
+		case !known:
+			return fmt.Errorf("%s: unknown type %q (%s)", where, b.Type, upstream.TypeNames())
+		}
+		if err := typ.Check(b.settings(b.APIKey, nil)); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
 		}
 		if b.BaseURL != "" && !strings.HasPrefix(b.BaseURL, "http://") && !strings.HasPrefix(b.BaseURL, "https://") {
 			return fmt.Errorf("%s: base_url must start with http:// or https://", where)
 		}
 		if b.APIKey != "" && b.APIKeyEnv != "" {
 			return fmt.Errorf("%s: set api_key or api_key_env, not both", where)
-		}
-		if b.Type == TypeZhipu && b.APIKey == "" && b.APIKeyEnv == "" {
-			return fmt.Errorf("%s: a zhipu backend needs api_key or api_key_env", where)
-		}
-		switch b.Flavor {
-		case "", upstream.FlavorVLLM, upstream.FlavorSGLang, upstream.FlavorOllama, upstream.FlavorLlamaCpp:
-		default:
-			return fmt.Errorf("%s: unknown flavor %q (vllm, sglang, ollama or llamacpp)", where, b.Flavor)
-		}
-		switch b.ToolParser {
-		case "", upstream.ToolParserAuto, upstream.ToolParserGLM4, upstream.ToolParserNone:
-		default:
-			return fmt.Errorf("%s: unknown tool_parser %q (auto, glm4 or none)", where, b.ToolParser)
-		}
-		if b.ToolParser != "" && b.Type != TypeOpenAI {
-			return fmt.Errorf("%s: tool_parser applies to openai backends only", where)
 		}
 		if b.Weight < 0 || b.MaxConcurrency < 0 || b.Timeout < 0 {
 			return fmt.Errorf("%s: weight, max_concurrency and timeout must not be negative", where)
@@ -270,6 +253,12 @@ func (c *Config) Validate() error {
 		return errors.New("backend config: circuit_breaker values must not be negative")
 	}
 	return nil
+}
+
+// settings are what the backend's type sees of b, with the resolved key.
+func (b *BackendConfig) settings(key string, c *http.Client) upstream.Settings {
+	return upstream.Settings{Name: b.Name, BaseURL: b.BaseURL, APIKey: key, APIKeyEnv: b.APIKeyEnv,
+		Flavor: b.Flavor, ToolParser: b.ToolParser, Models: len(b.Models), HTTPClient: c}
 }
 
 // info is the catalogue entry a model config describes.

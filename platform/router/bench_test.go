@@ -1,11 +1,11 @@
-package proxy
+package router
 
 import (
 	"context"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/glmkit/glmkit/platform/upstream"
+	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -38,7 +38,7 @@ func BenchmarkRouterBuiltinEmbedding(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := &zhipuai.EmbeddingRequest{Model: upstream.BuiltinEmbedModel, Input: zhipuai.EmbeddingInput{"GLM-4 是智谱AI发布的新一代基座大模型"}}
+	req := &zhipuai.EmbeddingRequest{Model: platform.BuiltinEmbedModel, Input: zhipuai.EmbeddingInput{"GLM-4 是智谱AI发布的新一代基座大模型"}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := r.Embeddings(context.Background(), req); err != nil {

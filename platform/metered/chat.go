@@ -1,0 +1,167 @@
+package metered
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/zhipuai"
+)
+
+// Chat runs a non-streaming chat completion. prompt is the caller's
+// prompt estimate (platform.EstimateChatPromptTokens; callers have it from
+// their context-window check). It returns the reply and, where the backend
+// passed it through, its bytes; an error is either a refusal (limits,
+// payment) or the backend's failure, and CallerLeft tells a caller that
+// went away from both.
+func (c *Call) Chat(ctx context.Context, req platform.ChatRequest, prompt int) (*zhipuai.ChatCompletion, []byte, error) {
+	model := req.Req.Model
+	if err := c.admitChat(ctx, req, prompt); err != nil {
+		return nil, nil, err
+	}
+	resp, body, err := c.s.chat.Chat(c.backendCtx(ctx), req)
+	if err != nil {
+		c.chatFailed(model, prompt, err)
+		return nil, nil, err
+	}
+	c.used(model, usageOf(resp.Usage), platform.OutcomeOK, false)
+	return resp, body, nil
+}
+
+// admitChat reserves for a chat by the one rule every caller shares:
+// the prompt estimate plus max_tokens, else the model's MaxOutput
+// (platform.ModelInfo.ReserveOutput).
+func (c *Call) admitChat(ctx context.Context, req platform.ChatRequest, prompt int) error {
+	if req.Req == nil {
+		return platform.Errorf(platform.CodeMissingField, "missing request")
+	}
+	info, err := c.model(req.Req.Model)
+	if err != nil {
+		return err
+	}
+	if c.s.chat == nil || !info.Chat() {
+		return platform.Errorf(platform.CodeUnsupportedMode, "model %s does not answer chat completions", req.Req.Model)
+	}
+	return c.admit(ctx, req.Req.Model, prompt, info.ReserveOutput(req.Req.MaxTokens), 0)
+}
+
+// ChatStream starts a streaming chat completion (see Chat for prompt and
+// errors). The caller relays the returned stream and closes it; the
+// usage it reported, or when none came an estimate (the prompt plus the
+// tokens of the text relayed), is what the call settles.
+func (c *Call) ChatStream(ctx context.Context, req platform.ChatRequest, prompt int) (*Stream, error) {
+	model := req.Req.Model
+	if err := c.admitChat(ctx, req, prompt); err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	st, err := c.s.chat.ChatStream(c.backendCtx(sctx), req)
+	if err != nil {
+		cancel()
+		c.chatFailed(model, prompt, err)
+		return nil, err
+	}
+	c.stream = Stream{c: c, st: st, ctx: sctx, cancel: cancel, model: model, prompt: prompt, open: true}
+	return &c.stream, nil
+}
+
+// Stream is a metered chat stream. It keeps the usage and the token
+// estimate of what passed through, and decides how the call ended; the
+// bytes are the backend's, untouched.
+type Stream struct {
+	c      *Call
+	st     platform.Stream
+	ctx    context.Context
+	cancel context.CancelFunc
+	model  string
+	prompt int
+
+	chunks   int
+	relayed  int // estimated completion tokens of the text relayed
+	usage    zhipuai.Usage
+	hasUsage bool
+	outcome  platform.Outcome // "" while the stream runs
+	open     bool
+}
+
+// Next returns the backend's next chunk (see platform.Stream). After an
+// error the stream has ended; CallerLeft on the call tells a caller that
+// went away from a backend failure.
+func (s *Stream) Next() (platform.Chunk, error) {
+	ch, err := s.st.Next()
+	if err == nil {
+		s.chunks++
+		if ch.Usage != nil {
+			s.usage, s.hasUsage = *ch.Usage, true
+		}
+		s.relayed += ch.Tokens
+		return ch, nil
+	}
+	switch {
+	case errors.Is(err, io.EOF):
+		if s.chunks == 0 {
+			// A stream that ends without a single chunk answered nothing:
+			// a failure before the first byte.
+			s.outcome = platform.OutcomeUpstreamError
+		} else {
+			s.outcome = platform.OutcomeOK
+		}
+	case s.c.left():
+		s.outcome = platform.OutcomeClientGone
+	case s.chunks == 0:
+		s.c.backendFailed(err)
+		s.outcome = platform.OutcomeUpstreamError
+	default:
+		if s.ctx.Err() == nil {
+			// Cut by the backend, not by this side's cancellation.
+			s.c.backendFailed(err)
+		}
+		s.outcome = platform.OutcomeCut
+	}
+	return ch, err
+}
+
+// Chunks reports how many chunks have been relayed.
+func (s *Stream) Chunks() int { return s.chunks }
+
+// Abandon says the caller stopped relaying because its own client went
+// away (a failed write): the backend is cancelled now, not at its end.
+func (s *Stream) Abandon() {
+	s.cancel()
+	s.outcome = platform.OutcomeClientGone
+}
+
+// Close releases the backend stream and settles what the stream used on
+// the call. Closing twice does nothing. A stream closed before it ended
+// without Abandon counts as abandoned too.
+func (s *Stream) Close() {
+	if !s.open {
+		return
+	}
+	s.open = false
+	_ = s.st.Close()
+	s.cancel()
+	outcome := s.outcome
+	if outcome == "" {
+		outcome = platform.OutcomeClientGone
+	}
+	switch {
+	case s.hasUsage:
+		s.c.used(s.model, usageOf(s.usage), outcome, false)
+	case outcome == platform.OutcomeUpstreamError:
+		s.c.used(s.model, platform.Usage{}, outcome, false)
+	default:
+		s.c.used(s.model, platform.Usage{PromptTokens: s.prompt, CompletionTokens: s.relayed,
+			TotalTokens: s.prompt + s.relayed}, outcome, true)
+	}
+}
+
+// usageOf converts a wire usage.
+func usageOf(u zhipuai.Usage) platform.Usage {
+	total := u.TotalTokens
+	if total == 0 {
+		total = u.PromptTokens + u.CompletionTokens
+	}
+	return platform.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: total}
+}
