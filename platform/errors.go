@@ -1,6 +1,6 @@
 // Package platform holds the server-side domain of glm serve: the one error
 // type with its code table, the model catalogue, and the domain records
-// shared by the store, the proxy and the HTTP API.
+// shared by the store, the router and the HTTP API.
 package platform
 
 import (

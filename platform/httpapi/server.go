@@ -1,8 +1,10 @@
 // Package httpapi serves the V4 API of glm serve under /api/paas/v4: the
-// routes, the auth middleware, request validation and the metered hot path
-// (auth → validate → limits → reserve → upstream → stream/flush → usage →
-// settle → request log). The Server is a mountable handler (platform/mux):
-// cmd/glm composes it with the admin API and the operational endpoints.
+// routes, the auth middleware, body reading, request validation and the
+// SSE relay. The metered part of each request (limits → reserve → backend →
+// settle → request log) is platform/metered's call; this package adds what
+// only HTTP knows (statuses, envelopes, a client that hangs up). The Server
+// is a mountable handler (platform/mux): cmd/glm composes it with the admin
+// API and the operational endpoints.
 package httpapi
 
 import (

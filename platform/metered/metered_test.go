@@ -71,7 +71,7 @@ type counts struct {
 }
 
 func (c *counts) Tokens(_ string, u platform.Usage) { c.tokens += u.PromptTokens + u.CompletionTokens }
-func (c *counts) UpstreamError(code string)        { c.upstreamE = append(c.upstreamE, code) }
+func (c *counts) UpstreamError(code string)         { c.upstreamE = append(c.upstreamE, code) }
 
 // backend is a scripted model: a chat reply or error, a stream of chunks
 // ending in end (io.EOF or an error), embeddings and images.
@@ -112,8 +112,10 @@ func (b *backend) Images(_ context.Context, req *zhipuai.ImageRequest) (*zhipuai
 	return &zhipuai.ImagesResponse{Data: []zhipuai.Image{{URL: "u1"}, {URL: "u2"}}}, nil
 }
 
-func (b *backend) Model(name string) (platform.ModelInfo, bool) { return platform.LookupZhipuModel(name) }
-func (b *backend) Models() []platform.ModelInfo             { return platform.ZhipuModels() }
+func (b *backend) Model(name string) (platform.ModelInfo, bool) {
+	return platform.LookupZhipuModel(name)
+}
+func (b *backend) Models() []platform.ModelInfo { return platform.ZhipuModels() }
 
 type stream struct {
 	ctx    context.Context
@@ -154,7 +156,9 @@ type fixture struct {
 func newFixture(be *backend) *fixture {
 	f := &fixture{be: be, meter: &meter{}, limiter: &limiter{}, log: &rows{}, metrics: &counts{}}
 	f.svc = New(Options{Backend: be, Catalogue: be, Meter: f.meter, Limiter: f.limiter, Log: f.log, Metrics: f.metrics,
-		Trace: func(ctx context.Context) (context.Context, func() string) { return ctx, func() string { return "traced" } }})
+		Trace: func(ctx context.Context) (context.Context, func() string) {
+			return ctx, func() string { return "traced" }
+		}})
 	return f
 }
 

@@ -1,8 +1,9 @@
-// Package proxy owns the choice of backend for each call: which backends
+// Package router owns the choice of backend for each call: which backends
 // serve a model (with aliases), in which order they are tried (priority,
 // then weighted random), failover before the first byte, a circuit breaker
-// and an optional concurrency cap per backend. The Router is itself an
-// upstream.Backend, so the HTTP layer calls it like any backend.
+// and an optional concurrency cap per backend. The Router itself serves
+// every capability (platform.ChatBackend, EmbeddingBackend, ImageBackend)
+// and the model catalogue, so its callers use it like any backend.
 package router
 
 import (
@@ -11,8 +12,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"sort"
 	"sync"
 	"time"
 
@@ -20,29 +19,6 @@ import (
 	"github.com/glmkit/glmkit/platform/upstream"
 	"github.com/glmkit/glmkit/zhipuai"
 )
-
-// Option configures New.
-type Option func(*options)
-
-type options struct {
-	now        func() time.Time
-	rnd        *rand.Rand
-	getenv     func(string) string
-	httpClient *http.Client
-}
-
-// WithClock sets the clock of the circuit breakers (tests).
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
-
-// WithRand sets the random source of weighted choice (tests use a seed).
-func WithRand(r *rand.Rand) Option { return func(o *options) { o.rnd = r } }
-
-// WithGetenv sets how api_key_env is resolved (default os.Getenv).
-func WithGetenv(getenv func(string) string) Option { return func(o *options) { o.getenv = getenv } }
-
-// WithHTTPClient sets the HTTP client of all backends (default one shared
-// upstream.NewHTTPClient()).
-func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
 
 // member is one configured backend with its health and load state. The
 // capabilities are asserted once, when the member is added; a target only
@@ -90,158 +66,6 @@ var (
 	_ platform.ImageBackend     = (*Router)(nil)
 	_ platform.Catalogue        = (*Router)(nil)
 )
-
-// New builds the router for cfg. The builtin offline embedding backend is
-// always added (model platform.BuiltinEmbedModel, plus the aliases of
-// cfg.Builtin that no configured backend serves).
-func New(ctx context.Context, cfg Config, opts ...Option) (*Router, error) {
-	o := options{now: time.Now, getenv: os.Getenv}
-	for _, f := range opts {
-		f(&o)
-	}
-	if o.rnd == nil {
-		o.rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	}
-	if o.httpClient == nil {
-		o.httpClient = upstream.NewHTTPClient()
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	failures := cfg.CircuitBreaker.Failures
-	if failures == 0 {
-		failures = DefaultBreakerFailures
-	}
-	cooldown := time.Duration(cfg.CircuitBreaker.Cooldown)
-	if cooldown == 0 {
-		cooldown = DefaultBreakerCooldown
-	}
-	r := &Router{routes: map[string]*route{}, now: o.now, rnd: o.rnd}
-
-	for _, bc := range cfg.Backends {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		key := bc.APIKey
-		if bc.APIKeyEnv != "" {
-			key = o.getenv(bc.APIKeyEnv)
-			if key == "" {
-				return nil, fmt.Errorf("backend config: backend %q: environment variable %s is empty", bc.Name, bc.APIKeyEnv)
-			}
-		}
-		typ, _ := upstream.LookupType(bc.Type) // Validate checked the type
-		be, err := typ.New(bc.settings(key, o.httpClient))
-		if err != nil {
-			return nil, fmt.Errorf("backend config: backend %q: %w", bc.Name, err)
-		}
-		m := r.addMember(be, time.Duration(bc.Timeout), bc.MaxConcurrency, failures, cooldown)
-		models := bc.Models
-		if len(models) == 0 && typ.DefaultModels != nil {
-			for _, info := range typ.DefaultModels() {
-				models = append(models, ModelConfig{Name: info.ID})
-			}
-		}
-		weight := bc.Weight
-		if weight == 0 {
-			weight = 1
-		}
-		for _, mc := range models {
-			info, err := mc.info()
-			if err != nil {
-				return nil, fmt.Errorf("backend config: backend %q: model %q: %w", bc.Name, mc.Name, err)
-			}
-			if !platform.Serves(be, info.Kind) {
-				return nil, fmt.Errorf("backend config: backend %q: model %q: a %s backend cannot serve %s models",
-					bc.Name, mc.Name, bc.Type, info.Kind)
-			}
-			up := mc.Upstream
-			if up == "" {
-				up = mc.Name
-			}
-			if err := r.addTarget(info, target{m: m, upstream: up, priority: bc.Priority, weight: weight, info: info}); err != nil {
-				return nil, fmt.Errorf("backend config: backend %q: %w", bc.Name, err)
-			}
-		}
-	}
-
-	// The builtin backend: its own name always, aliases only where free.
-	bm := r.addMember(upstream.NewBuiltin(), 0, 0, failures, cooldown)
-	binfo := upstream.BuiltinModelInfo()
-	if err := r.addTarget(binfo, target{m: bm, upstream: binfo.ID, weight: 1, info: binfo}); err != nil {
-		return nil, err
-	}
-	aliases := []string{"embedding-2"}
-	if cfg.Builtin.Aliases != nil {
-		aliases = *cfg.Builtin.Aliases
-	}
-	for _, a := range aliases {
-		if _, taken := r.routes[a]; taken {
-			continue
-		}
-		info := binfo
-		info.ID = a
-		if z, ok := platform.LookupZhipuModel(a); ok && z.Kind == platform.KindEmbedding {
-			// Keep the V4 model's limits and sizes where the builtin model
-			// can produce them (it can produce any of 256…2048).
-			info.ContextTokens = z.ContextTokens
-			info.Dimensions = z.Dimensions
-		}
-		if err := r.addTarget(info, target{m: bm, upstream: binfo.ID, weight: 1, info: info}); err != nil {
-			return nil, err
-		}
-	}
-
-	for _, rt := range r.routes {
-		sort.SliceStable(rt.targets, func(i, j int) bool { return rt.targets[i].priority > rt.targets[j].priority })
-		// The catalogue entry is the first (highest-priority) backend's,
-		// with the largest context any backend offers: the HTTP layer's
-		// 1261 check then lets through what some backend can take, and the
-		// router skips backends too small for the prompt.
-		rt.info = rt.targets[0].info
-		for _, t := range rt.targets {
-			rt.info.ContextTokens = maxContext(rt.info.ContextTokens, t.info.ContextTokens)
-		}
-		r.list = append(r.list, rt.info)
-	}
-	sort.Slice(r.list, func(i, j int) bool { return r.list[i].ID < r.list[j].ID })
-	return r, nil
-}
-
-// maxContext treats 0 as unknown (unbounded).
-func maxContext(a, b int) int {
-	if a == 0 || b == 0 {
-		return 0
-	}
-	return max(a, b)
-}
-
-func (r *Router) addMember(be platform.Backend, timeout time.Duration, maxConc, failures int, cooldown time.Duration) *member {
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
-	m := &member{name: be.Name(), timeout: timeout, brk: newBreaker(failures, cooldown)}
-	m.chat, _ = be.(platform.ChatBackend)
-	m.embed, _ = be.(platform.EmbeddingBackend)
-	m.images, _ = be.(platform.ImageBackend)
-	if maxConc > 0 {
-		m.sem = make(chan struct{}, maxConc)
-	}
-	r.members = append(r.members, m)
-	return m
-}
-
-func (r *Router) addTarget(info platform.ModelInfo, t target) error {
-	rt := r.routes[info.ID]
-	if rt == nil {
-		r.routes[info.ID] = &route{info: info, targets: []target{t}}
-		return nil
-	}
-	if rt.info.Kind != info.Kind {
-		return fmt.Errorf("model %q is %s here but %s on backend %q", info.ID, info.Kind, rt.info.Kind, rt.targets[0].m.name)
-	}
-	rt.targets = append(rt.targets, t)
-	return nil
-}
 
 // Name implements platform.Backend.
 func (r *Router) Name() string { return "router" }
