@@ -16,10 +16,10 @@ import (
 // payment) or the backend's failure, and CallerLeft tells a caller that
 // went away from both.
 func (c *Call) Chat(ctx context.Context, req platform.ChatRequest, prompt int) (*zhipuai.ChatCompletion, []byte, error) {
-	model := req.Req.Model
 	if err := c.admitChat(ctx, req, prompt); err != nil {
 		return nil, nil, err
 	}
+	model := req.Req.Model
 	resp, body, err := c.s.chat.Chat(c.backendCtx(ctx), req)
 	if err != nil {
 		c.chatFailed(model, prompt, err)
@@ -51,10 +51,10 @@ func (c *Call) admitChat(ctx context.Context, req platform.ChatRequest, prompt i
 // usage it reported, or when none came an estimate (the prompt plus the
 // tokens of the text relayed), is what the call settles.
 func (c *Call) ChatStream(ctx context.Context, req platform.ChatRequest, prompt int) (*Stream, error) {
-	model := req.Req.Model
 	if err := c.admitChat(ctx, req, prompt); err != nil {
 		return nil, err
 	}
+	model := req.Req.Model
 	sctx, cancel := context.WithCancel(ctx)
 	st, err := c.s.chat.ChatStream(c.backendCtx(sctx), req)
 	if err != nil {

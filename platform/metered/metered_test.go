@@ -291,6 +291,16 @@ func TestRefusals(t *testing.T) {
 		c.End(context.Background())
 		f.exactlyOnce(t, "")
 	})
+	t.Run("no request", func(t *testing.T) {
+		f := newFixture(&backend{})
+		var c Call
+		f.begin(&c)
+		if _, err := c.ChatStream(context.Background(), platform.ChatRequest{}, 1); platform.AsError(err).Code != platform.CodeMissingField {
+			t.Fatalf("got %v, want 1213", err)
+		}
+		c.End(context.Background())
+		f.exactlyOnce(t, "")
+	})
 }
 
 func TestBackendFailureAndCallerLeft(t *testing.T) {
