@@ -93,7 +93,7 @@ type Stream interface {
 }
 
 // Chunk is one V4 chunk as the relay needs it. The chunk itself is only
-// bytes: pass-through backends do not decode content chunks (DESIGN.md §6:
+// bytes: pass-through backends do not decode content chunks (docs/design.md §6:
 // no decoding or re-encoding of bodies that only pass through), so the
 // fields the relay needs for the request log and billing come alongside.
 type Chunk struct {
@@ -102,11 +102,11 @@ type Chunk struct {
 	// valid until the next call to Next.
 	Data []byte
 	// Usage is the usage the chunk carries (only the final chunk does,
-	// spec §4), nil otherwise.
+	// docs/v4.md §4), nil otherwise.
 	Usage *zhipuai.Usage
 	// Tokens estimates the completion tokens of the text in the chunk
 	// (content, reasoning, tool-call names and arguments), for the stated
-	// estimate billed when a stream ends without usage (DESIGN.md §3
+	// estimate billed when a stream ends without usage (docs/design.md §3
 	// "Client disconnect").
 	Tokens int
 }

@@ -21,9 +21,9 @@ type Account struct {
 	CreatedAt time.Time
 }
 
-// Key is an API key "id.secret" (spec §2). The id is 32 lowercase hex
+// Key is an API key "id.secret" (docs/v4.md §2). The id is 32 lowercase hex
 // characters and the secret 16 alphanumerics: neither may contain a dot, as
-// every SDK splits the key on its one dot (spec §10 union rule).
+// every SDK splits the key on its one dot (docs/v4.md §10 union rule).
 type Key struct {
 	ID        string
 	AccountID string
@@ -102,8 +102,8 @@ func RandomID(prefix string, n int) string {
 func RandomHex(n int) (string, error) { return RandomID("", n), nil }
 
 // NewID returns a V4-style id: yyyyMMddHHmmss (UTC) followed by 16 hex
-// characters, 30 characters in all (the 2025 id shape, spec §4). It is
-// URL-safe, so the Python SDK can put it in a path unescaped (spec §10),
+// characters, 30 characters in all (the 2025 id shape, docs/v4.md §4). It is
+// URL-safe, so the Python SDK can put it in a path unescaped (docs/v4.md §10),
 // and sorts by creation time.
 func NewID(now time.Time) string {
 	var b [8]byte
@@ -123,7 +123,7 @@ func ValidKeyID(s string) bool {
 }
 
 // Task states as stored. Clients see PROCESSING for queued and running,
-// SUCCESS and FAIL for the rest (spec §4 "Async").
+// SUCCESS and FAIL for the rest (docs/v4.md §4 "Async").
 const (
 	TaskQueued    = "queued"
 	TaskRunning   = "running"
@@ -132,7 +132,7 @@ const (
 )
 
 // Task is an async chat completion, kept as a row so that it survives
-// restarts and can be read from any replica (DESIGN.md §3).
+// restarts and can be read from any replica (docs/design.md §3).
 type Task struct {
 	ID        string
 	AccountID string

@@ -10,7 +10,7 @@ import (
 )
 
 // Error is the one server-side error type. Code is a V4 numeric code; the
-// HTTP status comes from the single table below (spec §6). Message is safe
+// HTTP status comes from the single table below (docs/v4.md §6). Message is safe
 // to show to clients; Err is the internal cause and never leaves the server.
 type Error struct {
 	Code    string
@@ -58,8 +58,8 @@ func AsError(err error) *Error {
 	return &Error{Code: CodeInternal, Message: "internal error", Err: err}
 }
 
-// V4 codes used by glm serve (spec §6 table). Codes whose HTTP status the
-// spec could not verify (§9) get the status a client handles best.
+// V4 codes used by glm serve (docs/v4.md §6 table). Codes whose HTTP
+// status is unverified (docs/v4.md §9) get the status a client handles best.
 const (
 	CodeInternal        = "500"
 	CodeAuthFailed      = "1000"
@@ -86,7 +86,7 @@ const (
 	CodeDailyQuota      = "1304"
 	CodeOverloaded      = "1305"
 	// CodeTaskNotFound is used for an unknown async task id: the cloud's
-	// answer is unverified (spec §9), glm serve says 404 with 1214.
+	// answer is unverified (docs/v4.md §9), glm serve says 404 with 1214.
 	CodeTaskNotFound = "1214"
 )
 

@@ -4,8 +4,8 @@ import (
 	"context"
 )
 
-// The hot path of every metered request walks, in this order (DESIGN.md
-// §2): auth → validate → Limiter.Acquire → Meter.Reserve → upstream →
+// The hot path of every metered request walks, in this order
+// (docs/design.md §2): auth → validate → Limiter.Acquire → Meter.Reserve → upstream →
 // stream/flush → usage → Reservation.Settle → Permit.Release → request
 // log. platform/metered runs that walk; the Meter and the Limiter are
 // seams so billing and rate limits plug in without touching its callers.

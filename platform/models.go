@@ -61,7 +61,7 @@ func (m ModelInfo) Chat() bool { return m.Kind == KindChat || m.Kind == KindVisi
 
 // ReserveOutput is the completion cap a request is metered for before the
 // model answers: the request's max_tokens, else the model's MaxOutput,
-// else the documented default max_tokens (spec §3). Every caller (sync,
+// else the documented default max_tokens (docs/v4.md §3). Every caller (sync,
 // stream, async task) reserves by this one rule, so the same body costs
 // the same reservation whichever way it arrives.
 func (m ModelInfo) ReserveOutput(maxTokens *int) int {
@@ -75,7 +75,7 @@ func (m ModelInfo) ReserveOutput(maxTokens *int) int {
 }
 
 // DefaultMaxTokens is the max_tokens the V4 API documents as its default
-// (spec §3), reserved for models whose MaxOutput is unknown.
+// (docs/v4.md §3), reserved for models whose MaxOutput is unknown.
 const DefaultMaxTokens = 1024
 
 // BuiltinEmbedModel is the client-facing name of the offline embedding
@@ -87,10 +87,10 @@ const BuiltinEmbedModel = "glmkit-embed-ngram"
 // OwnerZhipu is the owner shown for the Zhipu cloud's own models.
 const OwnerZhipu = "zhipuai"
 
-// zhipuModels is the catalogue of the Zhipu cloud's model names (spec §7).
+// zhipuModels is the catalogue of the Zhipu cloud's model names (docs/v4.md §7).
 // Context sizes come from the launch table and current docs; where the docs
 // disagree the smaller figure is used, so a 1261 from glm serve is never
-// stricter than needed only by accident of a bigger guess. MaxOutput: spec §3
+// stricter than needed only by accident of a bigger guess. MaxOutput: docs/v4.md §3
 // (glm-4 2024 docs: 8192; glm-4-plus current docs: 4K).
 var zhipuModels = []ModelInfo{
 	{ID: "glm-4", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 8192},
@@ -106,7 +106,7 @@ var zhipuModels = []ModelInfo{
 	{ID: "glm-4v", Kind: KindVision, ContextTokens: 2_000, MaxOutput: 1024},
 	{ID: "glm-4v-plus", Kind: KindVision, ContextTokens: 8_000, MaxOutput: 1024},
 	{ID: "glm-4v-flash", Kind: KindVision, ContextTokens: 8_000, MaxOutput: 1024},
-	// Embedding limits are per input (spec §5): embedding-2 512 tokens,
+	// Embedding limits are per input (docs/v4.md §5): embedding-2 512 tokens,
 	// embedding-3 3072 tokens.
 	{ID: "embedding-2", Kind: KindEmbedding, ContextTokens: 512, Dimensions: []int{1024}},
 	{ID: "embedding-3", Kind: KindEmbedding, ContextTokens: 3072, Dimensions: []int{2048, 256, 512, 1024}},
@@ -146,7 +146,7 @@ func LookupZhipuModel(id string) (ModelInfo, bool) {
 }
 
 // Fixed token estimates for parts the local estimate cannot read. An image
-// costs about a thousand prompt tokens on GLM-4V (the spec §4 example reply
+// costs about a thousand prompt tokens on GLM-4V (the docs/v4.md §4 example reply
 // reports 1037 prompt tokens for one image and a short question); videos
 // are counted at twice that.
 const (
@@ -197,7 +197,7 @@ func isWide(r rune) bool {
 
 // EstimateChatPromptTokens estimates the prompt tokens of a chat request:
 // every message's text, tool calls and a small per-message overhead, the
-// tool definitions (they are tokenized into the prompt and billed, spec §3)
+// tool definitions (they are tokenized into the prompt and billed, docs/v4.md §3)
 // and a fixed estimate per image or video part.
 func EstimateChatPromptTokens(req *zhipuai.ChatCompletionRequest) int {
 	if req == nil {

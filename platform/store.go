@@ -29,7 +29,7 @@ type KeyStore interface {
 	TouchKeys(ctx context.Context, lastUsed map[string]time.Time) error
 }
 
-// TaskStore keeps async tasks as durable rows (DESIGN.md §3).
+// TaskStore keeps async tasks as durable rows (docs/design.md §3).
 type TaskStore interface {
 	CreateTask(ctx context.Context, t Task) error
 	// GetTask returns the task only when it belongs to accountID; another

@@ -15,7 +15,7 @@ import "strings"
 //	full := acc.ChatCompletion // content, tool calls, finish_reason, usage
 //
 // Tool calls are merged by index: a call may arrive whole in one delta (as
-// the platform sends it, spec §4) or in pieces (id and name first, then
+// the platform sends it, docs/v4.md §4) or in pieces (id and name first, then
 // argument fragments, as OpenAI-shaped engines send it).
 type ChatCompletionAccumulator struct {
 	ChatCompletion

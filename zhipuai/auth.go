@@ -12,7 +12,7 @@ import (
 
 // GenerateToken returns the tutorial's JWT for apiKey ("id.secret"):
 // header {"alg":"HS256","sign_type":"SIGN","typ":"JWT"}, claims api_key,
-// exp = now+ttl and timestamp = now, both in milliseconds (spec §2). It is
+// exp = now+ttl and timestamp = now, both in milliseconds (docs/v4.md §2). It is
 // the Go form of the tutorial's generate_token(apikey, exp_seconds).
 func GenerateToken(apiKey string, ttl time.Duration) (string, error) {
 	return generateToken(apiKey, ttl, time.Now())
@@ -88,7 +88,7 @@ func (t *tokenCache) invalidate(tok string) {
 
 // authorization returns the Authorization header value: "Bearer <jwt>" by
 // default (Python with token cache, Java), "Bearer id.secret" with
-// WithRawKey (spec §2 table).
+// WithRawKey (docs/v4.md §2 table).
 func (c *Client) authorization() string {
 	if c.rawKey {
 		return "Bearer " + c.keyID + "." + c.secret.reveal()

@@ -76,7 +76,7 @@ func prepareChat(req *ChatCompletionRequest, stream bool) (*ChatCompletionReques
 	return &out, nil
 }
 
-// AsyncCompletionsService calls the async chat endpoints (spec §4 "Async").
+// AsyncCompletionsService calls the async chat endpoints (docs/v4.md §4 "Async").
 type AsyncCompletionsService struct {
 	client *Client
 }

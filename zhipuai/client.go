@@ -32,7 +32,7 @@ import (
 	"github.com/glmkit/glmkit/internal/v4auth"
 )
 
-// Defaults, chosen after the Python SDK (spec §6) and openai-go.
+// Defaults, chosen after the Python SDK (docs/v4.md §6) and openai-go.
 const (
 	// DefaultBaseURL is the V4 API of the ZhipuAI open platform.
 	DefaultBaseURL = "https://open.bigmodel.cn/api/paas/v4"
@@ -41,7 +41,7 @@ const (
 	// DefaultMaxRetries is the number of retries after the first attempt.
 	DefaultMaxRetries = 2
 	// DefaultTokenTTL is the JWT lifetime: the Python SDK signs exp =
-	// now+210 s and reuses the token for 180 s (spec §2).
+	// now+210 s and reuses the token for 180 s (docs/v4.md §2).
 	DefaultTokenTTL = 210 * time.Second
 	// Version is sent in the User-Agent.
 	Version = "0.1.0"
@@ -174,7 +174,7 @@ func NewClient(opts ...Option) (*Client, error) {
 
 // cleanBaseURL checks the base URL and drops a trailing slash, so that
 // joining "/chat/completions" gives one slash whatever the user wrote
-// (spec §1 "Relative-path joining").
+// (docs/v4.md §1 "Relative-path joining").
 func cleanBaseURL(base string) (string, error) {
 	base = strings.TrimSpace(base)
 	u, err := url.Parse(base)

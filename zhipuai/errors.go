@@ -10,7 +10,7 @@ import (
 )
 
 // APIError is every failure the platform reports: a non-2xx response (its
-// body is the V4 envelope {"error":{"code","message"}}, spec §6) or an
+// body is the V4 envelope {"error":{"code","message"}}, docs/v4.md §6) or an
 // in-band {"error":…} event inside a stream (StatusCode 200 then). Use it
 // with errors.As:
 //
@@ -116,7 +116,7 @@ func truncateText(body []byte, n int) string {
 }
 
 // ValidationError is a request the SDK refused to send because it breaks a
-// rule the spec fixes (spec §3, §5). Field is a JSON path such as
+// rule the spec fixes (docs/v4.md §3, §5). Field is a JSON path such as
 // "messages[2].tool_call_id". Kind says what is wrong with it, so a V4
 // server running the same validator answers the code the platform would.
 type ValidationError struct {
@@ -133,7 +133,7 @@ func invalid(field, format string, args ...any) *ValidationError {
 	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
-// TaskFailedError is an async task that ended in FAIL (spec §4 "Async").
+// TaskFailedError is an async task that ended in FAIL (docs/v4.md §4 "Async").
 // Code and Message come from the task's error when the platform gave one.
 type TaskFailedError struct {
 	TaskID  string

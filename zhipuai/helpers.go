@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// Message helpers, named after the roles of spec §3.
+// Message helpers, named after the roles of docs/v4.md §3.
 
 // SystemMessage returns {"role":"system","content":text}.
 func SystemMessage(text string) Message {
@@ -69,7 +69,7 @@ func ImageBase64Part(img []byte) ContentPart {
 	return ImageURLPart(base64.StdEncoding.EncodeToString(img))
 }
 
-// MaxImageBytes is GLM-4V's limit for one image (spec §3: ≤ 5 MB).
+// MaxImageBytes is GLM-4V's limit for one image (docs/v4.md §3: ≤ 5 MB).
 const MaxImageBytes = 5 << 20
 
 // ImageFilePart reads a local jpg/png file (≤ 5 MB) and returns it as a
@@ -142,7 +142,7 @@ func NewWebSearchTool(cfg WebSearchTool) Tool {
 }
 
 // WebSearchOff returns {"type":"web_search","web_search":{"enable":false}},
-// which stops glm-4 from searching on its own (spec §3 "Tools").
+// which stops glm-4 from searching on its own (docs/v4.md §3 "Tools").
 func WebSearchOff() Tool { return NewWebSearchTool(WebSearchTool{Enable: Ptr(false)}) }
 
 // stripDataURI removes a "data:…;base64," prefix, which the platform does

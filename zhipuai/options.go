@@ -54,7 +54,7 @@ func WithHTTPClient(hc *http.Client) Option {
 
 // WithTimeout bounds each attempt: for ordinary calls the whole exchange,
 // for streams the wait for the response headers (a long stream is bounded by
-// the caller's ctx only). Default DefaultTimeout, as the Python SDK (spec §6).
+// the caller's ctx only). Default DefaultTimeout, as the Python SDK (docs/v4.md §6).
 // Zero disables it.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) error {
@@ -92,7 +92,7 @@ func WithHeader(key, value string) Option {
 
 // WithRawKey sends "Authorization: Bearer id.secret" instead of a JWT, as
 // the Python SDK does by default since v2.1 and the OpenAI SDKs always do
-// (spec §2).
+// (docs/v4.md §2).
 func WithRawKey() Option {
 	return func(c *config) error { c.rawKey = true; return nil }
 }

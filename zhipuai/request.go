@@ -18,7 +18,7 @@ import (
 type sleepFunc = func(ctx context.Context, d time.Duration) error
 
 // Backoff between retries: 0.5 s · 2^n capped at 8 s, times a jitter in
-// (0.75, 1] — the Python SDK's schedule (spec §6) — unless the server says
+// (0.75, 1] — the Python SDK's schedule (docs/v4.md §6) — unless the server says
 // otherwise with Retry-After.
 const (
 	initialRetryDelay = 500 * time.Millisecond
@@ -80,10 +80,10 @@ func (c *Client) do(ctx context.Context, cl call, out any, opts []RequestOption)
 }
 
 // send runs the attempts of a call until one gets a 2xx response, retrying
-// what may be retried (spec §6; openai-go's rules). It returns the open
+// what may be retried (docs/v4.md §6; openai-go's rules). It returns the open
 // response and a func to call once its body is consumed. For a stream the
 // response is returned as soon as its headers arrive: from then on nothing
-// is retried, whatever happens to the body (DESIGN.md §3).
+// is retried, whatever happens to the body (docs/design.md §3).
 func (c *Client) send(ctx context.Context, cl call, opts []RequestOption) (*http.Response, func(), error) {
 	rc := requestConfig{header: http.Header{}, maxRetries: c.maxRetries, timeout: c.timeout}
 	for _, o := range opts {
@@ -220,8 +220,8 @@ func (c *Client) attempt(ctx context.Context, cl call, rc *requestConfig, auth s
 	return resp, stop, nil
 }
 
-// shouldRetry applies x-should-retry (true forces, false forbids — spec
-// §6) and otherwise retries 408, 409, 429 and 5xx.
+// shouldRetry applies x-should-retry (true forces, false forbids —
+// docs/v4.md §6) and otherwise retries 408, 409, 429 and 5xx.
 func shouldRetry(resp *http.Response) bool {
 	switch strings.ToLower(resp.Header.Get("X-Should-Retry")) {
 	case "true":
@@ -236,7 +236,7 @@ func shouldRetry(resp *http.Response) bool {
 
 // hopeless reports a 429 whose V4 code says waiting cannot help: account
 // state 1110–1121 (1113 = no balance) and spent quotas 1304/1308/1309
-// (spec §6). The Python SDK retries them anyway, costing the caller ~7 s
+// (docs/v4.md §6). The Python SDK retries them anyway, costing the caller ~7 s
 // for nothing; an explicit x-should-retry: true still wins.
 func hopeless(resp *http.Response, code string) bool {
 	if resp.StatusCode != http.StatusTooManyRequests || strings.EqualFold(resp.Header.Get("X-Should-Retry"), "true") {

@@ -26,7 +26,7 @@ import (
 //	}
 //	if err := stream.Err(); err != nil { … }
 //
-// The stream ends at "data: [DONE]" (spec §4). A body that ends without it
+// The stream ends at "data: [DONE]" (docs/v4.md §4). A body that ends without it
 // is an error wrapping io.ErrUnexpectedEOF; an in-band {"error":{…}} event
 // is an *APIError; cancelling ctx stops a blocked read at once.
 type Stream[T any] struct {
@@ -108,7 +108,7 @@ func (s *Stream[T]) Next() bool {
 	}
 }
 
-// inBandError recognises a failure reported inside a 200 stream (spec §4:
+// inBandError recognises a failure reported inside a 200 stream (docs/v4.md §4:
 // `data: {"error":{"code","message"}}`, or an "error" event).
 func inBandError(typ string, data []byte, header http.Header) *APIError {
 	if typ != "error" && !bytes.Contains(data, []byte(`"error"`)) {

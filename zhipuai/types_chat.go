@@ -8,14 +8,14 @@ import (
 
 // This file holds the V4 chat wire types. They are defined once: the SDK
 // encodes them, the platform (glm serve) decodes the very same structs, and
-// the fake upstream in zhipuaitest speaks them too (DESIGN.md §3).
+// the fake upstream in zhipuaitest speaks them too (docs/design.md §3).
 //
-// Decoding rules every part relies on (spec §8.11): JSON null is the same as
+// Decoding rules every part relies on (docs/v4.md §8.11): JSON null is the same as
 // an absent key, unknown keys are ignored, an empty tools array is accepted.
 // Optional numbers are pointers so that an explicit value (temperature 0.01,
 // max_tokens 1) survives a round trip; use Ptr to build them.
 
-// Roles of a chat message (spec §3 "Messages").
+// Roles of a chat message (docs/v4.md §3 "Messages").
 const (
 	RoleSystem    = "system"
 	RoleUser      = "user"
@@ -23,7 +23,7 @@ const (
 	RoleTool      = "tool"
 )
 
-// Finish reasons a choice can end with (spec §4).
+// Finish reasons a choice can end with (docs/v4.md §4).
 const (
 	FinishStop         = "stop"
 	FinishLength       = "length"
@@ -32,7 +32,7 @@ const (
 	FinishNetworkError = "network_error"
 )
 
-// Tool types (spec §3 "Tools").
+// Tool types (docs/v4.md §3 "Tools").
 const (
 	ToolTypeFunction  = "function"
 	ToolTypeRetrieval = "retrieval"
@@ -51,7 +51,7 @@ const (
 func Ptr[T any](v T) *T { return &v }
 
 // ChatCompletionRequest is the body of POST /chat/completions and of
-// POST /async/chat/completions (spec §3).
+// POST /async/chat/completions (docs/v4.md §3).
 type ChatCompletionRequest struct {
 	Model    string    `json:"model"`
 	Messages []Message `json:"messages"`
@@ -218,7 +218,7 @@ type URLPart struct {
 }
 
 // ToolCall is a call the model asks for; in a stream delta it arrives whole
-// (spec §4 "Stream").
+// (docs/v4.md §4 "Stream").
 type ToolCall struct {
 	ID       string       `json:"id,omitempty"`
 	Type     string       `json:"type,omitempty"`
@@ -272,7 +272,7 @@ type WebSearchTool struct {
 	SearchPrompt        string `json:"search_prompt,omitempty"`
 }
 
-// ChatCompletion is the reply of a synchronous chat call (spec §4).
+// ChatCompletion is the reply of a synchronous chat call (docs/v4.md §4).
 type ChatCompletion struct {
 	ID        string   `json:"id"`
 	RequestID string   `json:"request_id,omitempty"`
@@ -345,7 +345,7 @@ type ContentFilter struct {
 	Level int    `json:"level"`
 }
 
-// ChatCompletionChunk is one "data:" event of a stream (spec §4 "Stream").
+// ChatCompletionChunk is one "data:" event of a stream (docs/v4.md §4 "Stream").
 // The final chunk carries FinishReason and Usage together.
 type ChatCompletionChunk struct {
 	ID            string            `json:"id"`
@@ -392,7 +392,7 @@ func (d *Delta) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Async task states (spec §4 "Async"); exactly these strings.
+// Async task states (docs/v4.md §4 "Async"); exactly these strings.
 const (
 	TaskProcessing = "PROCESSING"
 	TaskSuccess    = "SUCCESS"
@@ -409,7 +409,7 @@ type AsyncTaskStatus struct {
 
 // AsyncCompletion is the reply of GET /async-result/{id}. Choices and Usage
 // are set on SUCCESS; Error explains a FAIL (a glmkit addition: the cloud's
-// FAIL body is undocumented, spec §9).
+// FAIL body is undocumented, docs/v4.md §9).
 type AsyncCompletion struct {
 	ID            string            `json:"id"`
 	RequestID     string            `json:"request_id,omitempty"`

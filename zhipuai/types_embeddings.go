@@ -10,7 +10,7 @@ import (
 	"strconv"
 )
 
-// Embedding wire types (spec §5).
+// Embedding wire types (docs/v4.md §5).
 
 // Encoding formats of an embedding request.
 const (

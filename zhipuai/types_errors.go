@@ -7,7 +7,7 @@ import (
 )
 
 // ErrorEnvelope is every V4 error body: {"error":{"code":"1113","message":"…"}}
-// (spec §6); newer traffic adds a top-level request_id.
+// (docs/v4.md §6); newer traffic adds a top-level request_id.
 type ErrorEnvelope struct {
 	Error     ErrorBody `json:"error"`
 	RequestID string    `json:"request_id,omitempty"`

@@ -1,12 +1,12 @@
 package zhipuai
 
-// Image generation wire types (spec §5).
+// Image generation wire types (docs/v4.md §5).
 
 // ImageRequest is the body of POST /images/generations (CogView).
 type ImageRequest struct {
 	Model  string `json:"model"`
 	Prompt string `json:"prompt"`
-	// Size such as "1024x1024" (cogview-3-plus sizes, spec §5).
+	// Size such as "1024x1024" (cogview-3-plus sizes, docs/v4.md §5).
 	Size               string              `json:"size,omitempty"`
 	Quality            string              `json:"quality,omitempty"`
 	N                  *int                `json:"n,omitempty"`

@@ -9,7 +9,7 @@ import (
 )
 
 // ValidationKind says what is wrong with the field a ValidationError names.
-// Each kind matches one V4 error code (spec §6), so the server that runs
+// Each kind matches one V4 error code (docs/v4.md §6), so the server that runs
 // this validator answers exactly what the SDK refused to send.
 type ValidationKind uint8
 
@@ -63,7 +63,7 @@ func nilRequest() *ValidationError {
 // ValidateChatRequest is the one chat validator: the SDK runs it before
 // sending and glm serve runs it on every chat body it decodes, so both
 // sides refuse the same requests with the same field and kind. It checks
-// what spec §3 fixes and nothing that depends on a model table (whether
+// what docs/v4.md §3 fixes and nothing that depends on a model table (whether
 // the model exists, takes images, or has room for max_tokens is the
 // server's to add):
 //
@@ -173,7 +173,7 @@ func validateMessage(i int, m *Message) error {
 		return invalid(field+".tool_calls", "only assistant messages carry tool calls")
 	}
 	// An assistant turn may have no content at all when tool_calls carry it
-	// (spec §10: the OpenAI SDKs send it back that way).
+	// (docs/v4.md §10: the OpenAI SDKs send it back that way).
 	for j, tc := range m.ToolCalls {
 		if tc.Function.Name == "" {
 			return invalid(fmt.Sprintf("%s.tool_calls[%d].function.name", field, j), "is required")
@@ -284,7 +284,7 @@ func validFunctionName(s string) bool {
 }
 
 // normalizeSampling moves temperature and top_p inside the platform's open
-// intervals like the Python SDK since 2.0.1.1 (spec §3): temperature ≤ 0
+// intervals like the Python SDK since 2.0.1.1 (docs/v4.md §3): temperature ≤ 0
 // becomes 0.01 with do_sample false (greedy), ≥ 1 becomes 0.99; top_p 1
 // becomes 0.99 (ValidateChatRequest has already refused top_p ≤ 0). r is
 // the SDK's own copy; new pointers are used so the caller's values stay as
@@ -304,7 +304,7 @@ func normalizeSampling(r *ChatCompletionRequest) {
 	}
 }
 
-// ValidateEmbeddingRequest checks spec §5: model required, 1–64 non-empty
+// ValidateEmbeddingRequest checks docs/v4.md §5: model required, 1–64 non-empty
 // inputs, dimensions 256/512/1024/2048 for embedding-3 and 1024 for
 // embedding-2, encoding_format float or base64.
 func ValidateEmbeddingRequest(r *EmbeddingRequest) error {

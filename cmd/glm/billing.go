@@ -1,6 +1,6 @@
 package main
 
-// The metering commands (issue 4 item 5): packages, top-ups, usage, bills,
+// The metering commands: packages, top-ups, usage, bills,
 // prices — and accounts, which the server commands do not provide yet. All
 // work on the same --db / --data-dir as glm serve and are safe to run while
 // it runs: money changes go through billing's transactions, and a running

@@ -117,8 +117,8 @@ func newKeysRevokeCmd() *cobra.Command {
 			ctx := cmd.Context()
 			return sf.withStore(ctx, func(s *store.SQL) error {
 				if account != "" {
-					// issue 4: keys are managed per account; refuse a key id
-					// of another account (a pasted id from the wrong list).
+					// Keys are managed per account: refuse a key id of
+					// another account (a pasted id from the wrong list).
 					k, err := s.GetKey(ctx, id)
 					if err == nil && k.AccountID != account {
 						err = platform.ErrNotFound

@@ -1,6 +1,6 @@
 package main
 
-// glm limits (issue 4 item 4): limit rules per account and per key in the
+// glm limits: limit rules per account and per key in the
 // database (billing_limit_rules), on the same --db as glm serve. Running
 // servers pick a change up within their --limits-reload interval (5 s);
 // the admin API applies it at once on the server that handled the call.

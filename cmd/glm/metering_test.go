@@ -1,7 +1,7 @@
 package main
 
-// Issue 4 "Must show", through real glm serve processes and the real CLI:
-// the 64-request storm on SQLite, PostgreSQL and 3 replicas on PostgreSQL;
+// Metering through real glm serve processes and the real CLI: the
+// 64-request storm on SQLite, PostgreSQL and 3 replicas on PostgreSQL;
 // kill -9 between reserve and settle; bills that reconcile with usage.
 
 import (

@@ -15,7 +15,7 @@
 //
 // Targets: baseline, glm-key (raw "Bearer id.secret"), glm-jwt (the SDK's
 // cached HS256 token) and, with -meter-args, glm-meter (a second glm serve
-// started with those extra flags, e.g. the metering switch of issue 4).
+// started with those extra flags, e.g. --metering=true).
 package main
 
 import (

@@ -21,7 +21,7 @@ type Embedder interface {
 	Embed(ctx context.Context, texts []string) ([][]float32, error)
 }
 
-// MaxBatch is the most inputs one embeddings call may carry (spec §5).
+// MaxBatch is the most inputs one embeddings call may carry (docs/v4.md §5).
 const MaxBatch = 64
 
 // IndexOptions configures BuildIndex.

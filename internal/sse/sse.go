@@ -6,7 +6,7 @@
 // LF, CRLF or CR; "data:" lines of one event are joined with LF; a leading
 // space after the colon is dropped; comment lines start with ':'; a blank
 // line dispatches; an unterminated event at EOF is discarded). The writer
-// emits only what the V4 clients accept (spec §8.6): "data: <one line>"
+// emits only what the V4 clients accept (docs/v4.md §8.6): "data: <one line>"
 // followed by an empty line, nothing else, flushed per event.
 package sse
 

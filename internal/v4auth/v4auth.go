@@ -1,6 +1,6 @@
 // Package v4auth owns the V4 API key and token formats, both sides of the
 // wire: splitting an "id.secret" key, signing the tutorial's JWT, and
-// verifying whatever the real clients send (spec §2, §10).
+// verifying whatever the real clients send (docs/v4.md §2, §10).
 //
 // Signing is hand-built so that the bytes match what the tutorial's PyJWT
 // code produces; verification goes through golang-jwt restricted to HS256.
@@ -21,7 +21,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Errors of key and token handling. Each maps to one V4 code (spec §2):
+// Errors of key and token handling. Each maps to one V4 code (docs/v4.md §2):
 // ErrMissing → 1001, ErrMalformed and ErrUnknownKey → 1002, ErrExpired →
 // 1003, ErrSignature → 1004.
 var (
@@ -95,7 +95,7 @@ type Credential struct {
 // IsJWT reports whether the credential is a token.
 func (c Credential) IsJWT() bool { return c.Token != "" }
 
-// ParseAuthorization reads the four forms of spec §8.1: "Bearer <key>",
+// ParseAuthorization reads the four forms of docs/v4.md §8.1: "Bearer <key>",
 // "Bearer <jwt>", "<jwt>" and "<key>". It checks shape only.
 func ParseAuthorization(h string) (Credential, error) {
 	h = strings.TrimSpace(h)
@@ -159,7 +159,7 @@ func tokenKeyID(tok string) (string, error) {
 // Verify checks a credential against the key's secret at time now. For a raw
 // key it compares in constant time; for a JWT it checks HS256 only (alg
 // "none" and every other algorithm are refused) and exp read as
-// milliseconds. The JS clients send exp in microseconds (ms×1000, spec §10)
+// milliseconds. The JS clients send exp in microseconds (ms×1000, docs/v4.md §10)
 // and a few third-party SDKs in seconds; both are normalised. timestamp and
 // iat are not checked: the JS values are 1000× too large.
 func Verify(c Credential, secret string, now time.Time) error {
@@ -202,7 +202,7 @@ func Verify(c Credential, secret string, now time.Time) error {
 // timestamp claims. zhipuai-sdk-nodejs-v4 and LangChain JS sign
 // timestamp = Date.now()*1000 and exp = timestamp + 180*1000: a clock in
 // microseconds plus a lifetime in milliseconds, and reuse the token for
-// 150 s (spec §2, §10). Reading exp alone as µs would let the token live
+// 150 s (docs/v4.md §2, §10). Reading exp alone as µs would let the token live
 // 180 ms, so when both claims are in µs the lifetime exp − timestamp is
 // taken as milliseconds from timestamp/1000. Otherwise ExpiryMillis(exp).
 func TokenExpiryMillis(exp, timestamp float64) float64 {

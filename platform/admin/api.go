@@ -331,7 +331,7 @@ func (a *adminAPI) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("admin: create key: %w", err)
 	}
-	// The full key is shown once, here (DESIGN.md §3 Keys).
+	// The full key is shown once, here (docs/design.md §3 Keys).
 	return writeJSON(w, http.StatusCreated, KeyView(k, true))
 }
 

@@ -1,5 +1,5 @@
 // Package auth turns an Authorization header into the account and key
-// that sent it: the four header forms and HS256 JWTs of spec §2 (parsed and
+// that sent it: the four header forms and HS256 JWTs of docs/v4.md §2 (parsed and
 // verified by internal/v4auth), against keys held in an in-memory cache
 // loaded from the store.
 //
@@ -57,7 +57,7 @@ type Authenticator struct {
 	cache    map[string]*entry
 	negative int
 	// tokens remembers JWTs already verified (clients reuse one for 2–30
-	// minutes, spec §2), so the HMAC and JSON work is done once per token.
+	// minutes, docs/v4.md §2), so the HMAC and JSON work is done once per token.
 	// The key is still looked up per request: a revoke applies at once.
 	tokens map[string]tokenEntry
 }

@@ -54,7 +54,7 @@ func TestAuthorizationForms(t *testing.T) {
 	now := time.Now()
 	a := New(s, Options{})
 	jwt := v4auth.Sign(k.ID, k.Secret, now, 3*time.Minute)
-	// The JS clients' token: exp and timestamp in microseconds (spec §10).
+	// The JS clients' token: exp and timestamp in microseconds (docs/v4.md §10).
 	jsJWT := token(`{"alg":"HS256","sign_type":"SIGN"}`,
 		fmt.Sprintf(`{"api_key":%q,"exp":%d,"timestamp":%d,"iat":%d}`, k.ID, (now.UnixMilli()+180000)*1000, now.UnixMilli()*1000, now.Unix()), k.Secret)
 	for name, h := range map[string]string{
@@ -187,7 +187,7 @@ func TestCachedTokenStillExpiresAndRevokes(t *testing.T) {
 	}
 }
 
-// The Node SDK's token: µs clock, ms lifetime, reused for 150 s (spec §10).
+// The Node SDK's token: µs clock, ms lifetime, reused for 150 s (docs/v4.md §10).
 func TestNodeSDKTokenLivesItsLifetime(t *testing.T) {
 	s, k := setup(t, filepath.Join(t.TempDir(), "glm.db"))
 	clk := &clock{t: time.Now()}

@@ -11,7 +11,7 @@ import (
 )
 
 // handleAsyncSubmit serves POST /async/chat/completions: the task is stored
-// (PROCESSING) and the reply returns at once; a worker runs it (spec §4).
+// (PROCESSING) and the reply returns at once; a worker runs it (docs/v4.md §4).
 func (s *Server) handleAsyncSubmit(x *exchange) {
 	var req zhipuai.ChatCompletionRequest
 	if _, ok := x.readJSON(&req); !ok {

@@ -36,7 +36,7 @@ func (s *Server) handleChat(x *exchange) {
 		return
 	}
 	// request_id is echoed: the client's value, else the reply's id
-	// (spec §4). Only a reply that lacks it is re-encoded.
+	// (docs/v4.md §4). Only a reply that lacks it is re-encoded.
 	if resp.RequestID == "" {
 		resp.RequestID = req.RequestID
 		if resp.RequestID == "" {
@@ -72,7 +72,7 @@ func (s *Server) checkChat(req *zhipuai.ChatCompletionRequest) (platform.ModelIn
 }
 
 // relayStream relays a chat stream: each upstream chunk is written and
-// flushed as it arrives, bytes unchanged (spec §4, §8.6–8.7). An error
+// flushed as it arrives, bytes unchanged (docs/v4.md §4, §8.6–8.7). An error
 // before the first chunk is a JSON envelope; after it, one in-band
 // {"error":…} event and the stream ends. When the client goes away the
 // upstream is cancelled and closed; the metered call settles and logs the
@@ -126,7 +126,7 @@ func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int)
 			x.ok(http.StatusOK)
 			w = sse.NewWriter(x.w)
 		}
-		// One Write and one Flush per event (spec: flush every event;
+		// One Write and one Flush per event (docs/design.md §3: flush every event;
 		// sse.Writer reuses its buffer). The metered stream took the usage
 		// and the text's token estimate from beside the bytes, so
 		// pass-through chunks are never decoded here.

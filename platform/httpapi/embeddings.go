@@ -6,10 +6,10 @@ import (
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
-// handleEmbeddings serves POST /embeddings (spec §5). Vectors are floats,
+// handleEmbeddings serves POST /embeddings (docs/v4.md §5). Vectors are floats,
 // or base64 of little-endian float32 when encoding_format is "base64" —
 // the OpenAI Node SDK's default, which decodes floats into garbage
-// (spec §10).
+// (docs/v4.md §10).
 func (s *Server) handleEmbeddings(x *exchange) {
 	var req zhipuai.EmbeddingRequest
 	if _, ok := x.readJSON(&req); !ok {
@@ -21,7 +21,7 @@ func (s *Server) handleEmbeddings(x *exchange) {
 		x.fail(err)
 		return
 	}
-	// The call bills input only (spec §7) and says so in resp.Usage.
+	// The call bills input only (docs/v4.md §7) and says so in resp.Usage.
 	resp, err := x.call.Embeddings(x.r.Context(), &req, prompt)
 	if err != nil {
 		x.fail(err)

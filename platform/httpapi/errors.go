@@ -9,8 +9,8 @@ import (
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
-// Media types. Python checks the JSON media type (spec §8.3, §10); the
-// stream type is what the cloud sends (spec §4).
+// Media types. Python checks the JSON media type (docs/v4.md §8.3, §10); the
+// stream type is what the cloud sends (docs/v4.md §4).
 const (
 	contentJSON = v4.ContentJSON
 	contentSSE  = "text/event-stream;charset=UTF-8"

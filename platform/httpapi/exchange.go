@@ -92,7 +92,7 @@ const bodyReadTimeout = 2 * time.Minute
 // readJSON reads the bounded body and decodes it into v. A body over the
 // limit is 413 with 1210; bytes that are not the endpoint's JSON are 1210.
 // The body is read whole here, so the upstream never sees r.Body
-// (DESIGN.md §3 "Outbound bodies", golang/go#40747).
+// (docs/design.md §3 "Outbound bodies", golang/go#40747).
 func (x *exchange) readJSON(v any) ([]byte, bool) {
 	limit := x.s.opts.MaxBodyBytes
 	tooLarge := &platform.Error{Code: platform.CodeBadParams, HTTP: http.StatusRequestEntityTooLarge,

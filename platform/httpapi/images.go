@@ -6,7 +6,7 @@ import (
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
-// handleImages serves POST /images/generations (CogView, spec §5).
+// handleImages serves POST /images/generations (CogView, docs/v4.md §5).
 func (s *Server) handleImages(x *exchange) {
 	var req zhipuai.ImageRequest
 	if _, ok := x.readJSON(&req); !ok {
@@ -23,7 +23,7 @@ func (s *Server) handleImages(x *exchange) {
 		return
 	}
 	if resp.Created == 0 {
-		resp.Created = s.now().Unix() // Vercel requires a numeric created (spec §5)
+		resp.Created = s.now().Unix() // Vercel requires a numeric created (docs/v4.md §5)
 	}
 	if writeJSON(x.w, x.id, http.StatusOK, resp) == nil {
 		x.ok(http.StatusOK)

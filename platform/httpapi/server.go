@@ -20,11 +20,11 @@ import (
 	"github.com/glmkit/glmkit/platform/mux"
 )
 
-// DefaultPrefix is where the V4 routes live (spec §0).
+// DefaultPrefix is where the V4 routes live (docs/v4.md §0).
 const DefaultPrefix = "/api/paas/v4"
 
 // DefaultMaxBodyBytes bounds request bodies: GLM-4V images arrive as
-// base64 inside the JSON (≤5 MB each, spec §3), so 16 MiB leaves room for
+// base64 inside the JSON (≤5 MB each, docs/v4.md §3), so 16 MiB leaves room for
 // a few of them.
 const DefaultMaxBodyBytes = 16 << 20
 
@@ -64,7 +64,7 @@ type Options struct {
 	// appear there too.
 	Metrics *Metrics
 	// Prefixes the V4 routes are served under (default DefaultPrefix);
-	// spec §8.2 asks for a user-chosen prefix too.
+	// docs/v4.md §8.2 asks for a user-chosen prefix too.
 	Prefixes     []string
 	MaxBodyBytes int64
 	Logger       *slog.Logger

@@ -10,14 +10,14 @@ import (
 )
 
 // Validation answers every bad input with the V4 code that names the
-// problem (spec §6): 1213 a required field is missing, 1214 a field has a
+// problem (docs/v4.md §6): 1213 a required field is missing, 1214 a field has a
 // value the API does not accept, 1215 two fields exclude each other, 1211
 // the model does not exist, 1212 the model exists but does not answer this
 // API, 1261 the prompt does not fit the model's context. The rules of the
 // chat body itself live in zhipuai.ValidateChatRequest, shared with the
 // SDK; this file adds what depends on the model table.
 
-// maxEmbeddingInputs is the per-request cap of embedding-3 (spec §5).
+// maxEmbeddingInputs is the per-request cap of embedding-3 (docs/v4.md §5).
 const maxEmbeddingInputs = 64
 
 func missing(format string, args ...any) error {
@@ -45,13 +45,13 @@ func (s *Server) lookupModel(name string, api string, kinds ...platform.ModelKin
 	return platform.ModelInfo{}, platform.Errorf(platform.CodeUnsupportedMode, "model %q is a %s model and does not answer %s", name, info.Kind, api)
 }
 
-// validateChat checks a chat request (spec §3): first the model against
+// validateChat checks a chat request (docs/v4.md §3): first the model against
 // the model table (1213/1211/1212), then the SDK's own validator, so a
 // request the SDK would refuse to send is refused here with the same field,
 // then what only the model table knows: images and video need a vision
 // model, and max_tokens may not exceed what the model can write.
 // zhipuai.ValidateChatRequest explains the sampling ranges; backends clamp
-// towards an upstream that is stricter (peers.md §4 item 3).
+// towards an upstream that is stricter (docs/peers.md §4 item 3).
 func (s *Server) validateChat(req *zhipuai.ChatCompletionRequest) (platform.ModelInfo, error) {
 	info, err := s.lookupModel(req.Model, "chat completions", platform.KindChat, platform.KindVision)
 	if err != nil {
@@ -119,10 +119,10 @@ func reserveMax(info platform.ModelInfo, maxTokens *int) int {
 	if info.MaxOutput > 0 {
 		return info.MaxOutput
 	}
-	return 1024 // the documented default max_tokens (spec §3)
+	return 1024 // the documented default max_tokens (docs/v4.md §3)
 }
 
-// validateEmbeddings checks an embeddings request (spec §5) and returns
+// validateEmbeddings checks an embeddings request (docs/v4.md §5) and returns
 // the prompt estimate.
 func (s *Server) validateEmbeddings(req *zhipuai.EmbeddingRequest) (platform.ModelInfo, int, error) {
 	info, err := s.lookupModel(req.Model, "embeddings", platform.KindEmbedding)
@@ -166,7 +166,7 @@ func dims(d []int) string {
 	return strings.Join(parts, ", ")
 }
 
-// validateImages checks an image generation request (spec §5).
+// validateImages checks an image generation request (docs/v4.md §5).
 func (s *Server) validateImages(req *zhipuai.ImageRequest) (platform.ModelInfo, error) {
 	info, err := s.lookupModel(req.Model, "image generation", platform.KindImage)
 	if err != nil {

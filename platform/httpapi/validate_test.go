@@ -140,7 +140,7 @@ func TestTolerantDecoding(t *testing.T) {
 	e := newEnv(t)
 	// Nulls, unknown keys, empty tools, tool_choice auto, temperature 0 and
 	// top_p 1 (OpenAI clients), an assistant tool-call turn without content
-	// (spec §10) — all accepted.
+	// (docs/v4.md §10) — all accepted.
 	body := `{"model":"glm-4","response_format":null,"thinking":null,"tools":[],"tool_choice":"auto",
 		"stream_options":{"include_usage":true},"n":1,"temperature":0,"top_p":1,"max_tokens":null,
 		"messages":[{"role":"user","content":"weather?"},

@@ -1,6 +1,6 @@
-// Package limits enforces the per-key and per-account limits of glm serve
-// (issue 4 item 4): concurrency → 1302, requests per minute → 1303, a
-// daily token cap → 1304 (all HTTP 429 in the V4 envelope, spec §6), and
+// Package limits enforces the per-key and per-account limits of glm serve:
+// concurrency → 1302, requests per minute → 1303, a
+// daily token cap → 1304 (all HTTP 429 in the V4 envelope, docs/v4.md §6), and
 // a per-backend concurrency gate so a self-hosted engine is not overrun.
 // Every limit is off unless the operator sets it.
 //

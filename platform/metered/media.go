@@ -9,7 +9,7 @@ import (
 
 // Embeddings runs an embeddings call. prompt is the caller's estimate of
 // the input tokens; nothing is reserved for output. The reply's usage is
-// normalised to input only (embeddings bill input, spec §7), as clients
+// normalised to input only (embeddings bill input, docs/v4.md §7), as clients
 // see it too.
 func (c *Call) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest, prompt int) (*zhipuai.EmbeddingResponse, error) {
 	if c.s.embed == nil {

@@ -104,7 +104,7 @@ func (nopMetrics) UpstreamError(string)          {}
 // Presence tells a call whether its caller is still there. When a backend
 // call fails because the caller hung up, the upstream already had the
 // prompt: the call is settled on an estimate as abandoned rather than as a
-// backend failure (DESIGN.md §3 "Client disconnect").
+// backend failure (docs/design.md §3 "Client disconnect").
 type Presence interface {
 	// Left reports whether the caller has gone away, as opposed to the
 	// call failing or the process shutting down.

@@ -1,7 +1,7 @@
 // Package requestlog records every request exactly once without a
 // synchronous database write on the hot path: handlers hand rows to a
 // Batcher, which writes them in one transaction every Interval or every
-// MaxRows rows, together with the keys' last-used times (peers.md §2
+// MaxRows rows, together with the keys' last-used times (docs/peers.md §2
 // item 13: a per-request DB write is what caps one-api at ~240 rps).
 package requestlog
 

@@ -10,7 +10,7 @@ import (
 // backend is skipped for `cooldown`. Then it is half-open: exactly one probe
 // call goes through; its success closes the circuit, its failure opens it
 // for another cool-down. This is the "disable after N failures, re-enable
-// by itself" users of one-api/new-api keep asking for (peers.md §2.5).
+// by itself" users of one-api/new-api keep asking for (docs/peers.md §2.5).
 type breaker struct {
 	failures int
 	cooldown time.Duration

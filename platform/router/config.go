@@ -26,7 +26,7 @@ const (
 
 // Defaults of the config file.
 const (
-	DefaultTimeout         = 300 * time.Second // Python SDK's own timeout (spec §6)
+	DefaultTimeout         = 300 * time.Second // Python SDK's own timeout (docs/v4.md §6)
 	DefaultBreakerFailures = 5
 	DefaultBreakerCooldown = 30 * time.Second
 )
@@ -308,7 +308,7 @@ func (m *ModelConfig) info() (platform.ModelInfo, error) {
 	return info, nil
 }
 
-// Environment variables read by ConfigFromEnv (the SDK's names, spec §1).
+// Environment variables read by ConfigFromEnv (the SDK's names, docs/v4.md §1).
 const (
 	EnvAPIKey  = "ZHIPUAI_API_KEY"
 	EnvBaseURL = "ZHIPUAI_BASE_URL"

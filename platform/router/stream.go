@@ -18,7 +18,7 @@ import (
 // stream cut before its first chunk — is still before the first byte to
 // the client, so the next backend is tried (Portkey #1797: an upstream cut
 // before any data must not become a clean empty 200). After the first chunk
-// nothing is retried (DESIGN.md §3): errors surface from Next.
+// nothing is retried (docs/design.md §3): errors surface from Next.
 func (r *Router) ChatStream(ctx context.Context, req platform.ChatRequest) (platform.Stream, error) {
 	if req.Req == nil {
 		return nil, platform.Errorf(platform.CodeMissingField, "missing request")

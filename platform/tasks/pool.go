@@ -1,4 +1,4 @@
-// Package tasks runs async chat completions (spec §4 "Async") as durable
+// Package tasks runs async chat completions (docs/v4.md §4 "Async") as durable
 // rows: Submit stores a queued task, a pool of workers claims tasks from
 // the store (atomically, so no two workers or replicas run one task), runs
 // each as a metered call (platform/metered: the same reservation, settle

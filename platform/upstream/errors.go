@@ -13,7 +13,7 @@ import (
 // error, a timeout before the reply started, a 5xx or a 429 from the
 // upstream, an upstream that rejects the operator's own key. Backends wrap
 // it into the cause (platform.Error.Err) so errors.Is sees it; the router
-// fails over on it, but only before the first byte of a reply (DESIGN.md §3).
+// fails over on it, but only before the first byte of a reply (docs/design.md §3).
 var ErrRetryable = errors.New("retryable upstream failure")
 
 // Retryable reports whether err lets the router try another backend.
@@ -41,7 +41,7 @@ func transportError(ctx context.Context, backend string, err error) *platform.Er
 	return e
 }
 
-// streamCut is the error of a stream that ended without [DONE] (spec §4:
+// streamCut is the error of a stream that ended without [DONE] (docs/v4.md §4:
 // a cut stream must surface as an error, never as a clean end).
 func streamCut(backend string, err error) *platform.Error {
 	return platform.Wrap(platform.CodeNetwork, "upstream stream ended unexpectedly",

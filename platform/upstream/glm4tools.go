@@ -12,10 +12,10 @@ import (
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
-// Gateway-side extraction of GLM-4 open-model tool calls (peers.md §4.10).
+// Gateway-side extraction of GLM-4 open-model tool calls (docs/peers.md §4.10).
 //
 // Engines have no working tool parser for GLM-4-9B-chat or the GLM-4-0414
-// models (peers.md §4 table: vLLM's parsers start at GLM-4.5, Ollama refuses
+// models (docs/peers.md §4 table: vLLM's parsers start at GLM-4.5, Ollama refuses
 // tools for glm4), so such an engine answers a call as plain text in the
 // model's native form. Format facts and their sources:
 //

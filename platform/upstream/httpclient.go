@@ -48,13 +48,13 @@ func NewHTTPClient() *http.Client {
 }
 
 // joinURL appends path to base, tolerating a trailing slash on base
-// (spec §1: a custom base URL with or without trailing slash must work).
+// (docs/v4.md §1: a custom base URL with or without trailing slash must work).
 func joinURL(base, path string) string {
 	return strings.TrimRight(base, "/") + path
 }
 
 // postJSON sends body (built from bytes, never a streamed inbound body:
-// golang/go#40747, DESIGN.md §3) and returns the response for the caller to
+// golang/go#40747, docs/design.md §3) and returns the response for the caller to
 // read and close.
 func postJSON(ctx context.Context, c *http.Client, url, bearer string, body []byte, stream bool) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -89,7 +89,7 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 // closeStream ends a stream's response body. Go's transport reuses a
 // connection only when its body was read to EOF before Close, and drops it
 // when the request's context is cancelled first. So a stream that reached
-// [DONE] (spec §8.6: [DONE], then the server ends the body) is read to its
+// [DONE] (docs/v4.md §8.6: [DONE], then the server ends the body) is read to its
 // end — a bounded number of bytes for a bounded time — then closed, and
 // only then is its context cancelled. A stream abandoned midway (client
 // gone, upstream error) is cancelled first: draining it would mean reading

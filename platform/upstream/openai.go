@@ -34,7 +34,7 @@ type OpenAIOptions struct {
 }
 
 // OpenAI serves models of an OpenAI-compatible engine (vLLM, SGLang,
-// Ollama, llama.cpp server), translating both ways (peers.md §4).
+// Ollama, llama.cpp server), translating both ways (docs/peers.md §4).
 type OpenAI struct {
 	name   string
 	base   string
@@ -210,7 +210,7 @@ func (b *OpenAI) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) 
 	return &out, nil
 }
 
-// engineError maps an engine's error reply to V4 (peers.md §4.6). Engines
+// engineError maps an engine's error reply to V4 (docs/peers.md §4.6). Engines
 // answer in three shapes: OpenAI's {"error":{message,type,param,code}},
 // vLLM's flat {"object":"error","message","type","code":400} and Ollama's
 // native {"error":"text"}. The engine's model name is replaced by the
@@ -240,7 +240,7 @@ func engineError(backend string, status int, body []byte, upModel, model string)
 		return retryable(platform.CodeInternal, "upstream error", cause)
 	case strings.Contains(low, "does not support tools"), strings.Contains(low, "--jinja"),
 		strings.Contains(low, "tool choice") && strings.Contains(low, "requires"):
-		// Ollama's glm4 and llama.cpp without --jinja (peers.md §4 table).
+		// Ollama's glm4 and llama.cpp without --jinja (docs/peers.md §4 table).
 		return &platform.Error{Code: platform.CodeUnsupportedMode, Message: "this model does not support tool calls here", Err: cause}
 	case strings.Contains(low, "multimodal") || strings.Contains(low, "image input") || strings.Contains(low, "does not support image"):
 		return &platform.Error{Code: platform.CodeUnsupportedMode, Message: "this model does not support images here", Err: cause}

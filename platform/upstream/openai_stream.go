@@ -42,7 +42,7 @@ type oaDelta struct {
 	ToolCalls        []oaToolCall `json:"tool_calls"`
 }
 
-// chunkTranslator turns engine chunks into V4 chunks (peers.md §4.4, spec
+// chunkTranslator turns engine chunks into V4 chunks (docs/peers.md §4.4, spec
 // §4, §10):
 //   - every delta gets role "assistant"; empty deltas (vLLM's opening
 //     role-only chunk) are dropped;
@@ -182,7 +182,7 @@ func (t *chunkTranslator) addCall(tc oaToolCall) {
 }
 
 // emitFinal sends the assembled tool calls (in a chunk without
-// finish_reason, spec §4 "safer for all clients") and then the one final
+// finish_reason, docs/v4.md §4 "safer for all clients") and then the one final
 // chunk with finish_reason and usage.
 func (t *chunkTranslator) emitFinal() {
 	t.final = true

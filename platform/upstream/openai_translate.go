@@ -12,7 +12,7 @@ import (
 )
 
 // This file holds the pure translation between V4 and the OpenAI-compatible
-// shape engines speak (peers.md §4). The functions do no I/O, so they are
+// shape engines speak (docs/peers.md §4). The functions do no I/O, so they are
 // tested with golden fixtures and benchmarked on their own.
 
 // Engine flavours whose quirks are known.
@@ -81,17 +81,17 @@ type oaTool struct {
 	Function *zhipuai.FunctionDef `json:"function"`
 }
 
-// ToOpenAIChat translates a V4 chat request for an engine (peers.md §4.3):
+// ToOpenAIChat translates a V4 chat request for an engine (docs/peers.md §4.3):
 //   - Zhipu-only fields are dropped: request_id, user_id, do_sample,
 //     sensitive_word_check, meta, thinking, extra, web_search and retrieval
 //     tools (engines have neither); tool_choice goes only with tools left
 //     (vLLM rejects tool_choice without tools);
 //   - do_sample:false becomes temperature 0 (greedy) without top_p;
 //   - a bare base64 image becomes a data URI (engines require one; the
-//     Python SDK strips the prefix, spec §3), http(s) and data URIs pass;
+//     Python SDK strips the prefix, docs/v4.md §3), http(s) and data URIs pass;
 //   - video parts are refused with 1214: no engine takes them;
 //   - streams ask for usage (stream_options.include_usage), since engines
-//     only report it then (peers.md §4.4).
+//     only report it then (docs/peers.md §4.4).
 func ToOpenAIChat(req *zhipuai.ChatCompletionRequest, stream bool, flavor string) (*oaChatRequest, error) {
 	out := &oaChatRequest{
 		Model:          req.Model,
@@ -150,7 +150,7 @@ func toOpenAIMessage(m *zhipuai.Message, flavor string) (oaMessage, error) {
 		content = m.Content.Text
 	case m.Role != zhipuai.RoleUser:
 		// Multi-turn vision history has assistant content as text parts
-		// (spec §3); engines want a string there.
+		// (docs/v4.md §3); engines want a string there.
 		content = m.Content.String()
 	default:
 		parts := make([]oaPart, 0, len(m.Content.Parts))
@@ -277,7 +277,7 @@ func (u *oaUsage) v4() zhipuai.Usage {
 	return out
 }
 
-// v4Finish maps an engine's finish_reason onto V4's set (spec §4).
+// v4Finish maps an engine's finish_reason onto V4's set (docs/v4.md §4).
 func v4Finish(r string) string {
 	switch r {
 	case "", "stop", "eos", "end_turn":

@@ -16,10 +16,10 @@ import (
 
 // v4Stream reads a V4 stream from the cloud and hands chunks on as they came
 // (Data = the upstream's bytes) whenever they already have the shape every
-// client needs (spec §8.5–8.7). It rewrites only:
+// client needs (docs/v4.md §8.5–8.7). It rewrites only:
 //   - a chunk that carries finish_reason without usage (real 2025 traffic
 //     sends the tool-call chunk with finish_reason:"tool_calls" and usage in
-//     a later chunk, spec §4): its finish_reason is held back and put on the
+//     a later chunk, docs/v4.md §4): its finish_reason is held back and put on the
 //     chunk that brings usage, because LangChain stops at the first
 //     finish_reason and reads usage from it;
 //   - a usage chunk without choices (it gets the held finish_reason);
@@ -92,7 +92,7 @@ func (s *v4Stream) Next() (platform.Chunk, error) {
 			return platform.Chunk{}, s.err
 		}
 		if c.Error != nil {
-			// In-band failure (spec §4): the stream ends with this error.
+			// In-band failure (docs/v4.md §4): the stream ends with this error.
 			s.err = mapZhipuError(s.backend, http.StatusOK, string(c.Error.Code), c.Error.Message)
 			return platform.Chunk{}, s.err
 		}
@@ -155,7 +155,7 @@ func (s *v4Stream) shape(raw []byte, c *zhipuai.ChatCompletionChunk) (data []byt
 		}
 		empty = false
 	} else if len(c.Choices) == 0 {
-		return nil, false, 0, nil // nothing a V4 client can use (spec §10: no choices:[] chunks)
+		return nil, false, 0, nil // nothing a V4 client can use (docs/v4.md §10: no choices:[] chunks)
 	}
 	s.completion += tokens
 	if changed && empty && c.Usage == nil && len(c.ContentFilter) == 0 && len(c.WebSearch) == 0 {
@@ -189,7 +189,7 @@ func (s *v4Stream) finishReason() string {
 }
 
 // synthFinal makes the final chunk of a stream that reached [DONE] without
-// usage: the held finish_reason and a stated estimate (peers.md §2.1).
+// usage: the held finish_reason and a stated estimate (docs/peers.md §2.1).
 func (s *v4Stream) synthFinal() (platform.Chunk, error) {
 	s.finalSent = true
 	p := platform.EstimateChatPromptTokens(s.req)

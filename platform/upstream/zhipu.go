@@ -13,7 +13,7 @@ import (
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
-// DefaultZhipuBaseURL is the Zhipu cloud's V4 base (spec §0).
+// DefaultZhipuBaseURL is the Zhipu cloud's V4 base (docs/v4.md §0).
 const DefaultZhipuBaseURL = "https://open.bigmodel.cn/api/paas/v4"
 
 // ZhipuOptions configures a Zhipu cloud backend.
@@ -23,7 +23,7 @@ type ZhipuOptions struct {
 	// BaseURL defaults to DefaultZhipuBaseURL.
 	BaseURL string
 	// APIKey is the operator's upstream key "id.secret". It is sent raw as
-	// "Bearer id.secret", what current SDKs and the docs do (spec §2).
+	// "Bearer id.secret", what current SDKs and the docs do (docs/v4.md §2).
 	APIKey string
 	// HTTPClient defaults to NewHTTPClient().
 	HTTPClient *http.Client
@@ -31,7 +31,7 @@ type ZhipuOptions struct {
 
 // Zhipu forwards V4 calls to the Zhipu cloud (or any V4 server, such as
 // another glm serve). Bodies pass through untouched where no change is
-// needed; replies are only re-encoded to fix their shape (spec §4, §8).
+// needed; replies are only re-encoded to fix their shape (docs/v4.md §4, §8).
 type Zhipu struct {
 	name   string
 	base   string
@@ -63,7 +63,7 @@ func (z *Zhipu) Name() string { return z.name }
 // chatBody returns the bytes to send. The client's raw body is reused when
 // it already says what the cloud must hear; otherwise the decoded request is
 // encoded again, which drops stream_options (Z.ai closes the connection when
-// it is present, peers.md §1.3) and other keys the cloud does not know.
+// it is present, docs/peers.md §1.3) and other keys the cloud does not know.
 func (z *Zhipu) chatBody(req platform.ChatRequest, stream bool) ([]byte, error) {
 	if req.Req == nil {
 		return nil, platform.Errorf(platform.CodeMissingField, "missing request")
@@ -82,7 +82,7 @@ func (z *Zhipu) chatBody(req platform.ChatRequest, stream bool) ([]byte, error) 
 }
 
 // clampSampling keeps temperature and top_p inside the ranges older GLM
-// models accept (spec §3: temperature (0,1], top_p (0,1) open; peers.md
+// models accept (docs/v4.md §3: temperature (0,1], top_p (0,1) open; peers.md
 // §4.3 and one-api #952): it does what the official Python SDK does before
 // sending, so OpenAI-shaped clients that send temperature 0 get greedy
 // decoding instead of a 1214 from the cloud.
@@ -147,7 +147,7 @@ func (z *Zhipu) Chat(ctx context.Context, req platform.ChatRequest) (*zhipuai.Ch
 		changed = true
 	}
 	if !bytes.Contains(raw, []byte(`"usage"`)) {
-		// Every reply must carry usage (spec §8.4); bill a conservative
+		// Every reply must carry usage (docs/v4.md §8.4); bill a conservative
 		// estimate rather than nothing.
 		out.Usage = estimateUsage(req.Req, replyText(&out))
 		changed = true
@@ -190,7 +190,7 @@ func (z *Zhipu) ChatStream(ctx context.Context, req platform.ChatRequest) (platf
 func (z *Zhipu) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) (*zhipuai.EmbeddingResponse, error) {
 	c := *req
 	// The HTTP layer encodes base64 itself; ask the cloud for floats, whose
-	// base64 support is unverified (spec §5).
+	// base64 support is unverified (docs/v4.md §5).
 	c.EncodingFormat = ""
 	var out zhipuai.EmbeddingResponse
 	if err := z.postDecode(ctx, "/embeddings", &c, &out); err != nil {
@@ -247,7 +247,7 @@ func (z *Zhipu) statusError(resp *http.Response) *platform.Error {
 }
 
 // mapZhipuError turns a V4 error from the cloud into the error glm serve
-// gives its own client (spec §6). Codes that describe the client's request
+// gives its own client (docs/v4.md §6). Codes that describe the client's request
 // (12xx, 1261, 1301) pass through with the cloud's message. Codes about
 // the operator's upstream account — its key (1000–1004), its balance or
 // state (11xx), its rate limits (1302–1305) — are not the client's fault:
@@ -298,7 +298,7 @@ func replyText(c *zhipuai.ChatCompletion) string {
 }
 
 // estimateUsage is the stated conservative estimate used when an upstream
-// reports no usage (DESIGN.md §3 "Client disconnect"; peers.md §2.1).
+// reports no usage (docs/design.md §3 "Client disconnect"; docs/peers.md §2.1).
 func estimateUsage(req *zhipuai.ChatCompletionRequest, completion string) zhipuai.Usage {
 	p := platform.EstimateChatPromptTokens(req)
 	c := platform.EstimateTokens(completion)

@@ -353,7 +353,7 @@ func TestZhipuEmbeddingsAndImages(t *testing.T) {
 	}
 }
 
-// A finish_reason that arrives before usage (2025 traffic, spec §4) is
+// A finish_reason that arrives before usage (2025 traffic, docs/v4.md §4) is
 // moved onto the usage chunk, so exactly one chunk carries finish_reason.
 func TestV4StreamHoldsEarlyFinish(t *testing.T) {
 	body := "data: {\"id\":\"1\",\"created\":5,\"model\":\"glm-4\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"hi\"}}]}\n\n" +

@@ -623,7 +623,7 @@ func TestHarnessAgainstFakeUpstream(t *testing.T) {
 	checkNodeResults(t, runNode(t, up.URL(), up.APIKey, fakeBrokeKey))
 }
 
-// TestNodeClientsAgainstServe is the interop test of issue 3: the npm packages
+// TestNodeClientsAgainstServe runs the real npm packages
 // `openai` and `zhipuai-sdk-nodejs-v4` against glm serve.
 func TestNodeClientsAgainstServe(t *testing.T) {
 	e := setup(t)

@@ -258,7 +258,7 @@ async function openaiStream(c) {
 }
 
 // The SDK's stream helper is stricter: it needs `index` on every choice and
-// `role` in deltas (spec §10).
+// `role` in deltas (docs/v4.md §10).
 async function openaiStreamHelper(c) {
   const runner = openai().chat.completions.stream({
     model: MODEL,
@@ -279,7 +279,7 @@ async function openaiTools(c) {
   checkEq(r1.choices[0].finish_reason, 'tool_calls', 'finish_reason');
   const msg = r1.choices[0].message;
   const id = checkWeatherCall(msg.tool_calls, 'tool call');
-  // Send the assistant message back exactly as received (spec §10), then the result.
+  // Send the assistant message back exactly as received (docs/v4.md §10), then the result.
   messages.push(msg);
   messages.push({ role: 'tool', tool_call_id: id, content: TOOL_OUTPUT });
   const r2 = await client.chat.completions.create({ model: MODEL, messages, tools: [weatherTool] });
@@ -372,7 +372,7 @@ async function openaiBadKey() {
   throw new CaseError('request with an unknown key succeeded');
 }
 
-// An account with nothing left to pay with: 1113 with HTTP 429 (spec §6).
+// An account with nothing left to pay with: 1113 with HTTP 429 (docs/v4.md §6).
 async function openaiArrears() {
   check(BROKE_KEY, 'BROKE_KEY not set');
   const t0 = Date.now();
@@ -451,7 +451,7 @@ async function zhipuEmbeddings() {
 }
 
 // The package caches its JWT for 150 s, and its exp is only 180000 past a
-// timestamp in microseconds (spec §10): a server that reads those 180000 as
+// timestamp in microseconds (docs/v4.md §10): a server that reads those 180000 as
 // microseconds expires the cached token after 0.18 s. Call, wait, call again.
 async function zhipuCachedToken(c) {
   const ai = zhipu();

@@ -28,7 +28,7 @@ func poll(t *testing.T, srv *zhipuaitest.Server, id string) (zhipuai.AsyncComple
 	if resp.StatusCode != 200 {
 		t.Fatalf("poll: %d %s", resp.StatusCode, body)
 	}
-	// The Python SDK needs media type application/json here (spec §10).
+	// The Python SDK needs media type application/json here (docs/v4.md §10).
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=UTF-8" {
 		t.Errorf("Content-Type %q", ct)
 	}

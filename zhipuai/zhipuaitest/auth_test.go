@@ -18,7 +18,7 @@ import (
 func TestAPIKeyShape(t *testing.T) {
 	srv := zhipuaitest.NewServer()
 	defer srv.Close()
-	// spec §2: 32 hex chars, dot, 16 alphanumerics.
+	// docs/v4.md §2: 32 hex chars, dot, 16 alphanumerics.
 	if !regexp.MustCompile(`^[0-9a-f]{32}\.[0-9A-Za-z]{16}$`).MatchString(srv.APIKey) {
 		t.Errorf("APIKey %q does not look like a real key", srv.APIKey)
 	}
@@ -32,7 +32,7 @@ func TestAPIKeyShape(t *testing.T) {
 	}
 }
 
-// jsExpJWT builds the Node SDK's token: exp and timestamp in ms×1000 (spec §10).
+// jsExpJWT builds the Node SDK's token: exp and timestamp in ms×1000 (docs/v4.md §10).
 func jsExpJWT(id, secret string, now time.Time) string {
 	hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","sign_type":"SIGN"}`))
 	ms := now.UnixMilli()

@@ -11,11 +11,11 @@ import (
 )
 
 // runesPerChunk is how many runes a default stream chunk carries: the
-// tutorial's stream shows pieces of one to three characters (spec §4).
+// tutorial's stream shows pieces of one to three characters (docs/v4.md §4).
 const runesPerChunk = 3
 
 // The encoding-only shapes below exist for one quirk: the platform writes
-// "content": null in a tool-call reply (spec §4, and the tutorial's
+// "content": null in a tool-call reply (docs/v4.md §4, and the tutorial's
 // CompletionMessage(content=None)), while zhipuai.CompletionMessage always
 // writes a string. Decoding them with the zhipuai types gives the same
 // values; the tests check that.
@@ -223,7 +223,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req *Request) {
 	id := s.newID()
 	reqID := cr.RequestID
 	if reqID == "" {
-		reqID = id // spec §4: request_id = client value or = id
+		reqID = id // docs/v4.md §4: request_id = client value or = id
 	}
 	writeJSON(w, http.StatusOK, wireCompletion{
 		ID: id, RequestID: reqID, Created: s.now().Unix(), Model: cr.Model,
@@ -231,7 +231,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req *Request) {
 	})
 }
 
-// stream writes the SSE form of spec §4: data-only events, the same id,
+// stream writes the SSE form of docs/v4.md §4: data-only events, the same id,
 // created and model on every chunk, role "assistant" on every delta, tool
 // calls whole in one chunk without finish_reason, exactly one final chunk
 // with finish_reason and usage, then [DONE]; each event is flushed.
@@ -337,7 +337,7 @@ func (s *Server) asyncSubmit(w http.ResponseWriter, r *http.Request, req *Reques
 }
 
 // asyncResult serves GET /async-result/{id}. An unknown id is 404 with
-// 1214, as glm serve answers (the cloud's answer is unverified, spec §9).
+// 1214, as glm serve answers (the cloud's answer is unverified, docs/v4.md §9).
 func (s *Server) asyncResult(w http.ResponseWriter, r *http.Request, req *Request) {
 	s.record(req)
 	id := strings.TrimPrefix(req.Path, "/async-result/")

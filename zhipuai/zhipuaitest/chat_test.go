@@ -31,7 +31,7 @@ func TestSyncDefaultEcho(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	// spec §8.3: exactly this media type.
+	// docs/v4.md §8.3: exactly this media type.
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=UTF-8" {
 		t.Errorf("Content-Type = %q", ct)
 	}
@@ -107,7 +107,7 @@ func TestToolCallsSync(t *testing.T) {
 		zhipuai.ToolCall{ID: "call_mine", Function: zhipuai.FunctionCall{Name: "other", Arguments: `{}`}},
 	))
 	_, body := call(t, srv, "POST", "/chat/completions", bearer(srv), chatReq("今天北京天气如何?", false))
-	// spec §4: content null in a tool-call reply.
+	// docs/v4.md §4: content null in a tool-call reply.
 	if !bytes.Contains(body, []byte(`"message":{"role":"assistant","content":null,"tool_calls":[`)) {
 		t.Errorf("message shape: %s", body)
 	}
@@ -143,7 +143,7 @@ func TestStreamGoldenTutorial(t *testing.T) {
 	}
 }
 
-// checkStreamShape verifies spec §4 on a decoded transcript and returns the
+// checkStreamShape verifies docs/v4.md §4 on a decoded transcript and returns the
 // concatenated content and the final chunk.
 func checkStreamShape(t *testing.T, datas []string) (string, zhipuai.ChatCompletionChunk, []zhipuai.ToolCall) {
 	t.Helper()
@@ -318,7 +318,7 @@ func TestErrorReplyWithHeaders(t *testing.T) {
 	if resp.Header.Get("Retry-After") != "2" || resp.Header.Get("x-should-retry") != "false" {
 		t.Errorf("headers %v", resp.Header)
 	}
-	// Before any stream byte an error is the JSON envelope (spec §4).
+	// Before any stream byte an error is the JSON envelope (docs/v4.md §4).
 	resp, body = call(t, srv, "POST", "/chat/completions", bearer(srv), chatReq("hi", true))
 	wantError(t, resp, body, 500, "500")
 }

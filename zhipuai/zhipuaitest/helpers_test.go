@@ -99,7 +99,7 @@ func wantError(t *testing.T, resp *http.Response, body []byte, status int, code 
 	if string(env.Error.Code) != code || env.Error.Message == "" {
 		t.Errorf("error = %+v, want code %s and a message", env.Error, code)
 	}
-	// spec §6: the code is a JSON string of digits.
+	// docs/v4.md §6: the code is a JSON string of digits.
 	if !bytes.Contains(body, []byte(`"code":"`+code+`"`)) {
 		t.Errorf("code is not a JSON string in %s", body)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
-// Embedding dimensions (spec §5): embedding-2 is fixed at 1024,
+// Embedding dimensions (docs/v4.md §5): embedding-2 is fixed at 1024,
 // embedding-3 takes 256/512/1024/2048 and defaults to 2048. Other model
 // names (a test's own) get `dimensions` or 1024.
 const (
@@ -103,7 +103,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, req *Request
 	for i, v := range vectors {
 		var e any = zhipuai.Vector(v)
 		if er.EncodingFormat == zhipuai.EncodingBase64 {
-			// The OpenAI SDKs' form: base64 of little-endian float32 (spec §5).
+			// The OpenAI SDKs' form: base64 of little-endian float32 (docs/v4.md §5).
 			e = zhipuai.EncodeBase64Vector(v)
 		}
 		resp.Data[i] = wireEmbedding{Index: i, Object: "embedding", Embedding: e}
@@ -190,7 +190,7 @@ func HashVector(text string, dims int) []float64 {
 const imagePathPrefix = "/fake-images/"
 
 // images serves POST /images/generations with an absolute URL on this
-// server (spec §5, §8.14).
+// server (docs/v4.md §5, §8.14).
 func (s *Server) images(w http.ResponseWriter, r *http.Request, req *Request) {
 	var ir zhipuai.ImageRequest
 	if err := unmarshal(req.Body, &ir); err != nil {

@@ -57,7 +57,7 @@ func Text(content string) Reply {
 }
 
 // ToolCalls answers with function calls and finish_reason "tool_calls"
-// (spec §4): content is null on a sync reply, and on a stream the calls
+// (docs/v4.md §4): content is null on a sync reply, and on a stream the calls
 // arrive whole in one chunk without finish_reason, followed by the final
 // chunk. Empty ids are filled in ("call_" + digits, like the tutorial's
 // call_8313806677844095616), Type defaults to "function" and Index is set
@@ -67,7 +67,7 @@ func ToolCalls(calls ...zhipuai.ToolCall) Reply {
 }
 
 // Error answers with the V4 error envelope {"error":{"code","message"}}
-// (spec §6) and the given HTTP status, Content-Type application/json. On a
+// (docs/v4.md §6) and the given HTTP status, Content-Type application/json. On a
 // stream request it is written before any stream byte, as the platform does
 // for pre-stream failures; on an async submit the submit itself fails.
 //
@@ -80,7 +80,7 @@ func Error(httpStatus int, code, message string) Reply {
 	return Reply{kind: kindError, status: httpStatus, code: code, message: message}
 }
 
-// InBandError is a failure after streaming began (spec §4 "Stream"): HTTP
+// InBandError is a failure after streaming began (docs/v4.md §4 "Stream"): HTTP
 // 200, a few content chunks (the default echo text, or WithChunks), then
 // one event data: {"error":{"code","message"}} and the stream ends without
 // a final chunk and without [DONE]. On an async task it becomes a FAIL
@@ -110,7 +110,7 @@ func (r Reply) WithUsage(prompt, completion int) Reply {
 }
 
 // WithFinish sets finish_reason, e.g. "length", "sensitive" or
-// "network_error" (spec §4).
+// "network_error" (docs/v4.md §4).
 func (r Reply) WithFinish(reason string) Reply {
 	r.finish = reason
 	return r
@@ -165,7 +165,7 @@ func (r Reply) Times(n int) Reply {
 
 // Fail makes an async task end in FAIL with this error (the body carries
 // {"error":{"code","message"}}, a glmkit addition: the cloud's FAIL body is
-// undocumented, spec §9). Sync and stream calls ignore it.
+// undocumented, docs/v4.md §9). Sync and stream calls ignore it.
 func (r Reply) Fail(code, message string) Reply {
 	r.fail = true
 	r.failCode = code

@@ -57,7 +57,7 @@ func TestRoutingEdges(t *testing.T) {
 	// Wrong method on a known route.
 	resp, body := call(t, srv, "GET", "/chat/completions", bearer(srv), nil)
 	wantError(t, resp, body, http.StatusMethodNotAllowed, "1222")
-	// The coding plan's base serves the same routes (spec §1).
+	// The coding plan's base serves the same routes (docs/v4.md §1).
 	req, _ := http.NewRequest("POST", srv.RootURL()+"/api/coding/paas/v4/chat/completions",
 		strings.NewReader(`{"model":"glm-4","messages":[{"role":"user","content":"x"}]}`))
 	req.Header.Set("Authorization", srv.APIKey)

@@ -2,7 +2,7 @@
 // net/http/httptest: the "zhipu cloud" for the tests of the SDK, of glm
 // serve (which uses it as its upstream) and of the cookbook commands.
 //
-// It speaks the wire exactly as spec/v4-api.md describes it — the four
+// It speaks the wire exactly as docs/v4.md describes it — the four
 // Authorization forms checked through internal/v4auth, sync replies as
 // application/json; charset=UTF-8, streams as data-only SSE with one final
 // chunk carrying finish_reason and usage followed by [DONE], async tasks,
@@ -48,7 +48,7 @@ import (
 // BasePath is the path under which the server speaks V4; URL() ends in it.
 const BasePath = "/api/paas/v4"
 
-// codingBasePath is the coding plan's base (spec §1), same routes.
+// codingBasePath is the coding plan's base (docs/v4.md §1), same routes.
 const codingBasePath = "/api/coding/paas/v4"
 
 // maxBody bounds a request body; the platform's real limits are lower.
@@ -156,7 +156,7 @@ func NewServer(opts ...Option) *Server {
 		tasks:      map[string]*task{},
 		asyncPolls: 1,
 	}
-	// Default ids: 19-digit numbers like the 2024 platform's (spec §4),
+	// Default ids: 19-digit numbers like the 2024 platform's (docs/v4.md §4),
 	// counting up from a random start so two fakes in one test differ.
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -310,7 +310,7 @@ func (s *Server) record(req *Request) {
 }
 
 // relPath strips the V4 base and cleans the rest so that a client's base
-// URL with or without a trailing slash routes the same (spec §8.2): runs of
+// URL with or without a trailing slash routes the same (docs/v4.md §8.2): runs of
 // slashes collapse and a trailing slash is dropped. ok is false outside the
 // base.
 func relPath(p string) (string, bool) {
@@ -387,7 +387,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate checks the Authorization header exactly as the platform
-// does, through v4auth (spec §2): all four forms, HS256 only, exp in ms.
+// does, through v4auth (docs/v4.md §2): all four forms, HS256 only, exp in ms.
 func (s *Server) authenticate(h string, req *Request) error {
 	cred, err := v4auth.ParseAuthorization(h)
 	if err != nil {
@@ -438,14 +438,14 @@ func marshal(v any) []byte {
 }
 
 // writeJSON writes a JSON reply with the platform's exact media type
-// (spec §8.3: the Python SDK checks it).
+// (docs/v4.md §8.3: the Python SDK checks it).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(marshal(v))
 }
 
-// writeError writes the V4 envelope (spec §6): code a string of digits.
+// writeError writes the V4 envelope (docs/v4.md §6): code a string of digits.
 func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, zhipuai.ErrorEnvelope{Error: zhipuai.ErrorBody{Code: zhipuai.ErrorCode(code), Message: message}})
 }
