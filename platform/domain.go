@@ -96,11 +96,6 @@ func RandomID(prefix string, n int) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-// RandomHex returns n random bytes as 2n lowercase hex characters. The
-// error is always nil; the signature stays for callers written before
-// RandomID.
-func RandomHex(n int) (string, error) { return RandomID("", n), nil }
-
 // NewID returns a V4-style id: yyyyMMddHHmmss (UTC) followed by 16 hex
 // characters, 30 characters in all (the 2025 id shape, docs/v4.md §4). It is
 // URL-safe, so the Python SDK can put it in a path unescaped (docs/v4.md §10),

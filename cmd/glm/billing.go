@@ -416,10 +416,7 @@ func newAccountsCreateCmd() *cobra.Command {
 				if len(args) == 1 {
 					id = args[0]
 				} else {
-					var err error
-					if id, err = admin.NewAccountID(); err != nil {
-						return err
-					}
+					id = admin.NewAccountID()
 				}
 				if name == "" {
 					name = id

@@ -21,13 +21,7 @@ import (
 )
 
 // NewAccountID is the id given to an account created without one.
-func NewAccountID() (string, error) {
-	h, err := platform.RandomHex(8)
-	if err != nil {
-		return "", err
-	}
-	return "acct_" + h, nil
-}
+func NewAccountID() string { return platform.RandomID("acct_", 8) }
 
 // CreateKey makes a fresh key for accountID and stores it. The caller has
 // checked the account; the returned key is the only time its full form

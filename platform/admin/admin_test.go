@@ -38,8 +38,8 @@ func TestPackageViewAllModels(t *testing.T) {
 }
 
 func TestNewAccountID(t *testing.T) {
-	id, err := NewAccountID()
-	if err != nil || !strings.HasPrefix(id, "acct_") || len(id) != len("acct_")+16 {
-		t.Fatalf("%q %v", id, err)
+	id := NewAccountID()
+	if !strings.HasPrefix(id, "acct_") || len(id) != len("acct_")+16 {
+		t.Fatalf("got %q, want acct_ and 16 hex characters", id)
 	}
 }

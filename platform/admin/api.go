@@ -196,11 +196,11 @@ func notFound(format string, args ...any) error {
 func (a *adminAPI) account(r *http.Request) (platform.Account, error) {
 	id := r.PathValue("account")
 	if !ValidAccountID(id) {
-		return platform.Account{}, notFound("no account %s", Quote(id))
+		return platform.Account{}, notFound("no account %s", envelope.Quote(id))
 	}
 	acct, err := a.o.Accounts.GetAccount(r.Context(), id)
 	if errors.Is(err, platform.ErrNotFound) {
-		return platform.Account{}, notFound("no account %s", Quote(id))
+		return platform.Account{}, notFound("no account %s", envelope.Quote(id))
 	}
 	if err != nil {
 		return platform.Account{}, fmt.Errorf("admin: get account: %w", err)
@@ -261,14 +261,10 @@ func (a *adminAPI) createAccount(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if in.ID == "" {
-		id, err := NewAccountID()
-		if err != nil {
-			return err
-		}
-		in.ID = id
+		in.ID = NewAccountID()
 	}
 	if !ValidAccountID(in.ID) {
-		return invalid("id %s: 1–64 characters of A–Z a–z 0–9 _ - .", Quote(in.ID))
+		return invalid("id %s: 1–64 characters of A–Z a–z 0–9 _ - .", envelope.Quote(in.ID))
 	}
 	if in.Name == "" {
 		in.Name = in.ID
@@ -344,7 +340,7 @@ func (a *adminAPI) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("key")
 	if !platform.ValidKeyID(id) {
-		return notFound("no key %s", Quote(id))
+		return notFound("no key %s", envelope.Quote(id))
 	}
 	ctx := r.Context()
 	k, err := a.o.Keys.GetKey(ctx, id)

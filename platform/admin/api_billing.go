@@ -13,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/glmkit/glmkit/platform/billing"
+	"github.com/glmkit/glmkit/platform/envelope"
 )
 
 // --- packages ---
@@ -119,7 +120,7 @@ func (a *adminAPI) usage(w http.ResponseWriter, r *http.Request) error {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return invalid("limit %s: want a positive integer", Quote(s))
+			return invalid("limit %s: want a positive integer", envelope.Quote(s))
 		}
 		f.Limit = n
 	}
@@ -142,12 +143,12 @@ func (a *adminAPI) bills(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	account, format := q.Get("account"), q.Get("format")
 	if format != "" && format != "json" && format != "csv" {
-		return invalid("format %s: want json or csv", Quote(format))
+		return invalid("format %s: want json or csv", envelope.Quote(format))
 	}
 	ctx := r.Context()
 	if month := q.Get("month"); month != "" {
 		if _, err := billing.ParseMonth(month); err != nil {
-			return invalid("month %s: want YYYY-MM", Quote(month))
+			return invalid("month %s: want YYYY-MM", envelope.Quote(month))
 		}
 		b, err := a.o.Billing.MonthlyBill(ctx, account, month)
 		if err != nil {
@@ -180,7 +181,7 @@ func (a *adminAPI) bills(w http.ResponseWriter, r *http.Request) error {
 	if s := q.Get("months"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 120 {
-			return invalid("months %s: want 1–120", Quote(s))
+			return invalid("months %s: want 1–120", envelope.Quote(s))
 		}
 		months = n
 	}

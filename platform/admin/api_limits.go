@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/platform/envelope"
 	"github.com/glmkit/glmkit/platform/limits"
 )
 
@@ -22,22 +23,22 @@ func (a *adminAPI) limitSubject(ctx context.Context, subject, id string) error {
 	switch subject {
 	case platform.LimitAccount:
 		if !ValidAccountID(id) {
-			return notFound("no account %s", Quote(id))
+			return notFound("no account %s", envelope.Quote(id))
 		}
 		_, err := a.o.Accounts.GetAccount(ctx, id)
 		if errors.Is(err, platform.ErrNotFound) {
-			return notFound("no account %s", Quote(id))
+			return notFound("no account %s", envelope.Quote(id))
 		}
 		if err != nil {
 			return fmt.Errorf("admin: get account: %w", err)
 		}
 	default:
 		if !platform.ValidKeyID(id) {
-			return notFound("no key %s", Quote(id))
+			return notFound("no key %s", envelope.Quote(id))
 		}
 		_, err := a.o.Keys.GetKey(ctx, id)
 		if errors.Is(err, platform.ErrNotFound) {
-			return notFound("no key %s", Quote(id))
+			return notFound("no key %s", envelope.Quote(id))
 		}
 		if err != nil {
 			return fmt.Errorf("admin: get key: %w", err)

@@ -3,6 +3,7 @@ package admin
 import (
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/billing"
+	"github.com/glmkit/glmkit/platform/envelope"
 	"github.com/glmkit/glmkit/platform/limits"
 )
 
@@ -28,14 +29,14 @@ func ValidLimitSubject(subject, id string) error {
 	switch subject {
 	case platform.LimitAccount:
 		if !ValidAccountID(id) {
-			return invalid("account %s: 1–64 characters of A–Z a–z 0–9 _ - .", Quote(id))
+			return invalid("account %s: 1–64 characters of A–Z a–z 0–9 _ - .", envelope.Quote(id))
 		}
 	case platform.LimitKey:
 		if !platform.ValidKeyID(id) {
-			return invalid("key %s: want a key id (32 hex characters, glm keys list)", Quote(id))
+			return invalid("key %s: want a key id (32 hex characters, glm keys list)", envelope.Quote(id))
 		}
 	default:
-		return invalid("subject %s: want account or key", Quote(subject))
+		return invalid("subject %s: want account or key", envelope.Quote(subject))
 	}
 	return nil
 }

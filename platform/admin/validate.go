@@ -8,7 +8,6 @@ package admin
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/billing"
+	"github.com/glmkit/glmkit/platform/envelope"
 )
 
 func missing(format string, args ...any) error {
@@ -24,15 +24,6 @@ func missing(format string, args ...any) error {
 
 func invalid(format string, args ...any) error {
 	return platform.Errorf(platform.CodeInvalidField, format, args...)
-}
-
-// Quote is an id as messages show it: JSON-quoted, cut at 64 bytes.
-func Quote(id string) string {
-	if len(id) > 64 {
-		id = id[:64] + "…"
-	}
-	b, _ := json.Marshal(id)
-	return string(b)
 }
 
 // ValidAccountID: ids go into URLs, CSV files and logs; keep them plain.
@@ -54,7 +45,7 @@ func ParseTime(field, s string) (time.Time, error) {
 	if t, ok := billing.ParseTime(s); ok {
 		return t, nil
 	}
-	return time.Time{}, invalid("%s %s: want RFC 3339, YYYY-MM-DD or \"YYYY-MM-DD hh:mm:ss\" (Beijing time)", field, Quote(s))
+	return time.Time{}, invalid("%s %s: want RFC 3339, YYYY-MM-DD or \"YYYY-MM-DD hh:mm:ss\" (Beijing time)", field, envelope.Quote(s))
 }
 
 // Amount is an amount in CNY as the operator wrote it: "0.1" or 0.1 in
@@ -92,7 +83,7 @@ func (c *Amount) UnmarshalJSON(b []byte) error {
 func (c Amount) Micros(field string) (billing.Micros, error) {
 	v, err := billing.ParseCNY(c.Raw)
 	if err != nil {
-		return 0, invalid("%s %s: want CNY with at most 6 decimals, e.g. \"0.1\"", field, Quote(c.Raw))
+		return 0, invalid("%s %s: want CNY with at most 6 decimals, e.g. \"0.1\"", field, envelope.Quote(c.Raw))
 	}
 	if v < 0 {
 		return 0, invalid("%s must not be negative", field)
@@ -134,7 +125,7 @@ func (in GrantInput) Grant(now time.Time) (billing.Grant, error) {
 	case in.Days != nil && (*in.Days <= 0 || *in.Days > MaxGrantDays):
 		return billing.Grant{}, invalid("days must be between 1 and %d", MaxGrantDays)
 	case in.Type != "" && in.Type != billing.KindGift && in.Type != billing.KindPurchased:
-		return billing.Grant{}, invalid("type %s: want gift or purchased", Quote(in.Type))
+		return billing.Grant{}, invalid("type %s: want gift or purchased", envelope.Quote(in.Type))
 	case len(in.Name) > MaxNameBytes:
 		return billing.Grant{}, invalid("name: at most %d bytes", MaxNameBytes)
 	}
@@ -189,7 +180,7 @@ func TopUp(cny Amount, note string) (billing.Micros, error) {
 // ValidModel checks a model name of the price table ('*' included).
 func ValidModel(model string) error {
 	if model == "" || len(model) > 128 || strings.ContainsAny(model, " \t\r\n,") {
-		return invalid("model %s: not a model name", Quote(model))
+		return invalid("model %s: not a model name", envelope.Quote(model))
 	}
 	return nil
 }

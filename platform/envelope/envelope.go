@@ -55,6 +55,17 @@ func WriteJSON(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
+// Quote shows a client-supplied value (a path, an id) in a message:
+// JSON-quoted and cut at 64 bytes, so a huge value does not come back in
+// full.
+func Quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	b, _ := json.Marshal(s) // a string always marshals
+	return string(b)
+}
+
 // JSONProblem describes a decoding error in words a client can act on:
 // the byte offset of a syntax error, the field of a type mismatch.
 func JSONProblem(err error) string {

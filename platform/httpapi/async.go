@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
+	v4 "github.com/glmkit/glmkit/platform/envelope"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -61,7 +62,7 @@ func (s *Server) handleAsyncResult(x *exchange) {
 	t, err := s.opts.Tasks.Get(x.r.Context(), x.call.Row.AccountID, id)
 	if err != nil {
 		if errors.Is(err, platform.ErrNotFound) {
-			x.fail(&platform.Error{Code: platform.CodeTaskNotFound, HTTP: http.StatusNotFound, Message: "no task with id " + quoteID(id)})
+			x.fail(&platform.Error{Code: platform.CodeTaskNotFound, HTTP: http.StatusNotFound, Message: "no task with id " + v4.Quote(id)})
 			return
 		}
 		x.fail(platform.Wrap(platform.CodeInternal, "internal error", err))

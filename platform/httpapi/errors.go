@@ -37,12 +37,3 @@ func writeJSON(w http.ResponseWriter, requestID string, status int, v any) *plat
 	writeJSONBytes(w, status, body)
 	return nil
 }
-
-// quoteID shows at most 64 characters of a client-supplied id.
-func quoteID(id string) string {
-	if len(id) > 64 {
-		id = id[:64] + "…"
-	}
-	b, _ := json.Marshal(id)
-	return string(b)
-}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
+	v4 "github.com/glmkit/glmkit/platform/envelope"
 	"github.com/glmkit/glmkit/platform/metered"
 )
 
@@ -122,26 +123,10 @@ func (x *exchange) readJSON(v any) ([]byte, bool) {
 		return nil, false
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		x.fail(&platform.Error{Code: platform.CodeBadParams, Message: "request body is not valid JSON for this API: " + jsonProblem(err)})
+		x.fail(&platform.Error{Code: platform.CodeBadParams, Message: "request body is not valid JSON for this API: " + v4.JSONProblem(err)})
 		return nil, false
 	}
 	return body, true
-}
-
-// jsonProblem describes a decode error without echoing the body.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("syntax error at byte %d", se.Offset)
-	case errors.As(err, &te):
-		if te.Field != "" {
-			return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type, te.Value)
-		}
-		return fmt.Sprintf("expected %s, got %s", te.Type, te.Value)
-	}
-	return err.Error()
 }
 
 // finish ends the metered call (settle, release, request-log row) and

@@ -111,17 +111,6 @@ func checkContext(info platform.ModelInfo, prompt int, maxTokens *int) error {
 	return nil
 }
 
-// reserveMax is the completion cap the meter reserves for.
-func reserveMax(info platform.ModelInfo, maxTokens *int) int {
-	if maxTokens != nil {
-		return *maxTokens
-	}
-	if info.MaxOutput > 0 {
-		return info.MaxOutput
-	}
-	return 1024 // the documented default max_tokens (docs/v4.md §3)
-}
-
 // validateEmbeddings checks an embeddings request (docs/v4.md §5) and returns
 // the prompt estimate.
 func (s *Server) validateEmbeddings(req *zhipuai.EmbeddingRequest) (platform.ModelInfo, int, error) {

@@ -7,7 +7,6 @@
 package mux
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -110,7 +109,7 @@ func (m *Mux) unknown(w http.ResponseWriter, r *http.Request) {
 			Message: "method " + r.Method + " not allowed on " + p})
 		return
 	}
-	envelope.WriteError(w, id, &platform.Error{Code: platform.CodeAPINotFound, Message: "no such API: " + quote(p)})
+	envelope.WriteError(w, id, &platform.Error{Code: platform.CodeAPINotFound, Message: "no such API: " + envelope.Quote(p)})
 }
 
 // known reports whether some route serves path with another method.
@@ -144,14 +143,4 @@ func matches(pattern, path []string) bool {
 		}
 	}
 	return true
-}
-
-// quote is a path as the 404 message shows it: JSON-quoted, cut at 64
-// bytes so a huge path does not come back in full.
-func quote(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "…"
-	}
-	b, _ := json.Marshal(s) // a string always marshals
-	return string(b)
 }
