@@ -143,7 +143,7 @@ func (s *Server) route(method, pattern, endpoint string, h handler) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // Routes lists the V4 patterns, for mounting (mux.Handler).
-func (s *Server) Routes() []string { return s.mux.Routes() }
+func (s *Server) Routes() []mux.Route { return s.mux.Routes() }
 
 // SetDraining makes new requests see a shutting-down server: streams cut
 // by the drain timeout get an in-band error that says so.

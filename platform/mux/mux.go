@@ -19,9 +19,16 @@ import (
 // Handler is a handler that can be mounted: it serves the routes it lists.
 type Handler interface {
 	http.Handler
-	// Routes are the patterns served, in http.ServeMux syntax with a
-	// method ("POST /api/paas/v4/chat/completions", "GET /x/{id}").
-	Routes() []string
+	// Routes are the routes served, each with the handler of its own
+	// pattern, so that a root Mux routes a request once, straight to it.
+	Routes() []Route
+}
+
+// Route is one pattern, in http.ServeMux syntax with a method
+// ("POST /api/paas/v4/chat/completions", "GET /x/{id}"), and its handler.
+type Route struct {
+	Pattern string
+	Handler http.Handler
 }
 
 // Mux routes requests by method and path.
@@ -32,7 +39,7 @@ type Mux struct {
 	// mu guards routes and paths: a handler may be mounted on a Mux that
 	// already serves (http.ServeMux allows it too).
 	mu     sync.RWMutex
-	routes []string
+	routes []Route
 	// paths are the registered paths split into segments, "{…}" matching
 	// any one segment: the paths that answer 405 rather than 404.
 	paths [][]string
@@ -60,26 +67,27 @@ func (m *Mux) Handle(pattern string, h http.Handler) {
 	m.mux.Handle(pattern, h)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.routes = append(m.routes, pattern)
+	m.routes = append(m.routes, Route{Pattern: pattern, Handler: h})
 	m.paths = append(m.paths, segments(path))
 }
 
 // HandleFunc registers f for pattern (see Handle).
 func (m *Mux) HandleFunc(pattern string, f http.HandlerFunc) { m.Handle(pattern, f) }
 
-// Mount registers every route of h, so h answers them.
+// Mount registers every route of h with the route's own handler: a
+// request to a mounted route is matched once, by m.
 func (m *Mux) Mount(h Handler) {
-	for _, p := range h.Routes() {
-		m.Handle(p, h)
+	for _, r := range h.Routes() {
+		m.Handle(r.Pattern, r.Handler)
 	}
 }
 
-// Routes lists the registered patterns, so that a Mux can itself be
-// mounted onto another.
-func (m *Mux) Routes() []string {
+// Routes lists the registered routes, so that a Mux can itself be mounted
+// onto another.
+func (m *Mux) Routes() []Route {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return append([]string(nil), m.routes...)
+	return append([]Route(nil), m.routes...)
 }
 
 // ServeHTTP normalises the path (clients join base URL and path in several

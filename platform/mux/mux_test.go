@@ -84,3 +84,21 @@ func TestHandleNeedsMethod(t *testing.T) {
 	}()
 	New(nil).HandleFunc("/x", ok("x"))
 }
+
+// panicking is a mountable handler whose own ServeHTTP must never run once
+// it is mounted: the root routes straight to the route's handler.
+type panicking struct{ routes []Route }
+
+func (panicking) ServeHTTP(http.ResponseWriter, *http.Request) { panic("routed twice") }
+func (p panicking) Routes() []Route                            { return p.routes }
+
+// A mounted route is matched once, by the root: the mounted handler's own
+// router is not run again (a second ServeMux match per request).
+func TestMountRoutesOnce(t *testing.T) {
+	root := New(nil)
+	root.Mount(panicking{routes: []Route{{Pattern: "GET /v4/tasks/{id}", Handler: ok("task")}}})
+	rec := serve(root, "GET", "/v4/tasks/t1")
+	if got, want := rec.Body.String(), "task t1"; rec.Code != http.StatusOK || got != want {
+		t.Fatalf("got %d %q, want 200 %q", rec.Code, got, want)
+	}
+}

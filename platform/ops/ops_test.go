@@ -48,7 +48,7 @@ func TestHealthOnly(t *testing.T) {
 	if code, _ := get(t, h, MetricsPath); code != http.StatusNotFound {
 		t.Fatalf("metrics: got %d, want 404", code)
 	}
-	if got := h.Routes(); len(got) != 1 || got[0] != "GET "+HealthPath {
+	if got := h.Routes(); len(got) != 1 || got[0].Pattern != "GET "+HealthPath {
 		t.Fatalf("routes: got %v, want only the health check", got)
 	}
 }
