@@ -42,8 +42,8 @@ type oaDelta struct {
 	ToolCalls        []oaToolCall `json:"tool_calls"`
 }
 
-// chunkTranslator turns engine chunks into V4 chunks (docs/peers.md §4.4, spec
-// §4, §10):
+// chunkTranslator turns engine chunks into V4 chunks (docs/peers.md §4.4,
+// docs/v4.md §4, §10):
 //   - every delta gets role "assistant"; empty deltas (vLLM's opening
 //     role-only chunk) are dropped;
 //   - tool calls that arrive in pieces (name first, arguments in fragments,

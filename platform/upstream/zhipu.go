@@ -82,8 +82,8 @@ func (z *Zhipu) chatBody(req platform.ChatRequest, stream bool) ([]byte, error) 
 }
 
 // clampSampling keeps temperature and top_p inside the ranges older GLM
-// models accept (docs/v4.md §3: temperature (0,1], top_p (0,1) open; peers.md
-// §4.3 and one-api #952): it does what the official Python SDK does before
+// models accept (docs/v4.md §3: temperature (0,1], top_p (0,1) open;
+// docs/peers.md §4.3 and one-api #952): it does what the official Python SDK does before
 // sending, so OpenAI-shaped clients that send temperature 0 get greedy
 // decoding instead of a 1214 from the cloud.
 func clampSampling(r *zhipuai.ChatCompletionRequest) (*zhipuai.ChatCompletionRequest, bool) {
