@@ -133,8 +133,27 @@ func checkUpgraded(t *testing.T, dsn string) {
 		versions = append(versions, v)
 	}
 	rows.Close()
-	if got, want := strings.Join(versions, ","), "0001_init,0002_billing,0003_billing_limits"; got != want {
+	if got, want := strings.Join(versions, ","), "0001_init,0002_billing,0003_billing_limits,0004_billing_migrations"; got != want {
 		t.Fatalf("got migrations %s, want %s", got, want)
+	}
+
+	// The previous release's own version rows survive, so it can still
+	// open the database after a rollback.
+	var billingVersions []string
+	rows, err = s.DB().QueryContext(ctx, `SELECT version FROM billing_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		billingVersions = append(billingVersions, v)
+	}
+	rows.Close()
+	if got, want := strings.Join(billingVersions, ","), "1,2"; got != want {
+		t.Fatalf("got billing_migrations versions %s, want %s", got, want)
 	}
 
 	accts, err := s.ListAccounts(ctx)
