@@ -20,6 +20,7 @@ import (
 	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/store"
+	"github.com/glmkit/glmkit/platform/store/ledger"
 )
 
 // openBilling opens billing's tables on the command's database.
@@ -29,7 +30,7 @@ func openBilling(ctx context.Context, f *storeFlags) (*billing.Store, func(), er
 	if err != nil {
 		return nil, nil, err
 	}
-	return billing.NewStore(db, nil), func() { db.Close() }, nil
+	return billing.NewStore(ledger.New(db), nil), func() { db.Close() }, nil
 }
 
 // withBilling runs fn on billing's tables of the command's database and

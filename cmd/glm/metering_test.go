@@ -21,6 +21,7 @@ import (
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/store"
+	"github.com/glmkit/glmkit/platform/store/ledger"
 	"github.com/glmkit/glmkit/zhipuai"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
@@ -260,7 +261,7 @@ func billAudit(t *testing.T, s *billSite) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	a, err := billing.NewStore(db, nil).Audit(ctx, "")
+	a, err := billing.NewStore(ledger.New(db), nil).Audit(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +431,7 @@ func TestMeteringKill9BetweenReserveAndSettle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	bst := billing.NewStore(db, nil)
+	bst := billing.NewStore(ledger.New(db), nil)
 	usage := func() []billing.UsageRecord {
 		rows, err := bst.ListUsage(context.Background(), billing.UsageFilter{AccountID: "acme"})
 		if err != nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/limits"
 	"github.com/glmkit/glmkit/platform/store"
+	"github.com/glmkit/glmkit/platform/store/ledger"
 )
 
 // Welcome package defaults: the tutorial's gift package.
@@ -192,7 +193,7 @@ func startMetering(ctx context.Context, env meteringEnv, f meteringOptions) (met
 		return metering{}, err
 	}
 	// Billing works on the store's handle: one pool, one schema.
-	db := env.Store.Handle()
+	db := ledger.New(env.Store.Handle())
 	bst := billing.NewStore(db, nil)
 	// Limits: the file's rules are defaults, the database's override them
 	// per subject; reloaded every --limits-reload, at once on the process

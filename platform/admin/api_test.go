@@ -16,6 +16,7 @@ import (
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/envelope"
 	"github.com/glmkit/glmkit/platform/store"
+	"github.com/glmkit/glmkit/platform/store/ledger"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -47,7 +48,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bst := billing.NewStore(st.Handle(), nil)
+	bst := billing.NewStore(ledger.New(st.Handle()), nil)
 	srv := httptest.NewServer(NewHandler(Options{Token: testToken, Accounts: st, Keys: st, Billing: bst,
 		Revoker: auth.New(st, auth.Options{})}))
 	t.Cleanup(srv.Close)

@@ -2,7 +2,6 @@ package billing
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"sort"
 )
@@ -83,18 +82,11 @@ func (a *Audit) fail(format string, args ...any) {
 // no balance or lease is negative; a closed lease returned at most what it
 // was granted. It reads only; engines may run meanwhile.
 func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
-	db := s.db
-	// One snapshot of every table (see store.Dialect.Snapshot).
-	tx, err := db.SQL.BeginTx(ctx, db.Dialect.Snapshot)
+	snap, err := s.db.Snapshot(ctx, account)
 	if err != nil {
-		return nil, fmt.Errorf("billing: audit: %w", err)
+		return nil, err
 	}
-	defer tx.Rollback() //nolint:errcheck // read-only
 	a := &Audit{}
-	where, args := "", []any{}
-	if account != "" {
-		where, args = " WHERE account_id = $1", []any{account}
-	}
 	type key struct{ acct, src string }
 	srcs := map[key]*SourceAudit{}
 	get := func(acct, src string) *SourceAudit {
@@ -104,79 +96,29 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 		}
 		return srcs[k]
 	}
-	// query runs q and scans each row with scan.
-	query := func(what, q string, qargs []any, scan func(*sql.Rows) error) error {
-		rows, err := tx.QueryContext(ctx, q, qargs...)
-		if err != nil {
-			return fmt.Errorf("billing: audit %s: %w", what, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				return fmt.Errorf("billing: audit %s: %w", what, err)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("billing: audit %s: %w", what, err)
-		}
-		return nil
-	}
 	pkgAcct := map[string]string{}
-	err = query("packages", `SELECT id, account_id, tokens_granted, tokens_remaining FROM billing_packages`+where, args, func(r *sql.Rows) error {
-		var id, acct string
-		var g, rem int64
-		if err := r.Scan(&id, &acct, &g, &rem); err != nil {
-			return err
-		}
-		pkgAcct[id] = acct
-		sa := get(acct, id)
-		sa.Granted, sa.Remaining = g, rem
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	for _, p := range snap.Packages {
+		pkgAcct[p.ID] = p.AccountID
+		sa := get(p.AccountID, p.ID)
+		sa.Granted, sa.Remaining = p.TokensGranted, p.Unleased
 	}
-	err = query("wallets", `SELECT account_id, cash_micros FROM billing_wallets`+where, args, func(r *sql.Rows) error {
-		var acct string
-		var c int64
-		if err := r.Scan(&acct, &c); err != nil {
-			return err
-		}
+	for acct, c := range snap.Wallets {
 		get(acct, PartCash).Remaining = c
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	err = query("top-ups", `SELECT account_id, COALESCE(SUM(micros), 0) FROM billing_credits`+andWhere(where, "kind = 'topup'")+` GROUP BY account_id`, args, func(r *sql.Rows) error {
-		var acct string
-		var m int64
-		if err := r.Scan(&acct, &m); err != nil {
-			return err
-		}
+	for acct, m := range snap.TopUps {
 		get(acct, PartCash).Granted = m
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	// Leases: per source, and spent per lease to compare with the parts.
 	type leaseRow struct {
 		acct, src, state                   string
 		granted, spent, uncollected, retnd int64
 	}
-	leases := map[string]*leaseRow{}
-	err = query("leases", `SELECT id, account_id, source, granted, spent, uncollected, state, returned FROM billing_leases`+where, args, func(r *sql.Rows) error {
-		l := &leaseRow{}
-		var id string
-		if err := r.Scan(&id, &l.acct, &l.src, &l.granted, &l.spent, &l.uncollected, &l.state, &l.retnd); err != nil {
-			return err
+	leases := make(map[string]*leaseRow, len(snap.Leases))
+	for _, l := range snap.Leases {
+		leases[l.ID] = &leaseRow{
+			acct: l.AccountID, src: l.Source, state: l.State,
+			granted: l.Granted, spent: l.Spent, uncollected: l.Uncollected, retnd: l.Returned,
 		}
-		leases[id] = l
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	for id, l := range leases {
 		src := l.src
@@ -189,13 +131,13 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 			a.fail("lease %s: granted %d spent %d uncollected %d", id, l.granted, l.spent, l.uncollected)
 		}
 		switch l.state {
-		case "active":
+		case LeaseActive:
 			a.OpenLeases++
 			sa.Leased += l.granted - l.spent
 			if l.spent > l.granted {
 				a.fail("lease %s: active with spent %d > granted %d", id, l.spent, l.granted)
 			}
-		case "closed":
+		case LeaseClosed:
 			if l.retnd < 0 || l.retnd > l.granted {
 				a.fail("lease %s: closed returning %d of %d granted", id, l.retnd, l.granted)
 			}
@@ -209,33 +151,19 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 		amount, disc, cash, short, pkgToks int64
 		pCash, pDisc, pToks                int64
 	}
-	usage := map[string]*rowSum{}
-	err = query("usage", `SELECT request_id, account_id, amount_micros, discount_micros, cash_micros, shortfall_micros, package_tokens FROM billing_usage`+where, args, func(r *sql.Rows) error {
-		var id string
-		u := &rowSum{}
-		if err := r.Scan(&id, &u.acct, &u.amount, &u.disc, &u.cash, &u.short, &u.pkgToks); err != nil {
-			return err
+	usage := make(map[string]*rowSum, len(snap.Usage))
+	for _, r := range snap.Usage {
+		usage[r.RequestID] = &rowSum{
+			acct: r.AccountID, amount: int64(r.Amount), disc: int64(r.Discount), cash: int64(r.Cash),
+			short: int64(r.Shortfall), pkgToks: r.PackageTokens,
 		}
-		usage[id] = u
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	spentByLease := map[string]int64{}
-	pq := `SELECT p.request_id, p.source, p.lease_id, p.tokens, p.micros FROM billing_usage_parts p JOIN billing_usage u ON u.request_id = p.request_id`
-	if account != "" {
-		pq += ` WHERE u.account_id = $1`
-	}
-	err = query("usage parts", pq, args, func(r *sql.Rows) error {
-		var id, src, lid string
-		var toks, mic int64
-		if err := r.Scan(&id, &src, &lid, &toks, &mic); err != nil {
-			return err
-		}
+	for _, p := range snap.Parts {
+		id, src, lid, toks, mic := p.RequestID, p.Source, p.LeaseID, p.Tokens, int64(p.Micros)
 		u := usage[id]
 		if u == nil {
-			return nil // cannot happen: joined
+			continue // cannot happen: the ledger reads parts of listed rows only
 		}
 		if src == PartCash {
 			u.pCash += mic
@@ -253,10 +181,6 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 		if l := leases[lid]; l == nil {
 			a.fail("usage %s: part names lease %s, which does not exist", id, lid)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	for id, u := range usage {
 		if u.amount != u.disc+u.cash+u.short {
@@ -294,11 +218,4 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 	})
 	sort.Strings(a.Problems)
 	return a, nil
-}
-
-func andWhere(where, cond string) string {
-	if where == "" {
-		return " WHERE " + cond
-	}
-	return where + " AND " + cond
 }

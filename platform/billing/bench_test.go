@@ -46,14 +46,14 @@ func BenchmarkReserveSettle(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer db.Close()
-			st := NewStore(db, nil)
+			st := NewStore(LedgerOn(db), nil)
 			for a := 0; a < accounts; a++ {
 				acct := "acct" + strconv.Itoa(a)
 				if _, err := st.TopUp(ctx, acct, 1_000_000*MicrosPerCNY, "bench"); err != nil {
 					b.Fatal(err)
 				}
 			}
-			e, err := NewEngine(ctx, db, Config{})
+			e, err := NewEngine(ctx, LedgerOn(db), Config{})
 			if err != nil {
 				b.Fatal(err)
 			}

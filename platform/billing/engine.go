@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/glmkit/glmkit/platform/store"
 )
 
 // Config tunes an Engine. Zero values take the defaults in brackets.
@@ -111,7 +109,7 @@ var ErrClosed = errors.New("billing: engine closed")
 // from the database in a transaction that never takes more than is there,
 // and an engine spends only what it leased.
 type Engine struct {
-	db  ledgerDB
+	db  Ledger
 	cfg Config
 
 	mu       sync.Mutex
@@ -201,12 +199,13 @@ func sortLeases(ls []*lease) {
 	})
 }
 
-// NewEngine starts an engine on db. It first reconciles leases whose
-// holder stopped renewing them (a crashed process), then loads prices.
-func NewEngine(ctx context.Context, db *store.DB, cfg Config) (*Engine, error) {
+// NewEngine starts an engine on the ledger db. It first reconciles leases
+// whose holder stopped renewing them (a crashed process), then loads
+// prices.
+func NewEngine(ctx context.Context, db Ledger, cfg Config) (*Engine, error) {
 	cfg.defaults()
 	e := &Engine{
-		db: ledgerDB{db}, cfg: cfg,
+		db: db, cfg: cfg,
 		accounts: map[string]*account{},
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -230,7 +229,7 @@ func (e *Engine) Holder() string { return e.cfg.Holder }
 
 // ReloadPrices re-reads the price table.
 func (e *Engine) ReloadPrices(ctx context.Context) error {
-	ps, err := e.db.prices(ctx)
+	ps, err := e.db.Prices(ctx)
 	if err != nil {
 		return err
 	}

@@ -2,14 +2,9 @@ package billing
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"sort"
-	"strings"
 	"time"
-
-	"github.com/glmkit/glmkit/platform/store"
 )
 
 var errInsufficient = errors.New("billing: insufficient funds")
@@ -50,9 +45,9 @@ func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) error {
 	now := e.cfg.Now()
 	var newLeases []*lease
 	pkgShort := false
-	err := db.Tx(ctx, func(tx *sql.Tx) error {
+	err := db.Tx(ctx, func(tx LedgerTx) error {
 		newLeases = newLeases[:0]
-		cash, err := db.lockWallet(ctx, tx, a.id)
+		cash, err := tx.LockWallet(ctx, a.id)
 		if err != nil {
 			return err
 		}
@@ -63,7 +58,7 @@ func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) error {
 		}
 		var pkgs []*dbPackage
 		if wantTok > 0 {
-			pkgs, err = e.eligiblePackages(ctx, tx, a.id, r.model, r.at)
+			pkgs, err = eligiblePackages(ctx, tx, a.id, r.model, r.at)
 			if err != nil {
 				return err
 			}
@@ -92,7 +87,7 @@ func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) error {
 		if cashNeed > 0 {
 			cashTake += min(int64(e.cfg.CashBlock), (cash-cashTake)/e.cfg.ShareDivisor)
 		}
-		exp := ms(now.Add(e.cfg.LeaseTTL))
+		exp := now.Add(e.cfg.LeaseTTL)
 		for _, p := range pkgs {
 			if p.take <= 0 {
 				continue
@@ -104,12 +99,8 @@ func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) error {
 			newLeases = append(newLeases, l)
 		}
 		if cashTake > 0 {
-			res, err := tx.ExecContext(ctx, `UPDATE billing_wallets SET cash_micros = cash_micros - $1, updated_at = $2 WHERE account_id = $3 AND cash_micros >= $4`, cashTake, ms(now), a.id, cashTake)
-			if err != nil {
-				return fmt.Errorf("billing: lease cash: %w", err)
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return fmt.Errorf("billing: lease cash %s: %w", a.id, store.ErrConflict)
+			if err := tx.TakeCash(ctx, a.id, cashTake, now); err != nil {
+				return err
 			}
 			l := &lease{id: newID("ls_"), source: cashSource(a.id), granted: cashTake, avail: cashTake}
 			if err := e.insertLease(ctx, tx, a.id, l, now, exp); err != nil {
@@ -160,26 +151,11 @@ func leaseCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), leaseTxTimeout)
 }
 
-// lockWallet locks the account's wallet row, which every money transaction
-// of an account takes first, and returns its cash (0 without a row).
-func (db ledgerDB) lockWallet(ctx context.Context, tx *sql.Tx, account string) (int64, error) {
-	var cash int64
-	err := tx.QueryRowContext(ctx, `SELECT cash_micros FROM billing_wallets WHERE account_id = $1`+db.Dialect.ForUpdate, account).Scan(&cash)
-	if err != nil && !isNoRows(err) {
-		return 0, fmt.Errorf("billing: lock wallet: %w", err)
-	}
-	return cash, nil
-}
-
 // leasePackage moves take tokens from package p into a new lease held by
-// this engine. The guarded UPDATE never takes more than the row holds.
-func (e *Engine) leasePackage(ctx context.Context, tx *sql.Tx, account string, p *dbPackage, take int64, now time.Time, exp int64) (*lease, error) {
-	res, err := tx.ExecContext(ctx, `UPDATE billing_packages SET tokens_remaining = tokens_remaining - $1 WHERE id = $2 AND tokens_remaining >= $3`, take, p.scope.id, take)
-	if err != nil {
-		return nil, fmt.Errorf("billing: lease package: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return nil, fmt.Errorf("billing: lease package %s: %w", p.scope.id, store.ErrConflict)
+// this engine. The ledger never takes more than the package holds.
+func (e *Engine) leasePackage(ctx context.Context, tx LedgerTx, account string, p *dbPackage, take int64, now, exp time.Time) (*lease, error) {
+	if err := tx.TakePackageTokens(ctx, p.scope.id, take); err != nil {
+		return nil, err
 	}
 	sc := p.scope
 	l := &lease{id: newID("ls_"), source: sc.id, pkg: &sc, granted: take, avail: take}
@@ -189,84 +165,69 @@ func (e *Engine) leasePackage(ctx context.Context, tx *sql.Tx, account string, p
 	return l, nil
 }
 
-func (e *Engine) insertLease(ctx context.Context, tx *sql.Tx, account string, l *lease, now time.Time, exp int64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO billing_leases (id, holder, account_id, source, granted, spent, uncollected, state, created_at, expires_at, closed_at, returned, close_note) VALUES ($1, $2, $3, $4, $5, 0, 0, 'active', $6, $7, 0, 0, '')`,
-		l.id, e.cfg.Holder, account, l.source, l.granted, ms(now), exp)
-	if err != nil {
-		return fmt.Errorf("billing: insert lease: %w", err)
-	}
-	return nil
+func (e *Engine) insertLease(ctx context.Context, tx LedgerTx, account string, l *lease, now, exp time.Time) error {
+	return tx.InsertLease(ctx, LeaseRow{
+		ID: l.id, Holder: e.cfg.Holder, AccountID: account, Source: l.source, Granted: l.granted,
+		State: LeaseActive, CreatedAt: now, ExpiresAt: exp,
+	})
 }
 
 // eligiblePackages returns, locked, the account's packages that can pay
 // for model at t, earliest expiry first (ties by id).
-func (e *Engine) eligiblePackages(ctx context.Context, tx *sql.Tx, account, model string, t time.Time) ([]*dbPackage, error) {
-	db := e.db
-	rows, err := tx.QueryContext(ctx, `SELECT id, models, tokens_remaining, effective_at, expires_at FROM billing_packages WHERE account_id = $1 AND tokens_remaining > 0 AND effective_at <= $2 AND expires_at > $3 ORDER BY expires_at, id`+db.Dialect.ForUpdate, account, ms(t), ms(t))
+func eligiblePackages(ctx context.Context, tx LedgerTx, account, model string, t time.Time) ([]*dbPackage, error) {
+	ps, err := tx.EligiblePackages(ctx, account, t)
 	if err != nil {
-		return nil, fmt.Errorf("billing: packages: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	var out []*dbPackage
-	for rows.Next() {
-		p := &dbPackage{}
-		var models string
-		var ea, xa int64
-		if err := rows.Scan(&p.scope.id, &models, &p.remaining, &ea, &xa); err != nil {
-			return nil, fmt.Errorf("billing: packages: %w", err)
+	for _, p := range ps {
+		if !scopeCovers(p.Models, model) {
+			continue
 		}
-		if models != "" {
-			p.scope.models = strings.Split(models, ",")
-		}
-		p.scope.effective, p.scope.expires = fromMS(ea), fromMS(xa)
-		if scopeCovers(p.scope.models, model) {
-			out = append(out, p)
-		}
+		out = append(out, &dbPackage{
+			scope:     pkgScope{id: p.ID, models: p.Models, effective: p.EffectiveAt, expires: p.ExpiresAt},
+			remaining: p.Unleased,
+		})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // closeLeases returns what the given leases hold and have not spent
 // (granted − spent, as the database has it) to their sources, and marks
-// them closed. With expiredBefore > 0 only leases whose expiry is at or
-// before it are closed (reconciling another holder's leases: a renewal
-// that landed meanwhile keeps the lease alive). It returns the ids closed.
-func (db ledgerDB) closeLeases(ctx context.Context, account string, ids []string, expiredBefore int64, now time.Time, note string) ([]string, error) {
+// them closed. With a non-zero expiredBefore only leases whose expiry is
+// at or before it are closed (reconciling another holder's leases: a
+// renewal that landed meanwhile keeps the lease alive). It returns the ids
+// closed.
+func closeLeases(ctx context.Context, db Ledger, account string, ids []string, expiredBefore, now time.Time, note string) ([]string, error) {
 	sort.Strings(ids)
 	var closed []string
-	err := db.Tx(ctx, func(tx *sql.Tx) error {
+	err := db.Tx(ctx, func(tx LedgerTx) error {
 		closed = closed[:0]
-		if _, err := db.lockWallet(ctx, tx, account); err != nil {
+		if _, err := tx.LockWallet(ctx, account); err != nil {
 			return err
 		}
 		for _, id := range ids {
-			var src, state string
-			var granted, spent, exp int64
-			err := tx.QueryRowContext(ctx, `SELECT source, granted, spent, state, expires_at FROM billing_leases WHERE id = $1`+db.Dialect.ForUpdate, id).Scan(&src, &granted, &spent, &state, &exp)
-			if isNoRows(err) {
-				continue
-			}
+			l, found, err := tx.LockLease(ctx, id)
 			if err != nil {
-				return fmt.Errorf("billing: read lease: %w", err)
+				return err
 			}
-			if state != "active" || (expiredBefore > 0 && exp > expiredBefore) {
+			// Expiries compare at the ledger's precision, the millisecond.
+			if !found || l.State != LeaseActive || (!expiredBefore.IsZero() && l.ExpiresAt.UnixMilli() > expiredBefore.UnixMilli()) {
 				continue
 			}
-			ret := max(granted-spent, 0)
+			ret := max(l.Granted-l.Spent, 0)
 			if ret > 0 {
-				var q string
-				if src == cashSource(account) {
-					q = `UPDATE billing_wallets SET cash_micros = cash_micros + $1 WHERE account_id = $2`
-					src = account
+				if l.Source == cashSource(account) {
+					err = tx.ReturnCash(ctx, account, ret)
 				} else {
-					q = `UPDATE billing_packages SET tokens_remaining = tokens_remaining + $1 WHERE id = $2`
+					err = tx.ReturnPackageTokens(ctx, l.Source, ret)
 				}
-				if _, err := tx.ExecContext(ctx, q, ret, src); err != nil {
-					return fmt.Errorf("billing: return lease: %w", err)
+				if err != nil {
+					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE billing_leases SET state = 'closed', closed_at = $1, returned = $2, close_note = $3 WHERE id = $4`, ms(now), ret, note, id); err != nil {
-				return fmt.Errorf("billing: close lease: %w", err)
+			if err := tx.CloseLease(ctx, id, ret, note, now); err != nil {
+				return err
 			}
 			closed = append(closed, id)
 		}
@@ -299,38 +260,14 @@ func (e *Engine) renew(ctx context.Context) error {
 		a.mu.Unlock()
 	}
 	alive := map[string]bool{}
-	err := db.Tx(ctx, func(tx *sql.Tx) error {
+	err := db.Tx(ctx, func(tx LedgerTx) error {
 		clear(alive)
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM billing_leases WHERE holder = $1 AND state = 'active' ORDER BY id`+db.Dialect.ForUpdate, e.cfg.Holder)
+		ids, err := tx.LockHolderLeases(ctx, e.cfg.Holder)
 		if err != nil {
-			return fmt.Errorf("billing: renew leases: %w", err)
+			return err
 		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return fmt.Errorf("billing: renew leases: %w", err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("billing: renew leases: %w", err)
-		}
-		exp := ms(now.Add(e.cfg.LeaseTTL))
-		const chunk = 200
-		for i := 0; i < len(ids); i += chunk {
-			part := ids[i:min(i+chunk, len(ids))]
-			args := make([]any, 0, len(part)+1)
-			args = append(args, exp)
-			for _, id := range part {
-				args = append(args, id)
-			}
-			q := `UPDATE billing_leases SET expires_at = $1 WHERE state = 'active' AND id IN (` + params(2, len(part)) + `)`
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return fmt.Errorf("billing: renew leases: %w", err)
-			}
+		if err := tx.ExtendLeases(ctx, ids, now.Add(e.cfg.LeaseTTL)); err != nil {
+			return err
 		}
 		for _, id := range ids {
 			alive[id] = true
@@ -364,30 +301,21 @@ func (e *Engine) renew(ctx context.Context) error {
 func (e *Engine) Reconcile(ctx context.Context) (int, error) {
 	now := e.cfg.Now()
 	db := e.db
-	rows, err := db.SQL.QueryContext(ctx, `SELECT account_id, id FROM billing_leases WHERE state = 'active' AND expires_at <= $1 ORDER BY account_id, id`, ms(now))
+	expired, err := db.ExpiredLeases(ctx, now)
 	if err != nil {
-		return 0, fmt.Errorf("billing: reconcile: %w", err)
+		return 0, err
 	}
 	byAcct := map[string][]string{}
 	var order []string
-	for rows.Next() {
-		var acct, id string
-		if err := rows.Scan(&acct, &id); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("billing: reconcile: %w", err)
+	for _, l := range expired {
+		if byAcct[l.AccountID] == nil {
+			order = append(order, l.AccountID)
 		}
-		if byAcct[acct] == nil {
-			order = append(order, acct)
-		}
-		byAcct[acct] = append(byAcct[acct], id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("billing: reconcile: %w", err)
+		byAcct[l.AccountID] = append(byAcct[l.AccountID], l.ID)
 	}
 	n := 0
 	for _, acct := range order {
-		closed, err := db.closeLeases(ctx, acct, byAcct[acct], ms(now), now, "expired: holder stopped renewing")
+		closed, err := closeLeases(ctx, db, acct, byAcct[acct], now, now, "expired: holder stopped renewing")
 		if err != nil {
 			return n, err
 		}
@@ -434,7 +362,7 @@ func (e *Engine) returnIdle(ctx context.Context, all bool) error {
 		return err
 	}
 	for _, b := range todo {
-		if _, err := e.db.closeLeases(ctx, b.a.id, b.ids, 0, now, "returned by holder"); err != nil {
+		if _, err := closeLeases(ctx, e.db, b.a.id, b.ids, time.Time{}, now, "returned by holder"); err != nil {
 			return err
 		}
 		gone := map[string]bool{}

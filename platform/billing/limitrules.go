@@ -2,7 +2,6 @@ package billing
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -43,12 +42,14 @@ func (s *Store) SetLimit(ctx context.Context, subject, id string, p LimitPatch) 
 	}
 	now := s.now()
 	var r LimitRule
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.Tx(ctx, func(tx LedgerTx) error {
+		cur, found, err := tx.LockLimit(ctx, subject, id)
+		if err != nil {
+			return err
+		}
 		r = LimitRule{Subject: subject, ID: id}
-		err := tx.QueryRowContext(ctx, `SELECT max_concurrent, rpm, daily_tokens FROM billing_limit_rules WHERE subject = $1 AND id = $2`+s.db.Dialect.ForUpdate,
-			subject, id).Scan(&r.MaxConcurrent, &r.RPM, &r.DailyTokens)
-		if err != nil && !isNoRows(err) {
-			return fmt.Errorf("billing: limit: %w", err)
+		if found {
+			r.MaxConcurrent, r.RPM, r.DailyTokens = cur.MaxConcurrent, cur.RPM, cur.DailyTokens
 		}
 		for _, f := range []struct {
 			v   *int64
@@ -61,13 +62,10 @@ func (s *Store) SetLimit(ctx context.Context, subject, id string, p LimitPatch) 
 				*f.dst = *f.v
 			}
 		}
-		r.UpdatedAt = fromMS(ms(now))
-		_, err = tx.ExecContext(ctx, `INSERT INTO billing_limit_rules (subject, id, max_concurrent, rpm, daily_tokens, updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject, id) DO UPDATE SET max_concurrent = excluded.max_concurrent, rpm = excluded.rpm, daily_tokens = excluded.daily_tokens, updated_at = excluded.updated_at`,
-			subject, id, r.MaxConcurrent, r.RPM, r.DailyTokens, ms(now))
-		if err != nil {
-			return fmt.Errorf("billing: set limit: %w", err)
-		}
-		return nil
+		// The time as the ledger keeps it, so the rule returned equals
+		// the one read back.
+		r.UpdatedAt = time.UnixMilli(now.UnixMilli()).UTC()
+		return tx.PutLimit(ctx, r)
 	})
 	if err != nil {
 		return LimitRule{}, err
@@ -78,50 +76,16 @@ func (s *Store) SetLimit(ctx context.Context, subject, id string, p LimitPatch) 
 // ClearLimit deletes the rule of (subject, id); found=false when there was
 // none.
 func (s *Store) ClearLimit(ctx context.Context, subject, id string) (found bool, err error) {
-	res, err := s.db.SQL.ExecContext(ctx, `DELETE FROM billing_limit_rules WHERE subject = $1 AND id = $2`, subject, id)
-	if err != nil {
-		return false, fmt.Errorf("billing: clear limit: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("billing: clear limit: %w", err)
-	}
-	return n > 0, nil
+	return s.db.DeleteLimit(ctx, subject, id)
 }
 
 // GetLimit returns the rule of (subject, id); found=false when there is none.
 func (s *Store) GetLimit(ctx context.Context, subject, id string) (LimitRule, bool, error) {
-	r := LimitRule{Subject: subject, ID: id}
-	var up int64
-	err := s.db.SQL.QueryRowContext(ctx, `SELECT max_concurrent, rpm, daily_tokens, updated_at FROM billing_limit_rules WHERE subject = $1 AND id = $2`,
-		subject, id).Scan(&r.MaxConcurrent, &r.RPM, &r.DailyTokens, &up)
-	if isNoRows(err) {
-		return LimitRule{}, false, nil
-	}
-	if err != nil {
-		return LimitRule{}, false, fmt.Errorf("billing: limit: %w", err)
-	}
-	r.UpdatedAt = fromMS(up)
-	return r, true, nil
+	return s.db.Limit(ctx, subject, id)
 }
 
 // ListLimits returns every rule, accounts first, by id. glm serve reads it
 // on start and on each limits reload: one small SELECT, never per request.
 func (s *Store) ListLimits(ctx context.Context) ([]LimitRule, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT subject, id, max_concurrent, rpm, daily_tokens, updated_at FROM billing_limit_rules ORDER BY subject, id`)
-	if err != nil {
-		return nil, fmt.Errorf("billing: list limits: %w", err)
-	}
-	defer rows.Close()
-	var out []LimitRule
-	for rows.Next() {
-		var r LimitRule
-		var up int64
-		if err := rows.Scan(&r.Subject, &r.ID, &r.MaxConcurrent, &r.RPM, &r.DailyTokens, &up); err != nil {
-			return nil, fmt.Errorf("billing: list limits: %w", err)
-		}
-		r.UpdatedAt = fromMS(up)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return s.db.Limits(ctx)
 }

@@ -17,7 +17,7 @@ func TestLimitRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		st := NewStore(db, nil)
+		st := NewStore(LedgerOn(db), nil)
 		n := func(v int64) *int64 { return &v }
 		r, err := st.SetLimit(ctx, LimitKey, "k1", LimitPatch{RPM: n(2)})
 		if err != nil || r.RPM != 2 || r.MaxConcurrent != 0 || r.DailyTokens != 0 {
@@ -41,7 +41,7 @@ func TestLimitRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db2.Close()
-		all, err := NewStore(db2, nil).ListLimits(ctx)
+		all, err := NewStore(LedgerOn(db2), nil).ListLimits(ctx)
 		if err != nil || len(all) != 2 || all[0].Subject != LimitAccount || all[0].DailyTokens != 1000 || all[1].ID != "k1" || all[1].RPM != 2 || all[1].MaxConcurrent != 1 {
 			t.Fatalf("list %+v %v", all, err)
 		}

@@ -2,7 +2,6 @@ package billing
 
 import (
 	"context"
-	"database/sql"
 	"time"
 )
 
@@ -46,19 +45,19 @@ func (e *Engine) refreshOrder(ctx context.Context, a *account, model string, pri
 	defer cancel()
 	db := e.db
 	var newLeases []*lease
-	err := db.Tx(ctx, func(tx *sql.Tx) error {
+	err := db.Tx(ctx, func(tx LedgerTx) error {
 		newLeases = newLeases[:0]
 		// Same lock order as acquire: wallet row, then packages.
-		if _, err := db.lockWallet(ctx, tx, a.id); err != nil {
+		if _, err := tx.LockWallet(ctx, a.id); err != nil {
 			return err
 		}
-		pkgs, err := e.eligiblePackages(ctx, tx, a.id, model, now)
+		pkgs, err := eligiblePackages(ctx, tx, a.id, model, now)
 		if err != nil {
 			return err
 		}
 		left := pl.covered
 		room := e.cfg.TokenBlock
-		exp := ms(now.Add(e.cfg.LeaseTTL))
+		exp := now.Add(e.cfg.LeaseTTL)
 		for _, p := range pkgs {
 			if !p.scope.expires.Before(first.pkg.expires) {
 				break // sorted by expiry: the rest rank after the leases

@@ -3,15 +3,12 @@ package billing
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/glmkit/glmkit/platform/store"
 )
 
 // Package kinds (the console's 资源包类型: 赠送 / 购买).
@@ -103,21 +100,18 @@ type Grant struct {
 // the read models (packages, balances, usage, bills). The hot path uses
 // Engine instead.
 type Store struct {
-	db  ledgerDB
+	db  Ledger
 	now func() time.Time
 }
 
-// NewStore returns a Store on the platform's database handle. now is the
-// clock (nil = time.Now).
-func NewStore(db *store.DB, now func() time.Time) *Store {
+// NewStore returns a Store on the ledger. now is the clock (nil =
+// time.Now).
+func NewStore(db Ledger, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: ledgerDB{db}, now: now}
+	return &Store{db: db, now: now}
 }
-
-// DB returns the handle the store uses.
-func (s *Store) DB() *store.DB { return s.db.DB }
 
 func newID(prefix string) string {
 	var b [10]byte
@@ -125,16 +119,6 @@ func newID(prefix string) string {
 		panic(fmt.Sprintf("billing: crypto/rand: %v", err))
 	}
 	return prefix + hex.EncodeToString(b[:])
-}
-
-// ensureWallet creates the account's wallet row (cash 0) if missing, so
-// every money transaction for an account can lock that one row first.
-func (db ledgerDB) ensureWallet(ctx context.Context, tx *sql.Tx, account string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO billing_wallets (account_id, cash_micros, updated_at) VALUES ($1, 0, $2) ON CONFLICT (account_id) DO NOTHING`, account, ms(now))
-	if err != nil {
-		return fmt.Errorf("billing: wallet: %w", err)
-	}
-	return nil
 }
 
 // GrantPackage adds a resource package to an account.
@@ -187,33 +171,24 @@ func (s *Store) grant(ctx context.Context, id string, g Grant, once bool) (Packa
 		PurchasedAt: g.PurchasedAt.UTC(), EffectiveAt: g.EffectiveAt.UTC(), ExpiresAt: g.ExpiresAt.UTC(),
 	}
 	granted := false
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if err := s.db.ensureWallet(ctx, tx, g.AccountID, now); err != nil {
+	err := s.db.Tx(ctx, func(tx LedgerTx) error {
+		// The wallet row exists before the package, so every money
+		// transaction for the account can lock that one row first.
+		if err := tx.EnsureWallet(ctx, g.AccountID, now); err != nil {
 			return err
 		}
-		ins := `INSERT INTO billing_packages (id, account_id, name, kind, models, tokens_granted, tokens_remaining, purchased_at, effective_at, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
-		if once {
-			ins += ` ON CONFLICT (id) DO NOTHING`
-		}
-		r, err := tx.ExecContext(ctx, ins,
-			p.ID, p.AccountID, p.Name, p.Kind, strings.Join(models, ","), p.TokensGranted, p.TokensGranted,
-			ms(p.PurchasedAt), ms(p.EffectiveAt), ms(p.ExpiresAt), ms(now))
+		ins, err := tx.InsertPackage(ctx, p, now, once)
 		if err != nil {
-			return fmt.Errorf("billing: insert package: %w", err)
+			return err
 		}
-		if n, err := r.RowsAffected(); err != nil {
-			return fmt.Errorf("billing: insert package: %w", err)
-		} else if n == 0 {
-			granted = false
+		granted = ins
+		if !ins {
 			return nil // already granted under this id
 		}
-		granted = true
-		_, err = tx.ExecContext(ctx, `INSERT INTO billing_credits (id, account_id, kind, micros, tokens, ref, note, created_at) VALUES ($1, $2, 'package', 0, $3, $4, $5, $6)`,
-			newID("cr_"), p.AccountID, p.TokensGranted, p.ID, p.Name, ms(now))
-		if err != nil {
-			return fmt.Errorf("billing: credit row: %w", err)
-		}
-		return nil
+		return tx.InsertCredit(ctx, Credit{
+			ID: newID("cr_"), AccountID: p.AccountID, Kind: CreditPackage, Tokens: p.TokensGranted,
+			Ref: p.ID, Note: p.Name, CreatedAt: now,
+		})
 	})
 	if err != nil {
 		return Package{}, false, err
@@ -250,17 +225,13 @@ func (s *Store) TopUp(ctx context.Context, account string, amount Micros, note s
 		return 0, errors.New("billing: topup: amount must be positive")
 	}
 	now := s.now()
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO billing_wallets (account_id, cash_micros, updated_at) VALUES ($1, $2, $3) ON CONFLICT (account_id) DO UPDATE SET cash_micros = billing_wallets.cash_micros + excluded.cash_micros, updated_at = excluded.updated_at`,
-			account, int64(amount), ms(now)); err != nil {
-			return fmt.Errorf("billing: topup: %w", err)
+	err := s.db.Tx(ctx, func(tx LedgerTx) error {
+		if err := tx.AddCash(ctx, account, int64(amount), now); err != nil {
+			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO billing_credits (id, account_id, kind, micros, tokens, ref, note, created_at) VALUES ($1, $2, 'topup', $3, 0, '', $4, $5)`,
-			newID("cr_"), account, int64(amount), note, ms(now))
-		if err != nil {
-			return fmt.Errorf("billing: credit row: %w", err)
-		}
-		return nil
+		return tx.InsertCredit(ctx, Credit{
+			ID: newID("cr_"), AccountID: account, Kind: CreditTopUp, Micros: int64(amount), Note: note, CreatedAt: now,
+		})
 	})
 	if err != nil {
 		return 0, err
@@ -279,32 +250,6 @@ type Balance struct {
 	Unleased Micros
 }
 
-// outstanding returns, per lease source, what active leases hold and have
-// not spent (granted − spent).
-func (db ledgerDB) outstanding(ctx context.Context, account string) (map[string]int64, error) {
-	q := `SELECT source, SUM(granted - spent) FROM billing_leases WHERE state = 'active'`
-	args := []any{}
-	if account != "" {
-		q += ` AND account_id = ` + arg(&args, account)
-	}
-	q += ` GROUP BY source`
-	rows, err := db.SQL.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("billing: leases: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var src string
-		var n int64
-		if err := rows.Scan(&src, &n); err != nil {
-			return nil, fmt.Errorf("billing: leases: %w", err)
-		}
-		out[src] = n
-	}
-	return out, rows.Err()
-}
-
 // cashSource is the lease source of an account's cash. Package leases use
 // the package id as the source.
 func cashSource(account string) string { return "cash:" + account }
@@ -312,12 +257,11 @@ func cashSource(account string) string { return "cash:" + account }
 // Balance returns the account's cash.
 func (s *Store) Balance(ctx context.Context, account string) (Balance, error) {
 	b := Balance{AccountID: account}
-	var cash int64
-	err := s.db.SQL.QueryRowContext(ctx, `SELECT cash_micros FROM billing_wallets WHERE account_id = $1`, account).Scan(&cash)
-	if err != nil && !isNoRows(err) {
-		return b, fmt.Errorf("billing: balance: %w", err)
+	cash, err := s.db.Cash(ctx, account)
+	if err != nil {
+		return b, err
 	}
-	out, err := s.db.outstanding(ctx, account)
+	out, err := s.db.Outstanding(ctx, account)
 	if err != nil {
 		return b, err
 	}
@@ -329,35 +273,11 @@ func (s *Store) Balance(ctx context.Context, account string) (Balance, error) {
 // ListPackages returns packages, earliest expiry first (the order they
 // pay in); account "" lists every account's.
 func (s *Store) ListPackages(ctx context.Context, account string) ([]Package, error) {
-	q := `SELECT id, account_id, name, kind, models, tokens_granted, tokens_remaining, purchased_at, effective_at, expires_at FROM billing_packages`
-	var args []any
-	if account != "" {
-		q += ` WHERE account_id = ` + arg(&args, account)
-	}
-	q += ` ORDER BY account_id, expires_at, id`
-	rows, err := s.db.SQL.QueryContext(ctx, q, args...)
+	out, err := s.db.Packages(ctx, account)
 	if err != nil {
-		return nil, fmt.Errorf("billing: list packages: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []Package
-	for rows.Next() {
-		var p Package
-		var models string
-		var pa, ea, xa int64
-		if err := rows.Scan(&p.ID, &p.AccountID, &p.Name, &p.Kind, &models, &p.TokensGranted, &p.Unleased, &pa, &ea, &xa); err != nil {
-			return nil, fmt.Errorf("billing: list packages: %w", err)
-		}
-		if models != "" {
-			p.Models = strings.Split(models, ",")
-		}
-		p.PurchasedAt, p.EffectiveAt, p.ExpiresAt = fromMS(pa), fromMS(ea), fromMS(xa)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("billing: list packages: %w", err)
-	}
-	leased, err := s.db.outstanding(ctx, account)
+	leased, err := s.db.Outstanding(ctx, account)
 	if err != nil {
 		return nil, err
 	}
@@ -368,26 +288,7 @@ func (s *Store) ListPackages(ctx context.Context, account string) ([]Package, er
 }
 
 // Prices returns the price table, by model.
-func (s *Store) Prices(ctx context.Context) ([]Price, error) { return s.db.prices(ctx) }
-
-func (db ledgerDB) prices(ctx context.Context) ([]Price, error) {
-	rows, err := db.SQL.QueryContext(ctx, `SELECT model, input_micros, output_micros, image_micros FROM billing_prices ORDER BY model`)
-	if err != nil {
-		return nil, fmt.Errorf("billing: prices: %w", err)
-	}
-	defer rows.Close()
-	var out []Price
-	for rows.Next() {
-		var p Price
-		var in, o, im int64
-		if err := rows.Scan(&p.Model, &in, &o, &im); err != nil {
-			return nil, fmt.Errorf("billing: prices: %w", err)
-		}
-		p.Input, p.Output, p.Image = Micros(in), Micros(o), Micros(im)
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
+func (s *Store) Prices(ctx context.Context) ([]Price, error) { return s.db.Prices(ctx) }
 
 // SetPrice stores a model's price. Running engines pick it up on their
 // next price refresh; a reservation keeps the price it was made at.
@@ -398,10 +299,5 @@ func (s *Store) SetPrice(ctx context.Context, p Price) error {
 	if p.Input < 0 || p.Output < 0 || p.Image < 0 {
 		return errors.New("billing: price: negative price")
 	}
-	_, err := s.db.SQL.ExecContext(ctx, `INSERT INTO billing_prices (model, input_micros, output_micros, image_micros, updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (model) DO UPDATE SET input_micros = excluded.input_micros, output_micros = excluded.output_micros, image_micros = excluded.image_micros, updated_at = excluded.updated_at`,
-		p.Model, int64(p.Input), int64(p.Output), int64(p.Image), ms(s.now()))
-	if err != nil {
-		return fmt.Errorf("billing: set price: %w", err)
-	}
-	return nil
+	return s.db.PutPrice(ctx, p, s.now())
 }

@@ -21,6 +21,13 @@ func eachDB(t *testing.T, fn func(t *testing.T, dsn string)) {
 	storetest.EachEngine(t, "billing", fn)
 }
 
+// LedgerOn is the platform's Ledger on a database handle, for this
+// package's tests. The implementation (platform/store/ledger) imports
+// billing, so these tests cannot import it without a cycle; the external
+// test package, which can, sets it before any test runs
+// (ledger_external_test.go).
+var LedgerOn func(*store.DB) Ledger
+
 // onlyPG runs fn on PostgreSQL only (skipped without the DSN).
 func onlyPG(t *testing.T, fn func(t *testing.T, dsn string)) {
 	fn(t, freshPG(t))
@@ -77,7 +84,7 @@ func newRig(t *testing.T, dsn string) *rig {
 	}
 	t.Cleanup(func() { db.Close() })
 	clk := newClock(t0)
-	return &rig{t: t, dsn: dsn, db: db, store: NewStore(db, clk.Now), clk: clk}
+	return &rig{t: t, dsn: dsn, db: db, store: NewStore(LedgerOn(db), clk.Now), clk: clk}
 }
 
 // engine opens an engine with its own connection pool (a replica).
@@ -93,7 +100,7 @@ func (r *rig) engine(cfg Config) *Engine {
 		cfg.Now = r.clk.Now
 	}
 	cfg.Manual = true
-	e, err := NewEngine(ctx, db, cfg)
+	e, err := NewEngine(ctx, LedgerOn(db), cfg)
 	if err != nil {
 		r.t.Fatalf("engine: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/limits"
 	"github.com/glmkit/glmkit/platform/store"
+	"github.com/glmkit/glmkit/platform/store/ledger"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
 
@@ -25,7 +26,7 @@ func newLimitsEnv(t *testing.T, file limits.Rules) *meteredEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	bst := billing.NewStore(db, nil)
+	bst := billing.NewStore(ledger.New(db), nil)
 	// A fixed limiter clock: the RPM window cannot roll over mid-test.
 	at := time.Date(2026, 3, 1, 10, 0, 30, 0, time.UTC)
 	lim := limits.New(limits.Config{Now: func() time.Time { return at }})

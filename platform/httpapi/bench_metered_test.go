@@ -9,6 +9,7 @@ import (
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/store"
+	"github.com/glmkit/glmkit/platform/store/ledger"
 )
 
 // BenchmarkMeteredSyncChat: the same in-process handler
@@ -27,13 +28,13 @@ func BenchmarkMeteredSyncChat(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					eng, err := billing.NewEngine(ctx, db, billing.Config{})
+					eng, err := billing.NewEngine(ctx, ledger.New(db), billing.Config{})
 					if err != nil {
 						b.Fatal(err)
 					}
 					b.Cleanup(func() { eng.Close(ctx); db.Close() })
 					// Plenty of cash: glm-4 at ¥0.1/1K, every request paid.
-					if _, err := billing.NewStore(db, nil).TopUp(ctx, "a", 1_000_000*billing.MicrosPerCNY, "bench"); err != nil {
+					if _, err := billing.NewStore(ledger.New(db), nil).TopUp(ctx, "a", 1_000_000*billing.MicrosPerCNY, "bench"); err != nil {
 						b.Fatal(err)
 					}
 					meter = billing.Meter{Engine: eng}

@@ -14,6 +14,7 @@ import (
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/limits"
 	"github.com/glmkit/glmkit/platform/store"
+	"github.com/glmkit/glmkit/platform/store/ledger"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
 
@@ -48,11 +49,11 @@ func newMeteredEnv(t *testing.T, start time.Time) *meteredEnv {
 	clock := &testClock{t: start}
 	// Manual: the test drives flushes; a day-long lease TTL keeps leases
 	// valid across the clock jumps below (validity is TTL/2).
-	eng, err := billing.NewEngine(ctx, db, billing.Config{Now: clock.Now, Manual: true, LeaseTTL: 48 * time.Hour})
+	eng, err := billing.NewEngine(ctx, ledger.New(db), billing.Config{Now: clock.Now, Manual: true, LeaseTTL: 48 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bst := billing.NewStore(db, clock.Now)
+	bst := billing.NewStore(ledger.New(db), clock.Now)
 	meter := billing.Meter{Engine: eng}
 	e := newEnv(t, func(_ *proxyConfig, o *Options, to *taskOptions) {
 		to.Calls.Meter = meter

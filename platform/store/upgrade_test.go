@@ -21,6 +21,7 @@ import (
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/store"
+	"github.com/glmkit/glmkit/platform/store/ledger"
 	_ "github.com/jackc/pgx/v5/stdlib" // the dump loader opens its own connection
 )
 
@@ -188,7 +189,7 @@ func checkUpgraded(t *testing.T, dsn string) {
 		t.Fatalf("got %d request-log rows, want the 13 requests made", len(logs))
 	}
 
-	bst := billing.NewStore(s.Handle(), nil)
+	bst := billing.NewStore(ledger.New(s.Handle()), nil)
 	pkgs, err := bst.ListPackages(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +249,7 @@ func checkUpgraded(t *testing.T, dsn string) {
 	if _, err := bst.TopUp(ctx, "broke", billing.MicrosPerCNY, "after upgrade"); err != nil {
 		t.Fatal(err)
 	}
-	eng, err := billing.NewEngine(ctx, s.Handle(), billing.Config{Manual: true})
+	eng, err := billing.NewEngine(ctx, ledger.New(s.Handle()), billing.Config{Manual: true})
 	if err != nil {
 		t.Fatal(err)
 	}

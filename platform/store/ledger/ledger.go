@@ -1,0 +1,81 @@
+// Package ledger keeps billing's money in the platform's database: it
+// implements billing.Ledger with the SQL of billing's tables (wallets,
+// packages, credits, prices, leases, usage, limit rules), which the store's
+// migrations create. The money rules stay in platform/billing; every
+// statement here reads or writes rows as billing asks.
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/glmkit/glmkit/platform/billing"
+	"github.com/glmkit/glmkit/platform/store"
+)
+
+// DB is billing's ledger on the platform's one database handle: its
+// transactions run on the same pool through store.DB.Tx, which retries
+// transient conflicts.
+type DB struct {
+	db *store.DB
+}
+
+var (
+	_ billing.Ledger   = (*DB)(nil)
+	_ billing.LedgerTx = (*txn)(nil)
+)
+
+// New returns the ledger on db.
+func New(db *store.DB) *DB { return &DB{db: db} }
+
+// Tx implements billing.Ledger.
+func (l *DB) Tx(ctx context.Context, fn func(billing.LedgerTx) error) error {
+	return l.db.Tx(ctx, func(tx *sql.Tx) error {
+		return fn(&txn{tx: tx, forUpdate: l.db.Dialect.ForUpdate})
+	})
+}
+
+// txn is one transaction: billing.LedgerTx.
+type txn struct {
+	tx *sql.Tx
+	// forUpdate is appended to the SELECTs that lock what they read.
+	forUpdate string
+}
+
+// ms is the storage form of a time: Unix milliseconds in a BIGINT, the one
+// time type both engines compare identically.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// params returns "$start, $start+1, …", n placeholders, for statements
+// whose argument count varies.
+func params(start, n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(start + i))
+	}
+	return b.String()
+}
+
+// arg appends v to args and returns its placeholder.
+func arg(args *[]any, v any) string {
+	*args = append(*args, v)
+	return "$" + strconv.Itoa(len(*args))
+}
+
+func joinModels(models []string) string { return strings.Join(models, ",") }
+
+func splitModels(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}

@@ -1,0 +1,167 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/glmkit/glmkit/platform/billing"
+)
+
+// Usage rows and the parts that paid for them.
+
+const (
+	usageCols = 16 // columns of a billing_usage row
+	partCols  = 6  // columns of a billing_usage_parts row
+	// usageChunk and partChunk bound the rows of one INSERT, keeping its
+	// bound parameters well under either engine's limit.
+	usageChunk = 100
+	partChunk  = 150
+)
+
+// InsertUsage implements billing.LedgerTx. ON CONFLICT DO NOTHING skips a
+// request id already stored; RETURNING names the rows that were new.
+func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]string, error) {
+	var inserted []string
+	for i := 0; i < len(recs); i += usageChunk {
+		part := recs[i:min(i+usageChunk, len(recs))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO billing_usage (request_id, account_id, key_id, model, prompt_tokens, completion_tokens, images, package_tokens, amount_micros, discount_micros, cash_micros, shortfall_micros, outcome, estimated, reserved_at, created_at) VALUES `)
+		args := make([]any, 0, len(part)*usageCols)
+		for j, r := range part {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(" + params(j*usageCols+1, usageCols) + ")")
+			est := 0
+			if r.Estimated {
+				est = 1
+			}
+			args = append(args, r.RequestID, r.AccountID, r.KeyID, r.Model, r.PromptTokens, r.CompletionTokens, r.Images,
+				r.PackageTokens, int64(r.Amount), int64(r.Discount), int64(r.Cash), int64(r.Shortfall), r.Outcome, est,
+				ms(r.ReservedAt), ms(r.CreatedAt))
+		}
+		b.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
+		ids, err := t.insertReturning(ctx, b.String(), args)
+		if err != nil {
+			return nil, err
+		}
+		inserted = append(inserted, ids...)
+	}
+	return inserted, nil
+}
+
+func (t *txn) insertReturning(ctx context.Context, q string, args []any) ([]string, error) {
+	rows, err := t.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("billing: insert usage: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("billing: insert usage: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("billing: insert usage: %w", err)
+	}
+	return ids, nil
+}
+
+// InsertUsageParts implements billing.LedgerTx.
+func (t *txn) InsertUsageParts(ctx context.Context, parts []billing.UsagePart) error {
+	for i := 0; i < len(parts); i += partChunk {
+		chunk := parts[i:min(i+partChunk, len(parts))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO billing_usage_parts (request_id, seq, source, lease_id, tokens, micros) VALUES `)
+		args := make([]any, 0, len(chunk)*partCols)
+		for j, p := range chunk {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(" + params(j*partCols+1, partCols) + ")")
+			args = append(args, p.RequestID, p.Seq, p.Source, p.LeaseID, p.Tokens, int64(p.Micros))
+		}
+		if _, err := t.tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("billing: insert usage parts: %w", err)
+		}
+	}
+	return nil
+}
+
+// Usage implements billing.Ledger.
+func (l *DB) Usage(ctx context.Context, f billing.UsageFilter) ([]billing.UsageRecord, error) {
+	q := `SELECT request_id, account_id, key_id, model, prompt_tokens, completion_tokens, images, package_tokens, amount_micros, discount_micros, cash_micros, shortfall_micros, outcome, estimated, reserved_at, created_at FROM billing_usage WHERE 1 = 1`
+	var args []any
+	if f.AccountID != "" {
+		q += ` AND account_id = ` + arg(&args, f.AccountID)
+	}
+	if f.Model != "" {
+		q += ` AND model = ` + arg(&args, f.Model)
+	}
+	if !f.Since.IsZero() {
+		q += ` AND created_at >= ` + arg(&args, ms(f.Since))
+	}
+	if !f.Until.IsZero() {
+		q += ` AND created_at < ` + arg(&args, ms(f.Until))
+	}
+	q += ` ORDER BY created_at, request_id`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	rows, err := l.db.SQL.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("billing: list usage: %w", err)
+	}
+	defer rows.Close()
+	var out []billing.UsageRecord
+	idx := map[string]int{}
+	for rows.Next() {
+		var r billing.UsageRecord
+		var amount, disc, cash, short int64
+		var est int
+		var ra, ca int64
+		if err := rows.Scan(&r.RequestID, &r.AccountID, &r.KeyID, &r.Model, &r.PromptTokens, &r.CompletionTokens, &r.Images,
+			&r.PackageTokens, &amount, &disc, &cash, &short, &r.Outcome, &est, &ra, &ca); err != nil {
+			return nil, fmt.Errorf("billing: list usage: %w", err)
+		}
+		r.Amount, r.Discount, r.Cash, r.Shortfall = billing.Micros(amount), billing.Micros(disc), billing.Micros(cash), billing.Micros(short)
+		r.Estimated = est != 0
+		r.ReservedAt, r.CreatedAt = fromMS(ra), fromMS(ca)
+		idx[r.RequestID] = len(out)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("billing: list usage: %w", err)
+	}
+	if !f.WithParts || len(out) == 0 {
+		return out, nil
+	}
+	pq := `SELECT p.request_id, p.source, p.lease_id, p.tokens, p.micros FROM billing_usage_parts p JOIN billing_usage u ON u.request_id = p.request_id WHERE 1 = 1`
+	var pargs []any
+	if f.AccountID != "" {
+		pq += ` AND u.account_id = ` + arg(&pargs, f.AccountID)
+	}
+	pq += ` ORDER BY p.request_id, p.seq`
+	prow, err := l.db.SQL.QueryContext(ctx, pq, pargs...)
+	if err != nil {
+		return nil, fmt.Errorf("billing: usage parts: %w", err)
+	}
+	defer prow.Close()
+	for prow.Next() {
+		var id string
+		var p billing.Part
+		var m int64
+		if err := prow.Scan(&id, &p.Source, &p.LeaseID, &p.Tokens, &m); err != nil {
+			return nil, fmt.Errorf("billing: usage parts: %w", err)
+		}
+		p.Micros = billing.Micros(m)
+		if i, ok := idx[id]; ok {
+			out[i].Parts = append(out[i].Parts, p)
+		}
+	}
+	return out, prow.Err()
+}
