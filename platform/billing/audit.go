@@ -86,80 +86,111 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Audit{}
-	type key struct{ acct, src string }
-	srcs := map[key]*SourceAudit{}
-	get := func(acct, src string) *SourceAudit {
-		k := key{acct, src}
-		if srcs[k] == nil {
-			srcs[k] = &SourceAudit{Account: acct, Source: src}
-		}
-		return srcs[k]
+	au := newAuditor()
+	au.sources(snap)
+	au.leases(snap.Leases)
+	au.usage(snap.Usage, snap.Parts)
+	return au.finish(), nil
+}
+
+// auditor recomputes both sides of the ledger from one snapshot.
+type auditor struct {
+	a    *Audit
+	srcs map[srcKey]*SourceAudit
+	// pkgAcct is each package's account, to catch a package paying for
+	// another account's usage.
+	pkgAcct      map[string]string
+	lease        map[string]LeaseRow
+	spentByLease map[string]int64
+}
+
+type srcKey struct{ acct, src string }
+
+func newAuditor() *auditor {
+	return &auditor{
+		a:            &Audit{},
+		srcs:         map[srcKey]*SourceAudit{},
+		pkgAcct:      map[string]string{},
+		lease:        map[string]LeaseRow{},
+		spentByLease: map[string]int64{},
 	}
-	pkgAcct := map[string]string{}
+}
+
+func (au *auditor) get(acct, src string) *SourceAudit {
+	k := srcKey{acct, src}
+	if au.srcs[k] == nil {
+		au.srcs[k] = &SourceAudit{Account: acct, Source: src}
+	}
+	return au.srcs[k]
+}
+
+// sources fills what each package and wallet was given and still holds.
+func (au *auditor) sources(snap *LedgerSnapshot) {
 	for _, p := range snap.Packages {
-		pkgAcct[p.ID] = p.AccountID
-		sa := get(p.AccountID, p.ID)
+		au.pkgAcct[p.ID] = p.AccountID
+		sa := au.get(p.AccountID, p.ID)
 		sa.Granted, sa.Remaining = p.TokensGranted, p.Unleased
 	}
 	for acct, c := range snap.Wallets {
-		get(acct, PartCash).Remaining = c
+		au.get(acct, PartCash).Remaining = c
 	}
 	for acct, m := range snap.TopUps {
-		get(acct, PartCash).Granted = m
+		au.get(acct, PartCash).Granted = m
 	}
-	// Leases: per source, and spent per lease to compare with the parts.
-	type leaseRow struct {
-		acct, src, state                   string
-		granted, spent, uncollected, retnd int64
-	}
-	leases := make(map[string]*leaseRow, len(snap.Leases))
-	for _, l := range snap.Leases {
-		leases[l.ID] = &leaseRow{
-			acct: l.AccountID, src: l.Source, state: l.State,
-			granted: l.Granted, spent: l.Spent, uncollected: l.Uncollected, retnd: l.Returned,
-		}
-	}
-	for id, l := range leases {
-		src := l.src
-		if src == cashSource(l.acct) {
+}
+
+// leases adds what active leases hold and what late rows could not
+// collect to their sources, and checks each lease's own figures.
+func (au *auditor) leases(rows []LeaseRow) {
+	a := au.a
+	for _, l := range rows {
+		au.lease[l.ID] = l
+		id := l.ID
+		src := l.Source
+		if src == cashSource(l.AccountID) {
 			src = PartCash
 		}
-		sa := get(l.acct, src)
-		sa.Uncollected += l.uncollected
-		if l.granted < 0 || l.spent < 0 || l.uncollected < 0 || l.uncollected > l.spent {
-			a.fail("lease %s: granted %d spent %d uncollected %d", id, l.granted, l.spent, l.uncollected)
+		sa := au.get(l.AccountID, src)
+		sa.Uncollected += l.Uncollected
+		if l.Granted < 0 || l.Spent < 0 || l.Uncollected < 0 || l.Uncollected > l.Spent {
+			a.fail("lease %s: granted %d spent %d uncollected %d", id, l.Granted, l.Spent, l.Uncollected)
 		}
-		switch l.state {
+		switch l.State {
 		case LeaseActive:
 			a.OpenLeases++
-			sa.Leased += l.granted - l.spent
-			if l.spent > l.granted {
-				a.fail("lease %s: active with spent %d > granted %d", id, l.spent, l.granted)
+			sa.Leased += l.Granted - l.Spent
+			if l.Spent > l.Granted {
+				a.fail("lease %s: active with spent %d > granted %d", id, l.Spent, l.Granted)
 			}
 		case LeaseClosed:
-			if l.retnd < 0 || l.retnd > l.granted {
-				a.fail("lease %s: closed returning %d of %d granted", id, l.retnd, l.granted)
+			if l.Returned < 0 || l.Returned > l.Granted {
+				a.fail("lease %s: closed returning %d of %d granted", id, l.Returned, l.Granted)
 			}
 		default:
-			a.fail("lease %s: unknown state %q", id, l.state)
+			a.fail("lease %s: unknown state %q", id, l.State)
 		}
 	}
-	// Usage rows and their parts.
-	type rowSum struct {
-		acct                               string
-		amount, disc, cash, short, pkgToks int64
-		pCash, pDisc, pToks                int64
-	}
-	usage := make(map[string]*rowSum, len(snap.Usage))
-	for _, r := range snap.Usage {
+}
+
+// rowSum is a usage row's figures beside the sums of its parts.
+type rowSum struct {
+	acct                               string
+	amount, disc, cash, short, pkgToks int64
+	pCash, pDisc, pToks                int64
+}
+
+// usage charges each part to its source and lease, and checks that every
+// row adds up and matches its parts.
+func (au *auditor) usage(rows []UsageRecord, parts []UsagePart) {
+	a := au.a
+	usage := make(map[string]*rowSum, len(rows))
+	for _, r := range rows {
 		usage[r.RequestID] = &rowSum{
 			acct: r.AccountID, amount: int64(r.Amount), disc: int64(r.Discount), cash: int64(r.Cash),
 			short: int64(r.Shortfall), pkgToks: r.PackageTokens,
 		}
 	}
-	spentByLease := map[string]int64{}
-	for _, p := range snap.Parts {
+	for _, p := range parts {
 		id, src, lid, toks, mic := p.RequestID, p.Source, p.LeaseID, p.Tokens, int64(p.Micros)
 		u := usage[id]
 		if u == nil {
@@ -167,18 +198,18 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 		}
 		if src == PartCash {
 			u.pCash += mic
-			spentByLease[lid] += mic
-			get(u.acct, PartCash).Charged += mic
+			au.spentByLease[lid] += mic
+			au.get(u.acct, PartCash).Charged += mic
 		} else {
 			u.pDisc += mic
 			u.pToks += toks
-			spentByLease[lid] += toks
-			get(u.acct, src).Charged += toks
-			if pa, ok := pkgAcct[src]; ok && pa != u.acct {
+			au.spentByLease[lid] += toks
+			au.get(u.acct, src).Charged += toks
+			if pa, ok := au.pkgAcct[src]; ok && pa != u.acct {
 				a.fail("usage %s of account %s paid by package %s of account %s", id, u.acct, src, pa)
 			}
 		}
-		if l := leases[lid]; l == nil {
+		if _, ok := au.lease[lid]; !ok {
 			a.fail("usage %s: part names lease %s, which does not exist", id, lid)
 		}
 	}
@@ -193,12 +224,18 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 			a.fail("usage %s: negative figure", id)
 		}
 	}
-	for id, l := range leases {
-		if spentByLease[id] != l.spent {
-			a.fail("lease %s: spent %d but its usage parts sum to %d", id, l.spent, spentByLease[id])
+}
+
+// finish compares each lease's spent total with its parts, checks every
+// source's balance, and returns the audit in a stable order.
+func (au *auditor) finish() *Audit {
+	a := au.a
+	for id, l := range au.lease {
+		if au.spentByLease[id] != l.Spent {
+			a.fail("lease %s: spent %d but its usage parts sum to %d", id, l.Spent, au.spentByLease[id])
 		}
 	}
-	for _, sa := range srcs {
+	for _, sa := range au.srcs {
 		if sa.Remaining < 0 {
 			a.fail("%s/%s: negative balance %d", sa.Account, sa.Source, sa.Remaining)
 		}
@@ -217,5 +254,5 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 		return x.Source < y.Source
 	})
 	sort.Strings(a.Problems)
-	return a, nil
+	return a
 }

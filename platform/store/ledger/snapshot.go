@@ -21,98 +21,106 @@ func (l *DB) Snapshot(ctx context.Context, account string) (*billing.LedgerSnaps
 	if account != "" {
 		where, args = " WHERE account_id = $1", []any{account}
 	}
-	// query runs q and scans each row with scan.
-	query := func(what, q string, scan func(*sql.Rows) error) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("billing: audit %s: %w", what, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				return fmt.Errorf("billing: audit %s: %w", what, err)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("billing: audit %s: %w", what, err)
-		}
-		return nil
+	parts := `SELECT p.request_id, p.source, p.lease_id, p.tokens, p.micros FROM billing_usage_parts p JOIN billing_usage u ON u.request_id = p.request_id`
+	if account != "" {
+		parts += ` WHERE u.account_id = $1`
 	}
-	s := &billing.LedgerSnapshot{Wallets: map[string]int64{}, TopUps: map[string]int64{}}
+	s := snapshot{&billing.LedgerSnapshot{Wallets: map[string]int64{}, TopUps: map[string]int64{}}}
 	steps := []struct {
 		what, q string
 		scan    func(*sql.Rows) error
 	}{
-		{"packages", `SELECT id, account_id, tokens_granted, tokens_remaining FROM billing_packages` + where, func(r *sql.Rows) error {
-			var p billing.Package
-			if err := r.Scan(&p.ID, &p.AccountID, &p.TokensGranted, &p.Unleased); err != nil {
-				return err
-			}
-			s.Packages = append(s.Packages, p)
-			return nil
-		}},
-		{"wallets", `SELECT account_id, cash_micros FROM billing_wallets` + where, func(r *sql.Rows) error {
-			var acct string
-			var c int64
-			if err := r.Scan(&acct, &c); err != nil {
-				return err
-			}
-			s.Wallets[acct] = c
-			return nil
-		}},
-		{"top-ups", `SELECT account_id, COALESCE(SUM(micros), 0) FROM billing_credits` + andWhere(where, "kind = 'topup'") + ` GROUP BY account_id`, func(r *sql.Rows) error {
-			var acct string
-			var m int64
-			if err := r.Scan(&acct, &m); err != nil {
-				return err
-			}
-			s.TopUps[acct] = m
-			return nil
-		}},
-		{"leases", `SELECT id, account_id, source, granted, spent, uncollected, state, returned FROM billing_leases` + where, func(r *sql.Rows) error {
-			var x billing.LeaseRow
-			if err := r.Scan(&x.ID, &x.AccountID, &x.Source, &x.Granted, &x.Spent, &x.Uncollected, &x.State, &x.Returned); err != nil {
-				return err
-			}
-			s.Leases = append(s.Leases, x)
-			return nil
-		}},
-		{"usage", `SELECT request_id, account_id, amount_micros, discount_micros, cash_micros, shortfall_micros, package_tokens FROM billing_usage` + where, func(r *sql.Rows) error {
-			var u billing.UsageRecord
-			var amount, disc, cash, short int64
-			if err := r.Scan(&u.RequestID, &u.AccountID, &amount, &disc, &cash, &short, &u.PackageTokens); err != nil {
-				return err
-			}
-			u.Amount, u.Discount, u.Cash, u.Shortfall = billing.Micros(amount), billing.Micros(disc), billing.Micros(cash), billing.Micros(short)
-			s.Usage = append(s.Usage, u)
-			return nil
-		}},
-		{"usage parts", partsQuery(account), func(r *sql.Rows) error {
-			var p billing.UsagePart
-			var mic int64
-			if err := r.Scan(&p.RequestID, &p.Source, &p.LeaseID, &p.Tokens, &mic); err != nil {
-				return err
-			}
-			p.Micros = billing.Micros(mic)
-			s.Parts = append(s.Parts, p)
-			return nil
-		}},
+		{"packages", `SELECT id, account_id, tokens_granted, tokens_remaining FROM billing_packages` + where, s.pkg},
+		{"wallets", `SELECT account_id, cash_micros FROM billing_wallets` + where, s.wallet},
+		{"top-ups", `SELECT account_id, COALESCE(SUM(micros), 0) FROM billing_credits` + andWhere(where, "kind = 'topup'") + ` GROUP BY account_id`, s.topUp},
+		{"leases", `SELECT id, account_id, source, granted, spent, uncollected, state, returned FROM billing_leases` + where, s.lease},
+		{"usage", `SELECT request_id, account_id, amount_micros, discount_micros, cash_micros, shortfall_micros, package_tokens FROM billing_usage` + where, s.usage},
+		{"usage parts", parts, s.part},
 	}
 	for _, st := range steps {
-		if err := query(st.what, st.q, st.scan); err != nil {
-			return nil, err
+		if err := scanAll(ctx, tx, st.q, args, st.scan); err != nil {
+			return nil, fmt.Errorf("billing: audit %s: %w", st.what, err)
 		}
 	}
-	return s, nil
+	return s.LedgerSnapshot, nil
 }
 
-// partsQuery reads the parts of the usage rows the snapshot lists.
-func partsQuery(account string) string {
-	q := `SELECT p.request_id, p.source, p.lease_id, p.tokens, p.micros FROM billing_usage_parts p JOIN billing_usage u ON u.request_id = p.request_id`
-	if account != "" {
-		q += ` WHERE u.account_id = $1`
+// scanAll runs q and hands each row to scan.
+func scanAll(ctx context.Context, tx *sql.Tx, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
 	}
-	return q
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// snapshot collects the rows of one Snapshot, one scanner per table.
+type snapshot struct{ *billing.LedgerSnapshot }
+
+func (s snapshot) pkg(r *sql.Rows) error {
+	var p billing.Package
+	if err := r.Scan(&p.ID, &p.AccountID, &p.TokensGranted, &p.Unleased); err != nil {
+		return err
+	}
+	s.Packages = append(s.Packages, p)
+	return nil
+}
+
+func (s snapshot) wallet(r *sql.Rows) error {
+	var acct string
+	var c int64
+	if err := r.Scan(&acct, &c); err != nil {
+		return err
+	}
+	s.Wallets[acct] = c
+	return nil
+}
+
+func (s snapshot) topUp(r *sql.Rows) error {
+	var acct string
+	var m int64
+	if err := r.Scan(&acct, &m); err != nil {
+		return err
+	}
+	s.TopUps[acct] = m
+	return nil
+}
+
+func (s snapshot) lease(r *sql.Rows) error {
+	var x billing.LeaseRow
+	if err := r.Scan(&x.ID, &x.AccountID, &x.Source, &x.Granted, &x.Spent, &x.Uncollected, &x.State, &x.Returned); err != nil {
+		return err
+	}
+	s.Leases = append(s.Leases, x)
+	return nil
+}
+
+func (s snapshot) usage(r *sql.Rows) error {
+	var u billing.UsageRecord
+	var amount, disc, cash, short int64
+	if err := r.Scan(&u.RequestID, &u.AccountID, &amount, &disc, &cash, &short, &u.PackageTokens); err != nil {
+		return err
+	}
+	u.Amount, u.Discount, u.Cash, u.Shortfall = billing.Micros(amount), billing.Micros(disc), billing.Micros(cash), billing.Micros(short)
+	s.Usage = append(s.Usage, u)
+	return nil
+}
+
+func (s snapshot) part(r *sql.Rows) error {
+	var p billing.UsagePart
+	var mic int64
+	if err := r.Scan(&p.RequestID, &p.Source, &p.LeaseID, &p.Tokens, &mic); err != nil {
+		return err
+	}
+	p.Micros = billing.Micros(mic)
+	s.Parts = append(s.Parts, p)
+	return nil
 }
 
 func andWhere(where, cond string) string {
