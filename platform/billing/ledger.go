@@ -76,8 +76,8 @@ type LedgerTx interface {
 	InsertPackage(ctx context.Context, p Package, now time.Time, once bool) (inserted bool, err error)
 	// EligiblePackages locks and returns the account's packages with
 	// tokens left that are active at t, earliest expiry first (ties by
-	// id), with ID, Models, Unleased, EffectiveAt and ExpiresAt set. The
-	// model scope is billing's to check.
+	// id), with ID, AccountID, Models, Unleased, EffectiveAt and ExpiresAt
+	// set. The model scope is billing's to check.
 	EligiblePackages(ctx context.Context, account string, t time.Time) ([]Package, error)
 	// LockPackageTokens locks a package and returns its unleased tokens
 	// (0 when it does not exist).
