@@ -14,10 +14,10 @@ import (
 type Ledger interface {
 	// Tx runs fn in one transaction and commits when fn returns nil. On a
 	// transient conflict the whole transaction runs again, so fn must not
-	// keep state from a failed attempt. A money transaction locks the
-	// account's wallet row first (LockWallet or EnsureWallet), then its
-	// packages, then leases in id order: every transaction takes locks in
-	// that order, so concurrent ones serialise instead of deadlocking.
+	// keep state from a failed attempt. Each LedgerTx method locks only
+	// the rows it names, so the lock order is billing's: a money
+	// transaction locks the account's wallet row first and leases in id
+	// order, which keeps concurrent transactions from deadlocking.
 	Tx(ctx context.Context, fn func(LedgerTx) error) error
 
 	// Cash is the account's unleased cash (0 without a wallet).
