@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 // Config tunes an Engine. Zero values take the defaults in brackets.
@@ -58,7 +60,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Holder == "" {
-		c.Holder = newID("h_")
+		c.Holder = platform.RandomID("h_", 10)
 	}
 	if c.TokenBlock <= 0 {
 		c.TokenBlock = 1_000_000

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sort"
 	"time"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 var errInsufficient = errors.New("billing: insufficient funds")
@@ -102,7 +104,7 @@ func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) error {
 			if err := tx.TakeCash(ctx, a.id, cashTake, now); err != nil {
 				return err
 			}
-			l := &lease{id: newID("ls_"), source: cashSource(a.id), granted: cashTake, avail: cashTake}
+			l := &lease{id: platform.RandomID("ls_", 10), source: cashSource(a.id), granted: cashTake, avail: cashTake}
 			if err := e.insertLease(ctx, tx, a.id, l, now, exp); err != nil {
 				return err
 			}
@@ -158,7 +160,7 @@ func (e *Engine) leasePackage(ctx context.Context, tx LedgerTx, account string, 
 		return nil, err
 	}
 	sc := p.scope
-	l := &lease{id: newID("ls_"), source: sc.id, pkg: &sc, granted: take, avail: take}
+	l := &lease{id: platform.RandomID("ls_", 10), source: sc.id, pkg: &sc, granted: take, avail: take}
 	if err := e.insertLease(ctx, tx, account, l, now, exp); err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ type meterReservation struct {
 }
 
 // Settle implements platform.Reservation. Whatever the outcome, the usage
-// the hot path reports is what is charged (DESIGN.md §3: disconnects and
+// the hot path reports is what is charged (docs/design.md §3: disconnects and
 // failures settle to what was used).
 func (r meterReservation) Settle(ctx context.Context, s platform.Settlement) (platform.Charge, error) {
 	c, err := r.e.Settle(ctx, r.res, Usage{

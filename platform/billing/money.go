@@ -10,7 +10,7 @@ import (
 )
 
 // Micros is an amount of money in 1e-6 CNY ("µ¥"). Money is an exact
-// integer everywhere (DESIGN.md §3 "Money"): no float ever
+// integer everywhere (docs/design.md §3 "Money"): no float ever
 // holds an amount, a price or a charge. One micro is the finest unit a bill
 // shows, so every charge is a whole number of micros.
 type Micros int64
@@ -98,10 +98,10 @@ func addSat(a, b int64) int64 {
 	return a + b
 }
 
-// Price is the list price of one model (spec §7). Token
+// Price is the list price of one model (docs/v4.md §7). Token
 // prices are per 1,000 tokens, the unit the tutorial's price table uses
 // ("0.1元 / 千tokens"); Image is per generated image (CogView). Embedding
-// models have Output 0: they are billed on input only (spec §7).
+// models have Output 0: they are billed on input only (docs/v4.md §7).
 type Price struct {
 	Model  string
 	Input  Micros // per 1K prompt tokens

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"testing"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 func TestParseCNY(t *testing.T) {
@@ -94,17 +96,17 @@ func TestChargeOfPartsSumExactly(t *testing.T) {
 
 func TestDefaultPrices(t *testing.T) {
 	want := map[string]Price{
-		"glm-4":           {Input: 100_000, Output: 100_000},
-		"glm-4v":          {Input: 100_000, Output: 100_000},
-		"glm-3-turbo":     {Input: 5000, Output: 5000},
-		"embedding-2":     {Input: 500},
-		"embedding-3":     {Input: 500},
-		"glm-4-plus":      {Input: 5000, Output: 5000},
-		"glm-4-air":       {Input: 1000, Output: 1000},
-		"glm-4-airx":      {Input: 10_000, Output: 10_000},
-		"glm-4-flash":     {},
-		"cogview-3":       {Image: 250_000},
-		BuiltinEmbedModel: {},
+		"glm-4":                    {Input: 100_000, Output: 100_000},
+		"glm-4v":                   {Input: 100_000, Output: 100_000},
+		"glm-3-turbo":              {Input: 5000, Output: 5000},
+		"embedding-2":              {Input: 500},
+		"embedding-3":              {Input: 500},
+		"glm-4-plus":               {Input: 5000, Output: 5000},
+		"glm-4-air":                {Input: 1000, Output: 1000},
+		"glm-4-airx":               {Input: 10_000, Output: 10_000},
+		"glm-4-flash":              {},
+		"cogview-3":                {Image: 250_000},
+		platform.BuiltinEmbedModel: {},
 	}
 	got := map[string]Price{}
 	for _, p := range DefaultPrices() {

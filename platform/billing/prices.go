@@ -1,17 +1,16 @@
 package billing
 
-import "sort"
+import (
+	"sort"
 
-// BuiltinEmbedModel is the name of glm serve's offline embedding model
-// (platform/upstream.BuiltinEmbedModel); it runs locally and costs nothing.
-// Repeated here so billing does not import the upstream adapters.
-const BuiltinEmbedModel = "glmkit-embed-ngram"
+	"github.com/glmkit/glmkit/platform"
+)
 
 // DefaultPrices is the shipped price table, seeded into billing_prices by
 // the store's billing migration (TestSeedMatchesDefaultPrices holds the
 // two equal) and editable afterwards (`glm prices set`). Sources:
 // the tutorial's price table (glm-4, glm-4v, glm-3-turbo at 0.1 / 0.1 /
-// 0.005 CNY per 1K tokens) and spec §7 (embedding-2/-3 0.0005 per 1K on
+// 0.005 CNY per 1K tokens) and docs/v4.md §7 (embedding-2/-3 0.0005 per 1K on
 // input only; glm-4-plus 5 CNY/M, glm-4-air 1/M, glm-4-airx 10/M,
 // glm-4-flash free; cogview-3 believed 0.25 CNY per image; charglm-3
 // believed 0.015 per 1K). Input and output share one price, as the
@@ -36,7 +35,7 @@ func DefaultPrices() []Price {
 		{Model: "embedding-3", Input: mustCNY("0.0005")},
 		{Model: "cogview-3", Image: mustCNY("0.25")},
 		{Model: "cogview-3-flash"},
-		{Model: BuiltinEmbedModel},
+		{Model: platform.BuiltinEmbedModel},
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Model < ps[j].Model })
 	return ps

@@ -17,7 +17,7 @@ type ReserveRequest struct {
 	KeyID     string
 	Model     string
 	// PromptTokens is the local prompt estimate (tool definitions
-	// included: they are part of the prompt, spec §3).
+	// included: they are part of the prompt, docs/v4.md §3).
 	PromptTokens int64
 	// MaxTokens is the completion cap reserved for.
 	MaxTokens int64
@@ -95,7 +95,7 @@ func (c Charge) PaidByJSON() string {
 }
 
 // Arrears is the error for "nothing left to pay with": V4 code 1113, HTTP
-// 429 (spec §6), returned before any upstream call.
+// 429 (docs/v4.md §6), returned before any upstream call.
 func Arrears() error {
 	return platform.Errorf(platform.CodeArrears, "您的账户已欠费，请充值后重试。")
 }
@@ -198,7 +198,7 @@ func (e *Engine) Reserve(ctx context.Context, req ReserveRequest) (*Reservation,
 		return nil, ErrClosed
 	}
 	if req.RequestID == "" {
-		req.RequestID = newID("req_")
+		req.RequestID = platform.RandomID("req_", 10)
 	}
 	if _, dup := e.inflight.LoadOrStore(req.RequestID, struct{}{}); dup {
 		return nil, platform.Errorf(platform.CodeDuplicateReq, "request_id %s is already in flight", req.RequestID)

@@ -2,13 +2,13 @@ package billing
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 // Package kinds (the console's 资源包类型: 赠送 / 购买).
@@ -113,17 +113,9 @@ func NewStore(db Ledger, now func() time.Time) *Store {
 	return &Store{db: db, now: now}
 }
 
-func newID(prefix string) string {
-	var b [10]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("billing: crypto/rand: %v", err))
-	}
-	return prefix + hex.EncodeToString(b[:])
-}
-
 // GrantPackage adds a resource package to an account.
 func (s *Store) GrantPackage(ctx context.Context, g Grant) (Package, error) {
-	p, _, err := s.grant(ctx, newID("pkg_"), g, false)
+	p, _, err := s.grant(ctx, platform.RandomID("pkg_", 10), g, false)
 	return p, err
 }
 
@@ -186,7 +178,7 @@ func (s *Store) grant(ctx context.Context, id string, g Grant, once bool) (Packa
 			return nil // already granted under this id
 		}
 		return tx.InsertCredit(ctx, Credit{
-			ID: newID("cr_"), AccountID: p.AccountID, Kind: CreditPackage, Tokens: p.TokensGranted,
+			ID: platform.RandomID("cr_", 10), AccountID: p.AccountID, Kind: CreditPackage, Tokens: p.TokensGranted,
 			Ref: p.ID, Note: p.Name, CreatedAt: now,
 		})
 	})
@@ -230,7 +222,7 @@ func (s *Store) TopUp(ctx context.Context, account string, amount Micros, note s
 			return err
 		}
 		return tx.InsertCredit(ctx, Credit{
-			ID: newID("cr_"), AccountID: account, Kind: CreditTopUp, Micros: int64(amount), Note: note, CreatedAt: now,
+			ID: platform.RandomID("cr_", 10), AccountID: account, Kind: CreditTopUp, Micros: int64(amount), Note: note, CreatedAt: now,
 		})
 	})
 	if err != nil {

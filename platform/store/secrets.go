@@ -26,7 +26,7 @@ const MasterKeyFile = "master.key"
 // GLMKIT_MASTER_KEY when set, else from dataDir/master.key, which is created
 // (random, mode 0600) when missing. A key file readable by group or others
 // is refused: HS256 needs the plaintext secrets on the server, so this file
-// is as sensitive as every key it protects (DESIGN.md §3 "Keys").
+// is as sensitive as every key it protects (docs/design.md §3 "Keys").
 func LoadMasterKey(getenv func(string) string, dataDir string) ([]byte, error) {
 	if v := strings.TrimSpace(getenv(MasterKeyEnv)); v != "" {
 		k, err := parseMasterKey(v)
