@@ -89,8 +89,9 @@ func notFound(err error) error {
 	return err
 }
 
-// placeholders returns "$start, $start+1, …" n times.
-func placeholders(start, n int) string {
+// Placeholders returns "$start, $start+1, …", n placeholders, for
+// statements whose argument count varies (multi-row inserts, IN lists).
+func Placeholders(start, n int) string {
 	var b strings.Builder
 	for i := 0; i < n; i++ {
 		if i > 0 {

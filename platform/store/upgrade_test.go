@@ -121,38 +121,14 @@ func checkUpgraded(t *testing.T, dsn string) {
 	}
 	s2.Close()
 
-	var versions []string
-	rows, err := s.DB().QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		versions = append(versions, v)
-	}
-	rows.Close()
+	versions := column(t, s, `SELECT version FROM schema_migrations ORDER BY version`)
 	if got, want := strings.Join(versions, ","), "0001_init,0002_billing,0003_billing_limits,0004_billing_migrations"; got != want {
 		t.Fatalf("got migrations %s, want %s", got, want)
 	}
 
 	// The previous release's own version rows survive, so it can still
 	// open the database after a rollback.
-	var billingVersions []string
-	rows, err = s.DB().QueryContext(ctx, `SELECT version FROM billing_migrations ORDER BY version`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		billingVersions = append(billingVersions, v)
-	}
-	rows.Close()
+	billingVersions := column(t, s, `SELECT version FROM billing_migrations ORDER BY version`)
 	if got, want := strings.Join(billingVersions, ","), "1,2"; got != want {
 		t.Fatalf("got billing_migrations versions %s, want %s", got, want)
 	}
@@ -278,4 +254,26 @@ func audit(t *testing.T, bst *billing.Store) {
 	if err := a.Err(); err != nil || a.OpenLeases != 0 {
 		t.Fatalf("got audit problems %v, %d open leases; want none", err, a.OpenLeases)
 	}
+}
+
+// column returns the first column of query's rows as strings.
+func column(t *testing.T, s *store.SQL, query string) []string {
+	t.Helper()
+	rows, err := s.DB().QueryContext(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

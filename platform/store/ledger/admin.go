@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -42,18 +43,7 @@ func (l *DB) PutPrice(ctx context.Context, p billing.Price, now time.Time) error
 }
 
 func (t *txn) LockLimit(ctx context.Context, subject, id string) (billing.LimitRule, bool, error) {
-	r := billing.LimitRule{Subject: subject, ID: id}
-	var up int64
-	err := t.tx.QueryRowContext(ctx, `SELECT max_concurrent, rpm, daily_tokens, updated_at FROM billing_limit_rules WHERE subject = $1 AND id = $2`+t.forUpdate,
-		subject, id).Scan(&r.MaxConcurrent, &r.RPM, &r.DailyTokens, &up)
-	if store.IsNoRows(err) {
-		return billing.LimitRule{}, false, nil
-	}
-	if err != nil {
-		return billing.LimitRule{}, false, fmt.Errorf("billing: limit: %w", err)
-	}
-	r.UpdatedAt = fromMS(up)
-	return r, true, nil
+	return limitRow(ctx, t.tx, t.forUpdate, subject, id)
 }
 
 func (t *txn) PutLimit(ctx context.Context, r billing.LimitRule) error {
@@ -67,9 +57,17 @@ func (t *txn) PutLimit(ctx context.Context, r billing.LimitRule) error {
 
 // Limit implements billing.Ledger.
 func (l *DB) Limit(ctx context.Context, subject, id string) (billing.LimitRule, bool, error) {
+	return limitRow(ctx, l.db.SQL, "", subject, id)
+}
+
+// limitRow reads the rule of (subject, id), with lock appended to the
+// SELECT (the dialect's FOR UPDATE inside a transaction, "" outside).
+func limitRow(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, lock, subject, id string) (billing.LimitRule, bool, error) {
 	r := billing.LimitRule{Subject: subject, ID: id}
 	var up int64
-	err := l.db.SQL.QueryRowContext(ctx, `SELECT max_concurrent, rpm, daily_tokens, updated_at FROM billing_limit_rules WHERE subject = $1 AND id = $2`,
+	err := q.QueryRowContext(ctx, `SELECT max_concurrent, rpm, daily_tokens, updated_at FROM billing_limit_rules WHERE subject = $1 AND id = $2`+lock,
 		subject, id).Scan(&r.MaxConcurrent, &r.RPM, &r.DailyTokens, &up)
 	if store.IsNoRows(err) {
 		return billing.LimitRule{}, false, nil

@@ -51,20 +51,6 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
-// params returns "$start, $start+1, …", n placeholders, for statements
-// whose argument count varies.
-func params(start, n int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(start + i))
-	}
-	return b.String()
-}
-
 // arg appends v to args and returns its placeholder.
 func arg(args *[]any, v any) string {
 	*args = append(*args, v)
