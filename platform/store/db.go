@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,31 @@ type Dialect struct {
 	Snapshot *sql.TxOptions
 
 	open func(ctx context.Context, dsn string) (*sql.DB, error)
+}
+
+// Placeholders returns n placeholders for the arguments start … start+n-1
+// of a statement whose argument count varies (multi-row inserts, IN
+// lists). Statements written out use $N on both engines, but SQLite treats
+// $N as a name and resolves every name by a linear search, at parse and
+// again at bind time: a multi-row insert of a few thousand arguments then
+// costs milliseconds of CPU per batch. On SQLite these lists are anonymous
+// ?s instead, which SQLite numbers by position (one more than the largest
+// number before them), so start must continue the statement's numbering
+// — it always does where a list ends the statement or follows $1…$start-1.
+func (d Dialect) Placeholders(start, n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if d.Name == SQLite.Name {
+			b.WriteByte('?')
+			continue
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(start + i))
+	}
+	return b.String()
 }
 
 // SQLite is the default dialect: a file path, bare or as a file: or

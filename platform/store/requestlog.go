@@ -30,7 +30,7 @@ func (s *SQL) InsertRequestLogs(ctx context.Context, rows []platform.RequestLog)
 	// names by linear search, so a 950-parameter statement cost more to
 	// parse than the rows cost to insert.)
 	stmt, err := tx.PrepareContext(ctx, "INSERT INTO request_log ("+logColumns+") VALUES ("+
-		Placeholders(1, logColumnCount)+") ON CONFLICT (id) DO NOTHING")
+		s.dialect.Placeholders(1, logColumnCount)+") ON CONFLICT (id) DO NOTHING")
 	if err != nil {
 		return fmt.Errorf("store: insert request log: %w", err)
 	}

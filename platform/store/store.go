@@ -11,8 +11,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
@@ -87,18 +85,4 @@ func notFound(err error) error {
 		return platform.ErrNotFound
 	}
 	return err
-}
-
-// Placeholders returns "$start, $start+1, …", n placeholders, for
-// statements whose argument count varies (multi-row inserts, IN lists).
-func Placeholders(start, n int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(start + i))
-	}
-	return b.String()
 }

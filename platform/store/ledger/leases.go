@@ -84,7 +84,7 @@ func (t *txn) ExtendLeases(ctx context.Context, ids []string, until time.Time) e
 		for _, id := range part {
 			args = append(args, id)
 		}
-		q := `UPDATE billing_leases SET expires_at = $1 WHERE state = 'active' AND id IN (` + store.Placeholders(2, len(part)) + `)`
+		q := `UPDATE billing_leases SET expires_at = $1 WHERE state = 'active' AND id IN (` + t.dialect.Placeholders(2, len(part)) + `)`
 		if _, err := t.tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("billing: renew leases: %w", err)
 		}

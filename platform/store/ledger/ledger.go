@@ -34,13 +34,14 @@ func New(db *store.DB) *DB { return &DB{db: db} }
 // Tx implements billing.Ledger.
 func (l *DB) Tx(ctx context.Context, fn func(billing.LedgerTx) error) error {
 	return l.db.Tx(ctx, func(tx *sql.Tx) error {
-		return fn(&txn{tx: tx, forUpdate: l.db.Dialect.ForUpdate})
+		return fn(&txn{tx: tx, dialect: l.db.Dialect, forUpdate: l.db.Dialect.ForUpdate})
 	})
 }
 
 // txn is one transaction: billing.LedgerTx.
 type txn struct {
-	tx *sql.Tx
+	tx      *sql.Tx
+	dialect store.Dialect
 	// forUpdate is appended to the SELECTs that lock what they read.
 	forUpdate string
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/glmkit/glmkit/platform/billing"
-	"github.com/glmkit/glmkit/platform/store"
 )
 
 // Usage rows and the parts that paid for them.
@@ -33,7 +32,7 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 			if j > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("(" + store.Placeholders(j*usageCols+1, usageCols) + ")")
+			b.WriteString("(" + t.dialect.Placeholders(j*usageCols+1, usageCols) + ")")
 			est := 0
 			if r.Estimated {
 				est = 1
@@ -83,7 +82,7 @@ func (t *txn) InsertUsageParts(ctx context.Context, parts []billing.UsagePart) e
 			if j > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("(" + store.Placeholders(j*partCols+1, partCols) + ")")
+			b.WriteString("(" + t.dialect.Placeholders(j*partCols+1, partCols) + ")")
 			args = append(args, p.RequestID, p.Seq, p.Source, p.LeaseID, p.Tokens, int64(p.Micros))
 		}
 		if _, err := t.tx.ExecContext(ctx, b.String(), args...); err != nil {
