@@ -81,7 +81,8 @@ const DefaultMaxTokens = 1024
 // BuiltinEmbedModel is the client-facing name of the offline embedding
 // model shipped in the binary (platform/upstream.Builtin). It is declared
 // here, with the catalogue, so billing and the router name it without
-// importing the adapter.
+// importing the adapter. It is lexical, not semantic: texts that share
+// words or characters come out close, synonyms and translations do not.
 const BuiltinEmbedModel = "glmkit-embed-ngram"
 
 // OwnerZhipu is the owner shown for the Zhipu cloud's own models.

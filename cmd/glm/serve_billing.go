@@ -14,8 +14,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,11 +157,7 @@ func billAdminToken(dataDir string) (token string, created bool, err error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return "", false, fmt.Errorf("admin token: %w", err)
 	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", false, fmt.Errorf("admin token: %w", err)
-	}
-	token = hex.EncodeToString(raw[:])
+	token = platform.RandomID("", 32)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", false, fmt.Errorf("admin token: %w", err)
 	}

@@ -10,12 +10,6 @@ import (
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
-// BuiltinEmbedModel is the client-facing name of the offline embedding
-// model shipped in the binary (declared in platform, with the catalogue).
-// It is lexical, not semantic: texts that share words or characters come
-// out close, synonyms and translations do not.
-const BuiltinEmbedModel = platform.BuiltinEmbedModel
-
 // BuiltinDimensions are the vector sizes the builtin model produces; the
 // first is the default. Feature hashing works for any size, these match the
 // sizes V4 clients know (embedding-2: 1024; embedding-3: 256–2048).
@@ -36,7 +30,7 @@ func NewBuiltin() *Builtin { return &Builtin{name: "builtin"} }
 // BuiltinModelInfo describes the builtin model for the catalogue.
 func BuiltinModelInfo() platform.ModelInfo {
 	return platform.ModelInfo{
-		ID: BuiltinEmbedModel, Kind: platform.KindEmbedding,
+		ID: platform.BuiltinEmbedModel, Kind: platform.KindEmbedding,
 		ContextTokens: 8192,
 		Dimensions:    append([]int(nil), BuiltinDimensions...),
 		OwnedBy:       "glmkit",

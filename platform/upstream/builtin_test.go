@@ -168,7 +168,7 @@ func TestBuiltinRetrievalQuality(t *testing.T) {
 	for _, dims := range []int{1024, 256} {
 		r1, r5, mrr := retrievalScores(t, &set, dims)
 		t.Logf("builtin %s, %d dims, %d docs / %d queries (zh+en): recall@1 %.3f  recall@5 %.3f  MRR %.3f",
-			BuiltinEmbedModel, dims, len(set.Docs), len(set.Queries), r1, r5, mrr)
+			platform.BuiltinEmbedModel, dims, len(set.Docs), len(set.Queries), r1, r5, mrr)
 		floor1, floor5, floorMRR := 0.80, 0.90, 0.85
 		if dims == 256 {
 			floor1, floor5, floorMRR = 0.70, 0.85, 0.78
