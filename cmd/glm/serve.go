@@ -31,6 +31,7 @@ type serveOptions struct {
 	taskLease     time.Duration
 	taskRetention time.Duration
 	keyRecheck    time.Duration
+	maxTokenTTL   time.Duration
 	drainTimeout  time.Duration
 	maxBody       int64
 	logLevel      string
@@ -74,6 +75,7 @@ func (o *serveOptions) register(f *pflag.FlagSet) {
 	f.DurationVar(&o.taskLease, "task-lease", 30*time.Second, "async task lease: a task whose server died is failed within this time")
 	f.DurationVar(&o.taskRetention, "task-retention", 72*time.Hour, "how long finished async results stay readable")
 	f.DurationVar(&o.keyRecheck, "key-recheck", auth.DefaultRecheck, "bound for seeing a key revoked by another process")
+	f.DurationVar(&o.maxTokenTTL, "max-token-ttl", auth.DefaultMaxTokenTTL, "longest lifetime of a signed token (JWT): later exp → 1004, older timestamp → 1003")
 	f.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight requests and streams may finish")
 	f.Int64Var(&o.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes (bigger: 413 with code 1210)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -91,6 +93,8 @@ func (o *serveOptions) check() error {
 		return fmt.Errorf("--task-retention must be at least 1m, got %s", o.taskRetention)
 	case o.keyRecheck <= 0:
 		return fmt.Errorf("--key-recheck must be positive, got %s", o.keyRecheck)
+	case o.maxTokenTTL < time.Minute:
+		return fmt.Errorf("--max-token-ttl must be at least 1m, got %s", o.maxTokenTTL)
 	case o.drainTimeout < 0:
 		return fmt.Errorf("--drain-timeout must not be negative, got %s", o.drainTimeout)
 	case o.maxBody < 1024:

@@ -152,7 +152,7 @@ func (a *serveApp) startAPI(backends *router.Router, m metering) {
 		ctx, tr := router.WithTrace(ctx)
 		return ctx, func() string { return tr.Backend }
 	}
-	a.auth = auth.New(a.store, auth.Options{Recheck: a.o.keyRecheck})
+	a.auth = auth.New(a.store, auth.Options{Recheck: a.o.keyRecheck, MaxTokenTTL: a.o.maxTokenTTL})
 	a.reqlog = requestlog.New(a.store, requestlog.Options{Logger: a.log})
 	// The request log's last flush follows the drain, so that every
 	// drained request is in it.

@@ -149,6 +149,9 @@ func billAdminToken(dataDir string) (token string, created bool, err error) {
 	path := filepath.Join(dataDir, billAdminTokenFile)
 	b, err := os.ReadFile(path)
 	if err == nil {
+		if err := store.CheckPrivate(path); err != nil {
+			return "", false, fmt.Errorf("admin token: %w", err)
+		}
 		if t := strings.TrimSpace(string(b)); t != "" {
 			return t, false, nil
 		}

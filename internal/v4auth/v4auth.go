@@ -204,13 +204,22 @@ func Verify(c Credential, secret string, now time.Time) error {
 // microseconds plus a lifetime in milliseconds, and reuse the token for
 // 150 s (docs/v4.md §2, §10). Reading exp alone as µs would let the token live
 // 180 ms, so when both claims are in µs the lifetime exp − timestamp is
-// taken as milliseconds from timestamp/1000. Otherwise ExpiryMillis(exp).
+// taken as milliseconds from timestamp/1000 — unless it would be longer
+// than a day: then both claims are plain microseconds (a client that
+// multiplied its whole ms clock by 1000), and the expiry is exp/1000.
+// Otherwise ExpiryMillis(exp).
 func TokenExpiryMillis(exp, timestamp float64) float64 {
 	if exp > 1e14 && timestamp > 1e14 && exp >= timestamp {
-		return timestamp/1000 + (exp - timestamp)
+		if life := exp - timestamp; life <= dayMillis {
+			return timestamp/1000 + life
+		}
+		return exp / 1000
 	}
 	return ExpiryMillis(exp)
 }
+
+// dayMillis is one day in milliseconds.
+const dayMillis = 24 * 60 * 60 * 1000
 
 // ExpiryMillis normalises an exp claim to milliseconds: values past year
 // 5138 in ms are microseconds (the JS ×1000 bug), values before 1973 in ms are

@@ -217,3 +217,23 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// The JS clients' token shapes: a µs clock with a ms lifetime (the Node
+// SDK), and a µs clock with a µs lifetime (ms×1000 throughout).
+func TestTokenExpiryMillis(t *testing.T) {
+	const now = 1_700_000_000_000.0 // ms
+	for _, c := range []struct {
+		name     string
+		exp, ts  float64
+		wantLife float64 // ms after now
+	}{
+		{"node sdk: µs clock, ms lifetime", now*1000 + 180_000, now * 1000, 180_000},
+		{"ms×1000 throughout", (now + 180_000) * 1000, now * 1000, 180_000},
+		{"ms", now + 210_000, now, 210_000},
+		{"seconds", now/1000 + 600, now / 1000, 600_000},
+	} {
+		if got := TokenExpiryMillis(c.exp, c.ts) - now; got != c.wantLife {
+			t.Errorf("%s: got a lifetime of %v ms, want %v", c.name, got, c.wantLife)
+		}
+	}
+}

@@ -38,11 +38,20 @@ const maxNegative = 10_000
 // layer depends on an interface, not on this package).
 type Principal = platform.Principal
 
+// DefaultMaxTokenTTL bounds how long a signed token may live: the SDKs
+// sign for 3–30 minutes (docs/v4.md §2); a day leaves room for scripts
+// that sign once per run, and a leaked token stops working within it.
+const DefaultMaxTokenTTL = 24 * time.Hour
+
 // Options configure an Authenticator.
 type Options struct {
 	// Recheck is the longest time a cached key is trusted without reading
 	// the store again (default DefaultRecheck).
 	Recheck time.Duration
+	// MaxTokenTTL refuses a JWT whose exp lies further ahead than this
+	// (1004) or whose timestamp claim is older than this (1003); default
+	// DefaultMaxTokenTTL.
+	MaxTokenTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -51,6 +60,7 @@ type Options struct {
 type Authenticator struct {
 	keys    platform.KeyStore
 	recheck time.Duration
+	maxTTL  time.Duration
 	now     func() time.Time
 
 	mu       sync.RWMutex
@@ -81,11 +91,14 @@ func New(keys platform.KeyStore, opts Options) *Authenticator {
 	if opts.Recheck <= 0 {
 		opts.Recheck = DefaultRecheck
 	}
+	if opts.MaxTokenTTL <= 0 {
+		opts.MaxTokenTTL = DefaultMaxTokenTTL
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Authenticator{keys: keys, recheck: opts.Recheck, now: opts.Now, cache: map[string]*entry{},
-		tokens: map[string]tokenEntry{}}
+	return &Authenticator{keys: keys, recheck: opts.Recheck, maxTTL: opts.MaxTokenTTL, now: opts.Now,
+		cache: map[string]*entry{}, tokens: map[string]tokenEntry{}}
 }
 
 // Recheck reports the cross-process revocation bound.
@@ -109,6 +122,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 		return Principal{}, err
 	}
 	if k == nil || k.Revoked() {
+		// Do the work a wrong secret costs (an HMAC, a constant-time
+		// compare), so the answer's timing does not tell an unknown or
+		// revoked key id from a known one.
+		_ = v4auth.Verify(cred, decoySecret, a.now())
 		return Principal{}, authError(v4auth.ErrUnknownKey)
 	}
 	now := a.now()
@@ -127,7 +144,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 		return Principal{}, authError(err)
 	}
 	if cred.IsJWT() {
-		if exp, ok := tokenExpiry(cred.Token); ok {
+		exp, issued, ok := tokenTimes(cred.Token)
+		if ok {
+			if err := a.checkLifetime(exp, issued, now); err != nil {
+				return Principal{}, err
+			}
 			a.mu.Lock()
 			if len(a.tokens) >= maxTokens {
 				clear(a.tokens)
@@ -209,30 +230,54 @@ func (a *Authenticator) Revoke(ctx context.Context, id string) error {
 	return nil
 }
 
-// tokenExpiry reads the exp claim (normalised to ms) of a token that
-// v4auth.Verify has just accepted.
-func tokenExpiry(tok string) (float64, bool) {
+// decoySecret is what an unknown key's credential is checked against.
+const decoySecret = "glmkit-decoy-secret0"
+
+// checkLifetime refuses a verified token that lives longer than the
+// server allows: exp too far ahead (1004), or issued too long ago (1003).
+// The JS clients' microsecond values are normalised first (docs/v4.md §10).
+func (a *Authenticator) checkLifetime(expMS, issuedMS float64, now time.Time) error {
+	nowMS := float64(now.UnixMilli())
+	maxMS := float64(a.maxTTL.Milliseconds())
+	if expMS-nowMS > maxMS {
+		return &platform.Error{Code: platform.CodeTokenVerify,
+			Message: fmt.Sprintf("token lifetime is longer than this server allows (%s); sign one that expires sooner", a.maxTTL)}
+	}
+	if issuedMS > 0 && nowMS-issuedMS > maxMS {
+		return &platform.Error{Code: platform.CodeTokenExpired,
+			Message: fmt.Sprintf("token was signed more than %s ago; sign a new one", a.maxTTL)}
+	}
+	return nil
+}
+
+// tokenTimes reads the expiry and the issue time (the timestamp claim,
+// 0 when absent), both in milliseconds, of a token that v4auth.Verify has
+// just accepted.
+func tokenTimes(tok string) (expMS, issuedMS float64, ok bool) {
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
-		return 0, false
+		return 0, 0, false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	var c struct {
 		Exp       json.Number `json:"exp"`
 		Timestamp json.Number `json:"timestamp"`
 	}
 	if json.Unmarshal(raw, &c) != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	exp, err := c.Exp.Float64()
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	ts, _ := c.Timestamp.Float64()
-	return v4auth.TokenExpiryMillis(exp, ts), true
+	if ts > 0 {
+		issuedMS = v4auth.ExpiryMillis(ts) // the same unit rules as exp
+	}
+	return v4auth.TokenExpiryMillis(exp, ts), issuedMS, true
 }
 
 // authError maps a v4auth error to the V4 envelope's code and a message

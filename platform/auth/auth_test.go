@@ -21,7 +21,7 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func setup(t *testing.T, path string) (*store.SQL, platform.Key) {
+func setup(t testing.TB, path string) (*store.SQL, platform.Key) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := store.Open(ctx, path, store.Options{MasterKey: master})
@@ -207,5 +207,72 @@ func TestNodeSDKTokenLivesItsLifetime(t *testing.T) {
 			}
 		}
 		fresh = New(s, Options{Now: clk.now})
+	}
+}
+
+// A token may live at most MaxTokenTTL: one that expires further ahead is
+// refused with 1004, one signed longer ago with 1003; the SDKs' tokens
+// (minutes, in ms or the JS clients' µs) pass.
+func TestTokenLifetime(t *testing.T) {
+	s, k := setup(t, filepath.Join(t.TempDir(), "glm.db"))
+	now := time.Now()
+	a := New(s, Options{MaxTokenTTL: time.Hour, Now: func() time.Time { return now }})
+	claims := func(exp, ts int64) string {
+		return token(`{"alg":"HS256","sign_type":"SIGN"}`, fmt.Sprintf(`{"api_key":%q,"exp":%d,"timestamp":%d}`, k.ID, exp, ts), k.Secret)
+	}
+	ms := now.UnixMilli()
+	for _, c := range []struct {
+		name, tok string
+		code      string // "" = accepted
+	}{
+		{"sdk, 3 minutes", v4auth.Sign(k.ID, k.Secret, now, 3*time.Minute), ""},
+		{"node sdk µs clock", claims(ms*1000+180_000, ms*1000), ""},
+		{"exactly the maximum", claims(ms+time.Hour.Milliseconds(), ms), ""},
+		{"expires in two hours", claims(ms+2*time.Hour.Milliseconds(), ms), platform.CodeTokenVerify},
+		{"µs, expires in a year", claims((ms+365*24*time.Hour.Milliseconds())*1000, ms*1000), platform.CodeTokenVerify},
+		{"signed two hours ago", claims(ms+time.Minute.Milliseconds(), ms-2*time.Hour.Milliseconds()), platform.CodeTokenExpired},
+	} {
+		_, err := a.Authenticate(context.Background(), "Bearer "+c.tok)
+		got := ""
+		if err != nil {
+			got = platform.AsError(err).Code
+		}
+		if got != c.code {
+			t.Errorf("%s: got code %q (%v), want %q", c.name, got, err, c.code)
+		}
+	}
+}
+
+// An unknown key id and a wrong secret both cost one HMAC check (the
+// decoy), so timing does not say which ids exist; both are refused.
+func TestUnknownKeyAndWrongSecret(t *testing.T) {
+	s, k := setup(t, filepath.Join(t.TempDir(), "glm.db"))
+	a := New(s, Options{})
+	for _, h := range []string{
+		"Bearer 0123456789abcdef0123456789abcdef.AAAAAAAAAAAAAAAA",
+		"Bearer " + k.ID + ".AAAAAAAAAAAAAAAA",
+	} {
+		_, err := a.Authenticate(context.Background(), h)
+		if got := platform.AsError(err).Code; got != platform.CodeInvalidToken {
+			t.Errorf("%s: got code %s, want %s", h[:20], got, platform.CodeInvalidToken)
+		}
+	}
+}
+
+// BenchmarkRefusal compares the refusal of an unknown key id with that of
+// a known id with a wrong signature: they should cost the same.
+func BenchmarkRefusal(b *testing.B) {
+	s, k := setup(b, filepath.Join(b.TempDir(), "glm.db"))
+	a := New(s, Options{})
+	now := time.Now()
+	for name, id := range map[string]string{"unknown-id": "0123456789abcdef0123456789abcdef", "wrong-secret": k.ID} {
+		h := "Bearer " + v4auth.Sign(id, "not-the-secret00", now, 3*time.Minute)
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := a.Authenticate(context.Background(), h); err == nil {
+					b.Fatal("accepted")
+				}
+			}
+		})
 	}
 }

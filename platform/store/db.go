@@ -72,6 +72,39 @@ func (d Dialect) Placeholders(start, n int) string {
 	return b.String()
 }
 
+// privateFile makes sure the database file holds its secrets (sealed key
+// secrets, money) for its owner only: a new file is created 0600 before
+// SQLite opens it (its -wal and -shm files take the same mode), an
+// existing one — or its -wal/-shm — that others can read is refused.
+func privateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("store: create %s: %w", path, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := CheckPrivate(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckPrivate refuses a file that its group or others may read or write,
+// naming the fix. A missing file is fs.ErrNotExist.
+func CheckPrivate(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s is open to other users (mode %v); run: chmod 600 %s", path, perm, path)
+	}
+	return nil
+}
+
 // SQLite is the default dialect: a file path, bare or as a file: or
 // sqlite:// URL.
 var SQLite = Dialect{Name: "sqlite", open: openSQLite}
@@ -109,6 +142,9 @@ func openSQLite(ctx context.Context, dsn string) (*sql.DB, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: create db dir: %w", err)
 		}
+	}
+	if err := privateFile(path); err != nil {
+		return nil, err
 	}
 	// WAL lets readers run beside the one writer; busy_timeout waits for
 	// the lock instead of failing; _txlock=immediate takes the write lock

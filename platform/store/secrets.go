@@ -39,12 +39,8 @@ func LoadMasterKey(getenv func(string) string, dataDir string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		fi, err := os.Stat(path)
-		if err != nil {
+		if err := CheckPrivate(path); err != nil {
 			return nil, fmt.Errorf("store: master key: %w", err)
-		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("store: master key file %s is readable by others (mode %v); run chmod 600 on it", path, fi.Mode().Perm())
 		}
 		k, err := parseMasterKey(strings.TrimSpace(string(b)))
 		if err != nil {
