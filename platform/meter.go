@@ -98,7 +98,29 @@ type LimitRequest struct {
 	Endpoint  string
 	// PromptTokens is the local prompt estimate (for token-per-minute caps).
 	PromptTokens int
+	// Stage says which part of the limits this Acquire applies; the zero
+	// value is a request that runs now.
+	Stage LimitStage
 }
+
+// LimitStage splits one request's limits between its admission and its
+// run, so work admitted now and run later (an async task) meets the same
+// limits as a request that runs at once (docs/design.md §3 "Limits").
+type LimitStage uint8
+
+const (
+	// LimitNow: the request runs now. Rate and daily quota are checked,
+	// the request is counted against the rate and holds a concurrency
+	// permit until Release.
+	LimitNow LimitStage = iota
+	// LimitSubmit: the request is admitted to run later. Rate and daily
+	// quota are checked and the rate counts it; the permit holds nothing.
+	LimitSubmit
+	// LimitRun: a request admitted with LimitSubmit starts running. The
+	// daily quota is checked again and a concurrency permit is held until
+	// Release (which counts the tokens); the rate is not counted twice.
+	LimitRun
+)
 
 // Limiter enforces rate and concurrency limits (1302 concurrency, 1303
 // rate, 1304 daily quota, all 429). Acquire returns a *Error to refuse.

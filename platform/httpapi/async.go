@@ -24,9 +24,11 @@ func (s *Server) handleAsyncSubmit(x *exchange) {
 		x.fail(err)
 		return
 	}
-	// Limits apply to the submission; the meter reserves and settles when a
-	// worker runs the task (its own request-log row, EndpointAsyncTask).
-	if err := x.call.Limit(x.r.Context(), req.Model, prompt); err != nil {
+	// The submission's stage of the limits: the rate and the daily quota
+	// refuse it now (1303, 1304). Concurrency, the daily quota again, the
+	// reservation and the settle apply when a worker runs the task (its own
+	// request-log row, EndpointAsyncTask; docs/design.md §3 "Limits").
+	if err := x.call.Admit(x.r.Context(), req.Model, prompt); err != nil {
 		x.fail(err)
 		return
 	}

@@ -130,9 +130,16 @@ func (l *Limiter) share(r Rule) Rule {
 
 // Acquire admits a request or refuses it with 1302, 1303 or 1304. Both the
 // account's and the key's rules apply; a refused request holds nothing.
+// req.Stage splits the checks between a submission and its run
+// (platform.LimitStage): a submission is checked against the rate and the
+// daily quota and counted against the rate, holding nothing; its run is
+// checked against the daily quota and the concurrency and holds a permit
+// whose Release counts the tokens. A request that runs now does both.
 func (l *Limiter) Acquire(_ context.Context, req platform.LimitRequest) (platform.Permit, error) {
 	now := l.cfg.Now()
 	day := now.In(l.cfg.Zone).Format("2006-01-02")
+	rate := req.Stage != platform.LimitRun
+	slot := req.Stage != platform.LimitSubmit
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var subs []*subject
@@ -152,16 +159,23 @@ func (l *Limiter) Acquire(_ context.Context, req platform.LimitRequest) (platfor
 		if s.rule.DailyTokens > 0 && s.tokens >= s.rule.DailyTokens {
 			return nil, platform.Errorf(platform.CodeDailyQuota, "今日调用量已达上限 (daily token limit %d reached)", s.rule.DailyTokens)
 		}
-		if s.rule.MaxConcurrent > 0 && s.inflight >= s.rule.MaxConcurrent {
+		if slot && s.rule.MaxConcurrent > 0 && s.inflight >= s.rule.MaxConcurrent {
 			return nil, platform.Errorf(platform.CodeConcurrency, "当前API请求过多 (concurrency limit %d)", s.rule.MaxConcurrent)
 		}
-		if s.rule.RPM > 0 && s.rate(now) >= float64(s.rule.RPM) {
+		if rate && s.rule.RPM > 0 && s.rate(now) >= float64(s.rule.RPM) {
 			return nil, platform.Errorf(platform.CodeRateLimit, "请求频率过高 (limit %d requests per minute)", s.rule.RPM)
 		}
 	}
 	for _, s := range subs {
-		s.inflight++
-		s.cur++
+		if rate {
+			s.cur++
+		}
+		if slot {
+			s.inflight++
+		}
+	}
+	if !slot {
+		return permit{}, nil // a submission holds nothing: its run takes the permit
 	}
 	return &heldPermit{l: l, subs: subs, day: day}, nil
 }

@@ -122,9 +122,11 @@ type Call struct {
 	// Presence, when set, says whether the caller left (nil: it never
 	// leaves, like an async worker).
 	Presence Presence
-	// SkipLimits says the limits were applied elsewhere: an async task's
-	// at its submission, so running it takes no second permit.
-	SkipLimits bool
+	// Admitted says the call's request was admitted earlier with Admit
+	// (an async task at its submission): running it checks the daily quota
+	// again and holds a concurrency permit, but is not counted against the
+	// rate a second time (platform.LimitRun).
+	Admitted bool
 
 	s          *Service
 	start      time.Time
@@ -147,12 +149,17 @@ func (c *Call) SetCaller(p platform.Principal) {
 	c.Row.AccountID, c.Row.KeyID = p.AccountID, p.KeyID
 }
 
-// Limit takes the caller's limiter permit for model, held until End. The
-// operations take it themselves; a caller calls Limit directly only to
-// admit work it runs later (an async submission).
+// Limit takes the caller's limiter permit for model, held until End: the
+// whole of a request's limits, or only its run's when the call was
+// Admitted earlier. The operations take it themselves; a caller calls
+// Limit first only to learn of a refusal before it starts the operation
+// (a task worker, which waits for a concurrency permit rather than fail).
 func (c *Call) Limit(ctx context.Context, model string, promptTokens int) error {
-	permit, err := c.s.limiter.Acquire(ctx, platform.LimitRequest{AccountID: c.Row.AccountID, KeyID: c.Row.KeyID,
-		Model: model, Endpoint: c.Row.Endpoint, PromptTokens: promptTokens})
+	stage := platform.LimitNow
+	if c.Admitted {
+		stage = platform.LimitRun
+	}
+	permit, err := c.s.limiter.Acquire(ctx, c.limitRequest(model, promptTokens, stage))
 	if err != nil {
 		return err
 	}
@@ -160,10 +167,29 @@ func (c *Call) Limit(ctx context.Context, model string, promptTokens int) error 
 	return nil
 }
 
+// Admit applies the limits of a submission: work admitted now and run
+// later by another Call with Admitted set. The rate and the daily quota
+// refuse it now (1303, 1304); nothing is held, so a queue of submitted
+// work takes no concurrency slot until it runs (docs/design.md §3
+// "Limits").
+func (c *Call) Admit(ctx context.Context, model string, promptTokens int) error {
+	permit, err := c.s.limiter.Acquire(ctx, c.limitRequest(model, promptTokens, platform.LimitSubmit))
+	if err != nil {
+		return err
+	}
+	permit.Release(platform.Usage{})
+	return nil
+}
+
+func (c *Call) limitRequest(model string, promptTokens int, stage platform.LimitStage) platform.LimitRequest {
+	return platform.LimitRequest{AccountID: c.Row.AccountID, KeyID: c.Row.KeyID, Model: model,
+		Endpoint: c.Row.Endpoint, PromptTokens: promptTokens, Stage: stage}
+}
+
 // admit runs the limits and the reservation; a refusal is a *platform.Error
 // for the caller to answer with, before any backend call.
 func (c *Call) admit(ctx context.Context, model string, promptTokens, maxTokens, images int) error {
-	if !c.SkipLimits && c.permit == nil {
+	if c.permit == nil {
 		if err := c.Limit(ctx, model, promptTokens); err != nil {
 			return err
 		}

@@ -47,9 +47,11 @@ func (r reservation) Settle(ctx context.Context, s platform.Settlement) (platfor
 type limiter struct {
 	acquired, released int
 	refuse             error
+	stages             []platform.LimitStage
 }
 
-func (l *limiter) Acquire(context.Context, platform.LimitRequest) (platform.Permit, error) {
+func (l *limiter) Acquire(_ context.Context, req platform.LimitRequest) (platform.Permit, error) {
+	l.stages = append(l.stages, req.Stage)
 	if l.refuse != nil {
 		return nil, l.refuse
 	}
@@ -426,28 +428,47 @@ func TestEndIsOnceAndSurvivesCancellation(t *testing.T) {
 	f.exactlyOnce(t, platform.OutcomeOK)
 }
 
-func TestSkipLimitsAndSubmissionLimit(t *testing.T) {
-	f := newFixture(&backend{reply: &zhipuai.ChatCompletion{}})
+func TestAdmittedCallAndSubmission(t *testing.T) {
+	// A submission applies its stage of the limits and holds nothing:
+	// nothing reserved, one row.
+	f := newFixture(&backend{})
 	var c Call
 	f.begin(&c)
-	c.SkipLimits = true
-	if _, _, err := c.Chat(context.Background(), chatReq(nil), 1); err != nil {
-		t.Fatal(err)
-	}
-	c.End(context.Background())
-	if f.limiter.acquired != 0 {
-		t.Fatalf("%d permits for a call whose limits were applied elsewhere, want 0", f.limiter.acquired)
-	}
-	// A submission takes only the permit: nothing reserved, one row.
-	f = newFixture(&backend{})
-	f.begin(&c)
-	if err := c.Limit(context.Background(), "glm-4", 3); err != nil {
+	if err := c.Admit(context.Background(), "glm-4", 3); err != nil {
 		t.Fatal(err)
 	}
 	c.End(context.Background())
 	f.exactlyOnce(t, "")
-	if f.limiter.acquired != 1 || len(f.meter.reserved) != 0 {
-		t.Fatalf("permits %d, reservations %d; want 1 and 0", f.limiter.acquired, len(f.meter.reserved))
+	if f.limiter.acquired != 1 || f.limiter.released != 1 || len(f.meter.reserved) != 0 {
+		t.Fatalf("permits %d acquired %d released, reservations %d; want 1, 1 (at once) and 0",
+			f.limiter.acquired, f.limiter.released, len(f.meter.reserved))
+	}
+	if got := f.limiter.stages; len(got) != 1 || got[0] != platform.LimitSubmit {
+		t.Fatalf("stages %v, want [LimitSubmit]", got)
+	}
+	// Its run takes the run stage's permit, held until End.
+	f = newFixture(&backend{reply: &zhipuai.ChatCompletion{}})
+	f.begin(&c)
+	c.Admitted = true
+	if _, _, err := c.Chat(context.Background(), chatReq(nil), 1); err != nil {
+		t.Fatal(err)
+	}
+	if f.limiter.released != 0 {
+		t.Fatalf("permit released before End")
+	}
+	c.End(context.Background())
+	if got := f.limiter.stages; len(got) != 1 || got[0] != platform.LimitRun || f.limiter.released != 1 {
+		t.Fatalf("stages %v, released %d; want [LimitRun] released once", got, f.limiter.released)
+	}
+	// A sync call takes both stages at once.
+	f = newFixture(&backend{reply: &zhipuai.ChatCompletion{}})
+	f.begin(&c)
+	if _, _, err := c.Chat(context.Background(), chatReq(nil), 1); err != nil {
+		t.Fatal(err)
+	}
+	c.End(context.Background())
+	if got := f.limiter.stages; len(got) != 1 || got[0] != platform.LimitNow {
+		t.Fatalf("stages %v, want [LimitNow]", got)
 	}
 }
 

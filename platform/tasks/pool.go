@@ -4,6 +4,13 @@
 // each as a metered call (platform/metered: the same reservation, settle
 // and request log as a sync request) and stores the result.
 //
+// Limits: the submission was counted against the rate and checked against
+// the daily quota; the run takes a concurrency permit and checks the daily
+// quota again, and its tokens count toward it (platform.LimitRun). A task
+// whose key or account is at its concurrency limit waits, claimed, until
+// a permit is free (see Pool.start for why it waits rather than fails);
+// one refused by the daily quota fails with 1304.
+//
 // Restart policy: queued tasks simply wait for the next worker, in this
 // process or another. A task that was running when its process died is
 // failed, not re-run, once its lease expires (Lease, default 30 s, renewed
@@ -15,8 +22,6 @@ package tasks
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,7 +30,6 @@ import (
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/metered"
-	"github.com/glmkit/glmkit/zhipuai"
 )
 
 // Messages of tasks that did not finish.
@@ -58,8 +62,13 @@ type Options struct {
 	Poll time.Duration
 	// Timeout bounds one task's upstream call (default 5 min).
 	Timeout time.Duration
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// MaxWaiting caps the claimed tasks this pool holds while their key or
+	// account is at its concurrency limit (default 16 per worker). A full
+	// list stops claiming, so one key's backlog stays in the queue, where
+	// another replica may take it, instead of in this process's memory.
+	MaxWaiting int
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Pool is the async worker pool.
@@ -74,6 +83,9 @@ type Pool struct {
 	runCtx    context.Context
 	wg        sync.WaitGroup
 	started   bool
+
+	mu      sync.Mutex
+	waiting []*claimed // oldest first: waiting for a concurrency permit
 }
 
 // New returns a Pool; Start runs it.
@@ -92,6 +104,9 @@ func New(opts Options) *Pool {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Minute
+	}
+	if opts.MaxWaiting <= 0 {
+		opts.MaxWaiting = 16 * opts.Workers
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -140,10 +155,7 @@ func (p *Pool) Submit(ctx context.Context, t platform.Task) error {
 	if err := p.opts.Store.CreateTask(ctx, t); err != nil {
 		return fmt.Errorf("tasks: submit: %w", err)
 	}
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
+	p.signal()
 	return nil
 }
 
@@ -168,6 +180,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	p.cancelRun()
+	p.dropWaiting()
 	// Belt and braces: nothing this worker held may stay "running".
 	n, err := p.opts.Store.ReleaseTasks(context.Background(), p.worker, p.opts.Now(), platform.CodeInternal, MsgShutdown)
 	if err != nil {
@@ -193,6 +206,9 @@ func (p *Pool) janitor(ctx context.Context) {
 	}
 }
 
+// work is one worker: it runs a waiting task whose permit is now free,
+// else claims the next queued task, else sleeps until a wake-up or the
+// poll.
 func (p *Pool) work() {
 	defer p.wg.Done()
 	poll := time.NewTicker(p.opts.Poll)
@@ -201,15 +217,10 @@ func (p *Pool) work() {
 		if p.claimCtx.Err() != nil {
 			return
 		}
-		now := p.opts.Now()
-		got, err := p.opts.Store.ClaimTasks(p.claimCtx, p.worker, 1, now, now.Add(p.opts.Lease))
-		if err != nil && p.claimCtx.Err() == nil {
-			p.opts.Logger.Error("tasks: claim", "err", err)
+		if p.runWaiting() {
+			continue
 		}
-		for _, t := range got {
-			p.run(t)
-		}
-		if len(got) > 0 {
+		if p.claimNext() {
 			continue
 		}
 		select {
@@ -221,86 +232,41 @@ func (p *Pool) work() {
 	}
 }
 
-// run executes one claimed task: the metered call (reserve, call,
-// settle, request-log row), then the stored result.
-func (p *Pool) run(t platform.Task) {
-	start := p.opts.Now()
-	ctx, cancel := context.WithTimeout(p.runCtx, p.opts.Timeout)
-	defer cancel()
-	var c metered.Call
-	p.opts.Calls.Begin(&c, t.ID, platform.EndpointAsyncTask, start)
-	c.SetCaller(platform.Principal{AccountID: t.AccountID, KeyID: t.KeyID})
-	c.Row.RequestID, c.Row.Model = t.RequestID, t.Model
-	c.SkipLimits = true // the submission took the limits
-
-	// Keep the claim alive while the call runs; a lost claim (the janitor
-	// of another replica judged this worker dead) stops the call.
-	leaseDone := make(chan struct{})
-	go func() {
-		tk := time.NewTicker(max(p.opts.Lease/3, 10*time.Millisecond))
-		defer tk.Stop()
-		for {
-			select {
-			case <-leaseDone:
-				return
-			case <-tk.C:
-				ok, err := p.opts.Store.RenewLease(context.Background(), t.ID, p.worker, p.opts.Now().Add(p.opts.Lease))
-				if err == nil && !ok {
-					cancel()
-					return
-				}
-			}
-		}
-	}()
-	result, callErr := p.call(ctx, &c, t)
-	close(leaseDone)
-
-	fin := platform.Task{FinishedAt: p.opts.Now()}
-	if callErr == nil {
-		fin.State, fin.Result = platform.TaskSucceeded, result
-		c.Row.HTTPStatus = 200
-	} else {
-		e := platform.AsError(callErr)
-		if p.runCtx.Err() != nil {
-			e = platform.Errorf(platform.CodeInternal, MsgShutdown)
-		}
-		fin.State, fin.ErrorCode, fin.ErrorMessage = platform.TaskFailed, e.Code, e.Message
-		c.Row.HTTPStatus, c.Row.ErrorCode = e.Status(), e.Code
-		if e.Err != nil {
-			p.opts.Logger.Error("tasks: task failed", "task", t.ID, "err", e.Err)
+// claimNext claims one queued task and runs it, or puts it on the waiting
+// list; it reports whether it claimed one.
+func (p *Pool) claimNext() bool {
+	p.mu.Lock()
+	full := len(p.waiting) >= p.opts.MaxWaiting
+	p.mu.Unlock()
+	if full {
+		return false
+	}
+	now := p.opts.Now()
+	got, err := p.opts.Store.ClaimTasks(p.claimCtx, p.worker, 1, now, now.Add(p.opts.Lease))
+	if err != nil && p.claimCtx.Err() == nil {
+		p.opts.Logger.Error("tasks: claim", "err", err)
+	}
+	for _, t := range got {
+		ct := p.hold(t)
+		c, err := p.start(ct)
+		switch {
+		case err != nil:
+			p.run(ct, c, err)
+		case c != nil:
+			p.run(ct, c, nil)
+		default:
+			p.mu.Lock()
+			p.waiting = append(p.waiting, ct)
+			p.mu.Unlock()
 		}
 	}
-	// Settle and log before the result is visible: a client that sees the
-	// task finished finds its usage recorded.
-	c.End(ctx)
-	ok, err := p.opts.Store.FinishTask(context.Background(), t.ID, p.worker, fin)
-	if err != nil {
-		p.opts.Logger.Error("tasks: store result", "task", t.ID, "err", err)
-	} else if !ok {
-		p.opts.Logger.Warn("tasks: claim lost before the result was stored", "task", t.ID)
-	}
+	return len(got) > 0
 }
 
-// call runs the task's chat as the metered call c and returns the
-// completion as stored JSON.
-func (p *Pool) call(ctx context.Context, c *metered.Call, t platform.Task) ([]byte, error) {
-	var req zhipuai.ChatCompletionRequest
-	if err := json.Unmarshal(t.Request, &req); err != nil {
-		return nil, platform.Wrap(platform.CodeInternal, "stored task request is unreadable", err)
+// signal wakes one idle worker.
+func (p *Pool) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
-	resp, _, err := c.Chat(ctx, platform.ChatRequest{Req: &req}, platform.EstimateChatPromptTokens(&req))
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && p.runCtx.Err() == nil {
-			err = platform.Wrap(platform.CodeNetwork, "the model did not answer within the task timeout", err)
-		}
-		return nil, err
-	}
-	if resp.RequestID == "" {
-		resp.RequestID = t.RequestID
-	}
-	result, err := json.Marshal(resp)
-	if err != nil {
-		return nil, platform.Wrap(platform.CodeInternal, "could not store the result", err)
-	}
-	return result, nil
 }
