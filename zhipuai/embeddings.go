@@ -36,15 +36,8 @@ type ImagesService struct {
 // Generations asks a CogView model (cogview-3 …) for an image; the reply
 // holds absolute URLs.
 func (s *ImagesService) Generations(ctx context.Context, req *ImageRequest, opts ...RequestOption) (*ImagesResponse, error) {
-	switch {
-	case req == nil:
-		return nil, &ValidationError{Field: "request", Reason: "nil request"}
-	case req.Model == "":
-		return nil, invalid("model", "is required")
-	case req.Prompt == "":
-		return nil, invalid("prompt", "is required")
-	case req.UserID != "" && (len([]rune(req.UserID)) < 6 || len([]rune(req.UserID)) > 128):
-		return nil, invalid("user_id", "must have 6 to 128 characters")
+	if err := ValidateImageRequest(req); err != nil {
+		return nil, err
 	}
 	cl, err := newCall(http.MethodPost, "/images/generations", req)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"unicode/utf8"
 )
 
 // ValidationKind says what is wrong with the field a ValidationError names.
@@ -79,8 +78,10 @@ func nilRequest() *ValidationError {
 //   - tools are function (with a name of [a-zA-Z0-9_-]{1,64} and JSON
 //     object parameters), retrieval (with knowledge_id) or web_search, each
 //     with its own sub-object and no other; tool_choice can only be "auto";
-//   - user_id has 6–128 characters; response_format and thinking have one
-//     of their documented types.
+//   - model has at most 128 bytes, request_id at most 128 visible ASCII
+//     characters, user_id 6–128 characters and no control characters
+//     (validate_ids.go: the server stores and echoes them);
+//   - response_format and thinking have one of their documented types.
 //
 // The ranges are the ones glm serve enforces, chosen for the clients that
 // exist: temperature 0 is greedy decoding for OpenAI-shaped clients, and
@@ -92,8 +93,8 @@ func ValidateChatRequest(r *ChatCompletionRequest) error {
 	if r == nil {
 		return nilRequest()
 	}
-	if r.Model == "" {
-		return missing("model", "is required")
+	if err := validateCommon(r.Model, r.RequestID, r.UserID); err != nil {
+		return err
 	}
 	if len(r.Messages) == 0 {
 		return missing("messages", "at least one message is required")
@@ -136,11 +137,6 @@ func ValidateChatRequest(r *ChatCompletionRequest) error {
 	}
 	if r.ToolChoice != "" && r.ToolChoice != "auto" {
 		return invalid("tool_choice", `only "auto" is supported, got %q`, r.ToolChoice)
-	}
-	if r.UserID != "" {
-		if n := utf8.RuneCountInString(r.UserID); n < 6 || n > 128 {
-			return invalid("user_id", "must have 6 to 128 characters, got %d", n)
-		}
 	}
 	if rf := r.ResponseFormat; rf != nil && rf.Type != "text" && rf.Type != "json_object" {
 		return invalid("response_format.type", `must be "text" or "json_object", got %q`, rf.Type)
@@ -306,13 +302,14 @@ func normalizeSampling(r *ChatCompletionRequest) {
 
 // ValidateEmbeddingRequest checks docs/v4.md §5: model required, 1–64 non-empty
 // inputs, dimensions 256/512/1024/2048 for embedding-3 and 1024 for
-// embedding-2, encoding_format float or base64.
+// embedding-2, encoding_format float or base64, request_id and user_id
+// bounded as for chat.
 func ValidateEmbeddingRequest(r *EmbeddingRequest) error {
 	if r == nil {
 		return nilRequest()
 	}
-	if r.Model == "" {
-		return missing("model", "is required")
+	if err := validateCommon(r.Model, r.RequestID, r.UserID); err != nil {
+		return err
 	}
 	if len(r.Input) == 0 {
 		return missing("input", "at least one text is required")
