@@ -153,11 +153,11 @@ func (a *serveApp) startAPI(backends *router.Router, m metering) {
 		return ctx, func() string { return tr.Backend }
 	}
 	a.auth = auth.New(a.store, auth.Options{Recheck: a.o.keyRecheck, MaxTokenTTL: a.o.maxTokenTTL})
-	a.reqlog = requestlog.New(a.store, requestlog.Options{Logger: a.log})
+	metrics := httpapi.NewMetrics()
+	a.reqlog = requestlog.New(a.store, requestlog.Options{Logger: a.log, OnCut: metrics.InputCut})
 	// The request log's last flush follows the drain, so that every
 	// drained request is in it.
 	a.onClose(a.reqlog.Close)
-	metrics := httpapi.NewMetrics()
 	calls := metered.New(metered.Options{Backend: backends, Catalogue: backends, Meter: m.Meter, Limiter: m.Limiter,
 		Log: a.reqlog, Metrics: metrics, Trace: trace, Logger: a.log})
 	a.pool = tasks.New(tasks.Options{Store: a.store, Calls: calls,

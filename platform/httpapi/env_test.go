@@ -81,10 +81,10 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 		t.Fatal(err)
 	}
 	e.auth = auth.New(s, auth.Options{})
-	e.log = requestlog.New(s, requestlog.Options{Interval: 10 * time.Millisecond})
 	if apiOpts.Metrics == nil {
 		apiOpts.Metrics = NewMetrics()
 	}
+	e.log = requestlog.New(s, requestlog.Options{Interval: 10 * time.Millisecond, OnCut: apiOpts.Metrics.InputCut})
 	co := &taskOpts.Calls
 	co.Backend, co.Catalogue, co.Log, co.Metrics, co.Trace = backends, backends, e.log, apiOpts.Metrics, trace
 	calls := metered.New(*co)

@@ -21,6 +21,7 @@ type Metrics struct {
 	latency   *prometheus.HistogramVec
 	tokenC    *prometheus.CounterVec
 	upstreamE *prometheus.CounterVec
+	inputCut  *prometheus.CounterVec
 	streams   prometheus.Gauge
 }
 
@@ -37,10 +38,12 @@ func NewMetrics() *Metrics {
 			Help: "Tokens used, by model and kind (prompt, completion)."}, []string{"model", "kind"}),
 		upstreamE: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_upstream_errors_total",
 			Help: "Backend failures by V4 code."}, []string{"code"}),
+		inputCut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_input_cut_total",
+			Help: "Client-supplied request-log fields cut to their bound before storage, by field."}, []string{"field"}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "glm_streams_in_flight",
 			Help: "Chat streams being relayed."}),
 	}
-	m.Registry.MustRegister(m.requests, m.latency, m.tokenC, m.upstreamE, m.streams,
+	m.Registry.MustRegister(m.requests, m.latency, m.tokenC, m.upstreamE, m.inputCut, m.streams,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -63,4 +66,10 @@ func (m *Metrics) Tokens(model string, u platform.Usage) {
 // UpstreamError implements metered.Metrics: a backend failure by V4 code.
 func (m *Metrics) UpstreamError(code string) {
 	m.upstreamE.WithLabelValues(code).Inc()
+}
+
+// InputCut counts a client-supplied field cut before storage
+// (requestlog.Options.OnCut).
+func (m *Metrics) InputCut(field string) {
+	m.inputCut.WithLabelValues(field).Inc()
 }

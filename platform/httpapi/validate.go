@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/glmkit/glmkit/platform"
+	v4 "github.com/glmkit/glmkit/platform/envelope"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -33,16 +34,22 @@ func (s *Server) lookupModel(name string, api string, kinds ...platform.ModelKin
 	if name == "" {
 		return platform.ModelInfo{}, missing("model is required")
 	}
+	// The SDK's bound (zhipuai.MaxModelLen), checked before the table so a
+	// huge name is refused for its size, as the SDK refuses it; messages
+	// quote a name shortened (envelope.Quote), never the whole of it.
+	if len(name) > zhipuai.MaxModelLen {
+		return platform.ModelInfo{}, invalid("model: must be at most %d bytes, got %d", zhipuai.MaxModelLen, len(name))
+	}
 	info, ok := s.router.Model(name)
 	if !ok {
-		return platform.ModelInfo{}, platform.Errorf(platform.CodeUnknownModel, "model %q does not exist on this server; GET /models lists the models served", name)
+		return platform.ModelInfo{}, platform.Errorf(platform.CodeUnknownModel, "model %s does not exist on this server; GET /models lists the models served", v4.Quote(name))
 	}
 	for _, k := range kinds {
 		if info.Kind == k {
 			return info, nil
 		}
 	}
-	return platform.ModelInfo{}, platform.Errorf(platform.CodeUnsupportedMode, "model %q is a %s model and does not answer %s", name, info.Kind, api)
+	return platform.ModelInfo{}, platform.Errorf(platform.CodeUnsupportedMode, "model %s is a %s model and does not answer %s", v4.Quote(name), info.Kind, api)
 }
 
 // validateChat checks a chat request (docs/v4.md §3): first the model against
@@ -118,6 +125,9 @@ func (s *Server) validateEmbeddings(req *zhipuai.EmbeddingRequest) (platform.Mod
 	if err != nil {
 		return info, 0, err
 	}
+	if err := zhipuai.ValidateEmbeddingRequest(req); err != nil {
+		return info, 0, validationError(err)
+	}
 	if len(req.Input) == 0 {
 		return info, 0, missing("input is required: a string or an array of strings")
 	}
@@ -161,11 +171,8 @@ func (s *Server) validateImages(req *zhipuai.ImageRequest) (platform.ModelInfo, 
 	if err != nil {
 		return info, err
 	}
-	if strings.TrimSpace(req.Prompt) == "" {
-		return info, missing("prompt is required")
-	}
-	if req.N != nil && (*req.N < 1 || *req.N > 10) {
-		return info, invalid("n must be between 1 and 10")
+	if err := zhipuai.ValidateImageRequest(req); err != nil {
+		return info, validationError(err)
 	}
 	return info, nil
 }

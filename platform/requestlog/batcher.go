@@ -33,6 +33,9 @@ type Options struct {
 	Logger *slog.Logger
 	// OnFlush, when set, observes each successful flush (metrics).
 	OnFlush func(rows int, took time.Duration)
+	// OnCut, when set, counts each client-supplied field Bound had to cut
+	// (metrics).
+	OnCut func(field string)
 }
 
 // Batcher buffers rows and writes them in batches.
@@ -70,6 +73,7 @@ func New(sink Sink, opts Options) *Batcher {
 // Record queues one row. After Close it writes the row at once, so a
 // request that finishes during shutdown is still recorded.
 func (b *Batcher) Record(row platform.RequestLog) {
+	b.bound(&row)
 	b.mu.RLock()
 	if !b.closed {
 		b.in <- row
@@ -78,6 +82,18 @@ func (b *Batcher) Record(row platform.RequestLog) {
 	}
 	b.mu.RUnlock()
 	b.write(context.Background(), []platform.RequestLog{row})
+}
+
+// bound applies Bound to a row before it is queued: every row reaches
+// storage through Record, so no caller can store an unbounded value.
+func (b *Batcher) bound(row *platform.RequestLog) {
+	for _, f := range Bound(row) {
+		b.opts.Logger.Warn("requestlog: cut an over-long or invalid client field before storing it",
+			"id", row.ID, "field", f, "endpoint", row.Endpoint, "code", row.ErrorCode)
+		if b.opts.OnCut != nil {
+			b.opts.OnCut(f)
+		}
+	}
 }
 
 // Flush writes everything recorded so far and returns when it is stored
