@@ -11,7 +11,10 @@ import (
 	"github.com/glmkit/glmkit/platform/metered"
 )
 
-var _ metered.Metrics = (*Metrics)(nil)
+var (
+	_ metered.Metrics      = (*Metrics)(nil)
+	_ metered.UsageMetrics = (*Metrics)(nil)
+)
 
 // Metrics are the Prometheus series of the API, on their own registry;
 // platform/ops serves the registry on /metrics.
@@ -22,6 +25,7 @@ type Metrics struct {
 	tokenC    *prometheus.CounterVec
 	upstreamE *prometheus.CounterVec
 	inputCut  *prometheus.CounterVec
+	usageCut  *prometheus.CounterVec
 	streams   prometheus.Gauge
 }
 
@@ -40,10 +44,12 @@ func NewMetrics() *Metrics {
 			Help: "Backend failures by V4 code."}, []string{"code"}),
 		inputCut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_input_cut_total",
 			Help: "Client-supplied request-log fields cut to their bound before storage, by field."}, []string{"field"}),
+		usageCut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_usage_bounded_total",
+			Help: "Backend usage reports beyond the model's context, billed at the bound, by model."}, []string{"model"}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "glm_streams_in_flight",
 			Help: "Chat streams being relayed."}),
 	}
-	m.Registry.MustRegister(m.requests, m.latency, m.tokenC, m.upstreamE, m.inputCut, m.streams,
+	m.Registry.MustRegister(m.requests, m.latency, m.tokenC, m.upstreamE, m.inputCut, m.usageCut, m.streams,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -72,4 +78,10 @@ func (m *Metrics) UpstreamError(code string) {
 // (requestlog.Options.OnCut).
 func (m *Metrics) InputCut(field string) {
 	m.inputCut.WithLabelValues(field).Inc()
+}
+
+// UsageBounded implements metered.UsageMetrics: a backend's usage report
+// billed at the bound.
+func (m *Metrics) UsageBounded(model string) {
+	m.usageCut.WithLabelValues(model).Inc()
 }

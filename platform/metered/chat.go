@@ -25,7 +25,7 @@ func (c *Call) Chat(ctx context.Context, req platform.ChatRequest, prompt int) (
 		c.chatFailed(model, prompt, err)
 		return nil, nil, err
 	}
-	c.used(model, usageOf(resp.Usage), platform.OutcomeOK, false)
+	c.reported(model, usageOf(resp.Usage), platform.OutcomeOK)
 	return resp, body, nil
 }
 
@@ -148,7 +148,7 @@ func (s *Stream) Close() {
 	}
 	switch {
 	case s.hasUsage:
-		s.c.used(s.model, usageOf(s.usage), outcome, false)
+		s.c.reported(s.model, usageOf(s.usage), outcome)
 	case outcome == platform.OutcomeUpstreamError:
 		s.c.used(s.model, platform.Usage{}, outcome, false)
 	default:

@@ -27,7 +27,7 @@ func (c *Call) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest, pr
 	if resp.Usage.TotalTokens == 0 {
 		resp.Usage.TotalTokens = resp.Usage.PromptTokens
 	}
-	c.used(req.Model, usageOf(resp.Usage), platform.OutcomeOK, false)
+	c.reported(req.Model, usageOf(resp.Usage), platform.OutcomeOK)
 	return resp, nil
 }
 
