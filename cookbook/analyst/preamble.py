@@ -15,6 +15,10 @@ _limit(resource.RLIMIT_AS, int(_env("GLMKIT_MEM_BYTES", "0")))
 _limit(resource.RLIMIT_CPU, int(_env("GLMKIT_CPU_SECONDS", "0")), 1)
 _limit(resource.RLIMIT_FSIZE, int(_env("GLMKIT_FILE_BYTES", "0")))
 _limit(resource.RLIMIT_NOFILE, 256)
+# Processes and threads. Inside the sandbox's own user namespace the kernel
+# counts only the run's tasks against it, so it bounds a fork bomb without
+# touching the caller's other processes.
+_limit(resource.RLIMIT_NPROC, int(_env("GLMKIT_MAX_PROCS", "0")))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 _NET_MSG = "network access is disabled in the glm analyze sandbox"

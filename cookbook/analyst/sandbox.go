@@ -4,19 +4,13 @@
 package analyst
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -26,50 +20,69 @@ var preamble []byte
 // NetworkMessage is what the sandbox says when code tries the network.
 const NetworkMessage = "network access is disabled in the glm analyze sandbox"
 
-// Sandbox runs untrusted Python. What is enforced, and how:
+// Sandbox runs untrusted Python. The isolation is bubblewrap's (bwrap), a
+// tool built for it, not ours; see bwrapArgs for the command line:
 //
-//   - separate process: python3 -I (isolated: no PYTHON* variables, no user
-//     site-packages, no script directory on sys.path), in its own process
-//     group, with an environment reduced to PATH, HOME, LANG and the
-//     sandbox's own settings (no API key reaches the code);
-//   - working directory: a temporary directory holding a copy of the CSV
-//     (a copy, so the code cannot change the original);
-//   - wall-clock timeout: the whole process group is killed (SIGKILL);
-//   - memory: RLIMIT_AS, CPU: RLIMIT_CPU, file size: RLIMIT_FSIZE, open
-//     files: RLIMIT_NOFILE, set by a preamble before the code runs, soft and
-//     hard, so the code cannot raise them again;
-//   - network: where the kernel allows an unprivileged user namespace
-//     (`unshare -r -n`, Linux), the process gets an empty network namespace
-//     (only a down loopback) — enforced by the OS. In every case the
-//     preamble also replaces Python's socket constructors, so the code gets
-//     a clear PermissionError (this alone is a guard, not a wall: C
-//     extensions or _socket can bypass it);
-//   - output: stdout and stderr are each capped (MaxOutput bytes kept).
+//   - namespaces: new user, mount, pid, ipc, net, uts and cgroup namespaces
+//     (--unshare-all); the code runs as SandboxUID inside, and when glm runs
+//     as root bwrap itself is started as SandboxUID, so no process of the
+//     run is root on the host;
+//   - filesystem: a read-only root holding /usr, the interpreter's own
+//     directories, a few /etc files (no shadow, passwd or keys: a two-line
+//     passwd of its own) and /proc and /dev of the sandbox; the host's /etc,
+//     /tmp, /home, /root, /var and glm's data directory are not there. The
+//     run's work directory (a copy of the CSV) is the only writable path;
+//   - network: an empty network namespace (a loopback of its own); abstract
+//     AF_UNIX sockets are per namespace and no host socket file is mounted.
+//     A Python socket guard also gives the model a clear message;
+//   - processes: every process of the run is in the run's pid namespace,
+//     whose init is bwrap; when the code's main process ends, or glm dies
+//     (--die-with-parent), or the wall clock runs out, the kernel kills the
+//     whole namespace, setsid and double-forked processes included;
+//     --new-session keeps the code off glm's terminal;
+//   - totals: a cgroup of the run (see runCgroup) caps the memory of all its
+//     processes together and the number of its tasks, where the machine
+//     lets glm make one (root, or a delegated cgroup v2 subtree). Without
+//     it, the task count is still capped (RLIMIT_NPROC, counted by the
+//     kernel in the run's own user namespace), but memory only per process
+//     (RLIMIT_AS), so MaxProcs processes could use MaxProcs × MemoryMB;
+//     Isolation says which holds;
+//   - per process, set by a preamble before the code, soft and hard:
+//     RLIMIT_AS (memory), RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_NOFILE;
+//   - environment: PATH, HOME, LANG and the sandbox's settings only (no API
+//     key reaches the code); output: stdout and stderr capped at MaxOutput.
 //
-// Not enforced: a process-count limit (RLIMIT_NPROC is per user, so it would
-// also limit the user's other processes); forks are bounded by the timeout,
-// which kills the whole group.
+// Where bwrap or user namespaces are missing Run refuses (ErrNoIsolation),
+// unless Unsafe is set: then the code runs as a plain python3 -I process of
+// the caller's user, with the per-process limits only.
 type Sandbox struct {
 	Python     string        // interpreter path (see FindPython)
 	Timeout    time.Duration // wall clock per run
-	MemoryMB   int           // address-space limit
+	MemoryMB   int           // memory of the whole run (cgroup) and per process (RLIMIT_AS)
+	MaxProcs   int           // processes and threads of the whole run (0: 64)
 	CPUSeconds int           // CPU time limit (0: the timeout in seconds)
 	FileMB     int           // largest file the code may write
 	MaxOutput  int           // bytes kept of stdout and of stderr
-	// AllowNetwork turns the network blocking off.
+	// AllowNetwork shares the host's network with the code.
 	AllowNetwork bool
-	// MPLConfigDir caches matplotlib's font list between runs (building it
-	// takes seconds); empty: a directory under the user cache dir.
+	// Unsafe runs the code without bubblewrap when it is not usable
+	// (glm analyze --unsafe-no-sandbox): the code can then read and change
+	// whatever the caller can.
+	Unsafe bool
+	// MPLConfigDir caches matplotlib's font list between unsafe runs;
+	// empty: a directory under the user cache dir. Sandboxed runs get a
+	// font list built once per process by a trusted run instead.
 	MPLConfigDir string
 
-	once    sync.Once
-	netns   bool // `unshare -r -n` works here
-	netnote string
+	once sync.Once
+	iso  *isolation
+	// Unsafe mode: `unshare -r -n` works here.
+	netns bool
 }
 
 // DefaultSandbox returns limits suited to analysing a CSV on a laptop.
 func DefaultSandbox(python string) *Sandbox {
-	return &Sandbox{Python: python, Timeout: 60 * time.Second, MemoryMB: 1024, FileMB: 256, MaxOutput: 16 << 10}
+	return &Sandbox{Python: python, Timeout: 60 * time.Second, MemoryMB: 1024, MaxProcs: 64, FileMB: 256, MaxOutput: 16 << 10}
 }
 
 // Result is what one run produced.
@@ -91,219 +104,146 @@ type Result struct {
 // OK reports whether the code ran to completion without error.
 func (r *Result) OK() bool { return r.ExitCode == 0 && r.Limit == "" }
 
-// Isolation describes the network isolation in force, for the user.
-func (s *Sandbox) Isolation() string {
-	s.detect()
-	return s.netnote
+func (s *Sandbox) maxProcs() int {
+	if s.MaxProcs > 0 {
+		return s.MaxProcs
+	}
+	return 64
 }
 
-func (s *Sandbox) detect() {
+func (s *Sandbox) memBytes() int64 { return int64(s.MemoryMB) << 20 }
+
+func (s *Sandbox) detect(ctx context.Context) *isolation {
 	s.once.Do(func() {
-		if s.AllowNetwork {
-			s.netnote = "network allowed (--allow-network)"
-			return
+		s.iso = probeIsolation(ctx, s.Python, s.memBytes(), s.maxProcs())
+		if s.Unsafe && !s.iso.ok() {
+			s.netns = unshareNetWorks()
 		}
-		if path, err := exec.LookPath("unshare"); err == nil {
-			if exec.Command(path, "-r", "-n", "true").Run() == nil {
-				s.netns = true
-				s.netnote = "network blocked by the OS (empty network namespace) and by a Python socket guard"
-				return
-			}
-		}
-		s.netnote = "network blocked by a Python socket guard only (no user namespaces here)"
 	})
+	return s.iso
+}
+
+// Check reports, before any code runs, whether Run will run code: nil when
+// the sandbox is usable or Unsafe is set, else an error wrapping
+// ErrNoIsolation that says why.
+func (s *Sandbox) Check(ctx context.Context) error {
+	if iso := s.detect(ctx); !iso.ok() && !s.Unsafe {
+		return iso.err()
+	}
+	return nil
+}
+
+// Isolation describes, for the user, what holds the code in.
+func (s *Sandbox) Isolation() string {
+	iso := s.detect(context.Background())
+	if !iso.ok() {
+		if !s.Unsafe {
+			return "NO sandbox: " + iso.reason
+		}
+		net := "network blocked by a Python socket guard only"
+		switch {
+		case s.AllowNetwork:
+			net = "network allowed"
+		case s.netns:
+			net = "network blocked by an empty network namespace"
+		}
+		return "UNSAFE, no sandbox (--unsafe-no-sandbox): the code runs as your user and can read and change your files; per-process limits only; " + net
+	}
+	who := fmt.Sprintf("uid %d", SandboxUID)
+	net := "no network"
+	if s.AllowNetwork {
+		net = "network allowed (--allow-network)"
+	}
+	totals := fmt.Sprintf("cgroup %s caps the whole run at %d MiB and %d tasks", iso.cgroupV, s.MemoryMB, s.maxProcs())
+	if iso.cgroupErr != nil {
+		totals = fmt.Sprintf("no cgroup here: tasks capped at %d (RLIMIT_NPROC in the run's user namespace), memory %d MiB per process only (RLIMIT_AS)", s.maxProcs(), s.MemoryMB)
+	}
+	return fmt.Sprintf("sandbox: bwrap, %s, read-only system view, only the work dir writable, %s, %s", who, net, totals)
 }
 
 // Run executes code as a fresh Python process in workDir. An error is
-// returned only when the sandbox itself could not run; failures of the code
-// (exceptions, limits) are in the Result.
+// returned only when the sandbox itself could not run (or is not usable
+// here and Unsafe is not set); failures of the code (exceptions, limits)
+// are in the Result.
 func (s *Sandbox) Run(ctx context.Context, workDir, code string) (*Result, error) {
-	s.detect()
 	if s.Python == "" {
 		return nil, errors.New("sandbox: no Python interpreter set")
 	}
 	if s.Timeout <= 0 {
 		return nil, errors.New("sandbox: timeout must be positive")
 	}
-	support, err := os.MkdirTemp("", "glm-analyze-run-*")
+	iso := s.detect(ctx)
+	if !iso.ok() {
+		if !s.Unsafe {
+			return nil, iso.err()
+		}
+		return s.run(ctx, iso, workDir, code)
+	}
+	fonts, err := warmFonts(ctx, s, iso)
 	if err != nil {
+		return nil, err
+	}
+	if err := seedFonts(workDir, fonts); err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	defer os.RemoveAll(support)
-	pre := filepath.Join(support, "preamble.py")
-	cell := filepath.Join(support, "cell.py")
-	if err := os.WriteFile(pre, preamble, 0o600); err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
-	}
-	if err := os.WriteFile(cell, []byte(code), 0o600); err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
-	}
-	before := snapshot(workDir)
+	return s.run(ctx, iso, workDir, code)
+}
 
-	runCtx, cancel := context.WithTimeout(ctx, s.Timeout)
-	defer cancel()
-	args := []string{s.Python, "-I", "-B", pre, cell}
-	if s.netns {
-		args = append([]string{"unshare", "-r", "-n", "--"}, args...)
-	}
-	cmd := exec.CommandContext(runCtx, args[0], args[1:]...)
-	cmd.Dir = workDir
-	cmd.Env = s.env(workDir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// Kill the whole group: the code may have started children of its own.
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second // do not wait forever for pipes held by orphans
-	limit := s.MaxOutput
-	if limit <= 0 {
-		limit = 16 << 10
-	}
-	stdout, stderr := &capped{max: limit}, &capped{max: limit}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	start := time.Now()
-	runErr := cmd.Run()
-	res := &Result{Duration: time.Since(start), Stdout: stdout.String(), Stderr: stderr.String(),
-		Truncated: stdout.cut || stderr.cut}
-	if cmd.ProcessState == nil {
-		return nil, fmt.Errorf("sandbox: starting %s: %w", args[0], runErr)
-	}
-	// Reap anything the code left behind in its group.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	res.ExitCode = cmd.ProcessState.ExitCode()
-	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	cpu := s.cpuSeconds()
-	switch {
-	case ctx.Err() != nil:
-		return nil, ctx.Err() // the caller gave up (Ctrl-C): not the code's fault
-	case runCtx.Err() != nil:
-		res.TimedOut = true
-		res.Limit = fmt.Sprintf("Execution stopped: the wall-clock time limit of %s was reached (the process was killed). Make the code faster, or work on less data.", s.Timeout)
-	case ws.Signaled() && (ws.Signal() == syscall.SIGXCPU || ws.Signal() == syscall.SIGKILL):
-		res.CPUExceeded = true
-		res.Limit = fmt.Sprintf("Execution stopped: the CPU time limit of %d s was reached.", cpu)
-	case outOfMemory(res.Stderr):
-		res.OutOfMemory = true
-		res.Limit = fmt.Sprintf("Execution stopped: the memory limit of %d MiB was exceeded (MemoryError). Use less memory, e.g. read only the needed columns.", s.MemoryMB)
-	case ws.Signaled() && ws.Signal() == syscall.SIGXFSZ:
-		res.Limit = fmt.Sprintf("Execution stopped: the code wrote a file larger than %d MiB.", s.FileMB)
-	}
-	if strings.Contains(res.Stderr, NetworkMessage) {
-		res.NetworkDenied = true
-		if res.Limit == "" {
-			res.Limit = "Network access is not allowed in the sandbox: use only the local CSV file."
+// fontCache is matplotlib's font list for one interpreter, built by a
+// trusted sandboxed run (building it takes seconds; model code never writes
+// what later runs read).
+type fontCache struct {
+	once  sync.Once
+	files map[string][]byte
+	err   error
+}
+
+var fontCaches sync.Map // python path → *fontCache
+
+func warmFonts(ctx context.Context, s *Sandbox, iso *isolation) (map[string][]byte, error) {
+	v, _ := fontCaches.LoadOrStore(iso.python, &fontCache{})
+	fc := v.(*fontCache)
+	fc.once.Do(func() {
+		dir, err := os.MkdirTemp("", "glm-analyze-fonts-*")
+		if err != nil {
+			fc.err = err
+			return
 		}
-	}
-	res.Files = changedImages(workDir, before)
-	return res, nil
-}
-
-func (s *Sandbox) cpuSeconds() int {
-	if s.CPUSeconds > 0 {
-		return s.CPUSeconds
-	}
-	return int(s.Timeout.Round(time.Second)/time.Second) + 1
-}
-
-func (s *Sandbox) env(workDir string) []string {
-	mpl := s.MPLConfigDir
-	if mpl == "" {
-		if d, err := os.UserCacheDir(); err == nil {
-			mpl = filepath.Join(d, "glmkit", "matplotlib")
-		} else {
-			mpl = filepath.Join(workDir, ".matplotlib")
+		defer os.RemoveAll(dir)
+		warm := &Sandbox{Python: s.Python, Timeout: max(s.Timeout, 2*time.Minute), MemoryMB: max(s.MemoryMB, 512),
+			MaxProcs: s.MaxProcs, FileMB: max(s.FileMB, 64), MaxOutput: s.MaxOutput}
+		res, err := warm.run(ctx, iso, dir, "import matplotlib.font_manager\n")
+		if err != nil {
+			fc.err = err
+			return
 		}
-	}
-	_ = os.MkdirAll(mpl, 0o700)
-	env := []string{
-		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"HOME=" + workDir,
-		"LANG=C.UTF-8",
-		"PYTHONIOENCODING=utf-8",
-		"MPLBACKEND=Agg",
-		"MPLCONFIGDIR=" + mpl,
-		// One BLAS thread: a thread pool per core would multiply the
-		// address space reserved under RLIMIT_AS.
-		"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1",
-		fmt.Sprintf("GLMKIT_MEM_BYTES=%d", int64(s.MemoryMB)<<20),
-		fmt.Sprintf("GLMKIT_CPU_SECONDS=%d", s.cpuSeconds()),
-		fmt.Sprintf("GLMKIT_FILE_BYTES=%d", int64(s.FileMB)<<20),
-	}
-	if !s.AllowNetwork {
-		env = append(env, "GLMKIT_NO_NETWORK=1")
-	}
-	return env
-}
-
-func outOfMemory(stderr string) bool {
-	for _, s := range []string{"MemoryError", "Unable to allocate", "Cannot allocate memory", "std::bad_alloc"} {
-		if strings.Contains(stderr, s) {
-			return true
+		if !res.OK() {
+			fc.err = fmt.Errorf("sandbox: python cannot import matplotlib inside the sandbox: %s %s", res.Limit, res.Stderr)
+			return
 		}
-	}
-	return false
-}
-
-// capped keeps the first max bytes written and counts the rest, so a run
-// printing gigabytes neither exhausts our memory nor blocks the child.
-type capped struct {
-	buf bytes.Buffer
-	max int
-	cut bool
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	keep := p
-	if room := c.max - c.buf.Len(); len(p) > room {
-		keep = p[:max(room, 0)]
-		c.cut = true
-	}
-	c.buf.Write(keep)
-	return len(p), nil
-}
-
-func (c *capped) String() string {
-	s := strings.ToValidUTF8(c.buf.String(), "")
-	if c.cut {
-		s += "\n…[output truncated]"
-	}
-	return s
-}
-
-var _ io.Writer = (*capped)(nil)
-
-type fileStamp struct {
-	size int64
-	mod  time.Time
-}
-
-var imageExts = []string{".png", ".jpg", ".jpeg", ".svg", ".pdf", ".gif"}
-
-func snapshot(dir string) map[string]fileStamp {
-	m := map[string]fileStamp{}
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
+		fc.files = map[string][]byte{}
+		matches, _ := filepath.Glob(filepath.Join(dir, ".matplotlib", "*.json"))
+		for _, m := range matches {
+			if data, err := os.ReadFile(m); err == nil {
+				fc.files[filepath.Base(m)] = data
+			}
 		}
-		if fi, err := d.Info(); err == nil {
-			rel, _ := filepath.Rel(dir, p)
-			m[rel] = fileStamp{fi.Size(), fi.ModTime()}
-		}
-		return nil
 	})
-	return m
+	return fc.files, fc.err
 }
 
-// changedImages lists image files that are new or changed since before.
-func changedImages(dir string, before map[string]fileStamp) []string {
-	var out []string
-	for rel, st := range snapshot(dir) {
-		if !slices.Contains(imageExts, strings.ToLower(filepath.Ext(rel))) {
-			continue
-		}
-		if old, ok := before[rel]; ok && old == st {
-			continue
-		}
-		out = append(out, rel)
+func seedFonts(workDir string, files map[string][]byte) error {
+	if len(files) == 0 {
+		return nil
 	}
-	slices.Sort(out)
-	return out
+	dir := filepath.Join(workDir, ".matplotlib")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }

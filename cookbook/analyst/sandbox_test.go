@@ -3,6 +3,7 @@ package analyst
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,9 +30,21 @@ func testSandbox(t *testing.T) *Sandbox {
 	return s
 }
 
+// workDir is a fresh directory under os.TempDir(): unlike t.TempDir()'s,
+// its parents are searchable by the sandbox's unprivileged user.
+func workDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "glm-analyze-test-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 func TestSandboxChartIsPNG(t *testing.T) {
 	s := testSandbox(t)
-	dir := t.TempDir()
+	dir := workDir(t)
 	code := `import matplotlib.pyplot as plt
 plt.plot([1, 2, 3], [3, 1, 2])
 plt.title("demo")
@@ -66,7 +79,7 @@ func TestSandboxInfiniteLoopTimesOut(t *testing.T) {
 	s := testSandbox(t)
 	s.Timeout = 2 * time.Second
 	s.CPUSeconds = 60 // make sure the wall clock is what stops it
-	res, err := s.Run(context.Background(), t.TempDir(), "print('start', flush=True)\nwhile True:\n    pass\n")
+	res, err := s.Run(context.Background(), workDir(t), "print('start', flush=True)\nwhile True:\n    pass\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,43 +91,39 @@ func TestSandboxInfiniteLoopTimesOut(t *testing.T) {
 	}
 }
 
-func TestSandboxChildProcessesKilledWithGroup(t *testing.T) {
-	s := testSandbox(t)
+func TestSandboxChildProcessesKilledOnTimeout(t *testing.T) {
+	s := hostileSandbox(t)
 	s.Timeout = 5 * time.Second
-	dir := t.TempDir()
-	// The child outlives the parent's kill unless the whole group is killed.
+	dir := workDir(t)
+	marker := "glm-child-" + token(t)
+	// The child outlives the parent's kill unless the whole run is killed.
 	// The parent waits until the child has started before it spins, so a
-	// slow, loaded machine cannot let the timeout fire before the child runs;
-	// the child renames its pid file into place so a kill never leaves it empty.
-	code := `import subprocess, sys, os, time
-p = subprocess.Popen([sys.executable, "-c", "import time, os\nwhile True:\n    open('alive.tmp', 'w').write(str(os.getpid())); os.replace('alive.tmp', 'alive'); time.sleep(0.05)"])
+	// slow, loaded machine cannot let the timeout fire before the child runs.
+	code := fmt.Sprintf(`import subprocess, sys, os, time
+p = subprocess.Popen([sys.executable, "-c", "import time\nopen('alive', 'w').write('1')\nwhile True: time.sleep(0.05)", %q])
 while not os.path.exists('alive'):
     time.sleep(0.01)
 while True:
     pass
-`
+`, marker)
 	res, err := s.Run(context.Background(), dir, code)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.TimedOut {
-		t.Fatalf("result %+v", res)
+		t.Fatalf("got %+v, want a timeout", res)
 	}
-	pid, _ := os.ReadFile(filepath.Join(dir, "alive"))
-	if len(pid) == 0 {
+	if _, err := os.Stat(filepath.Join(dir, "alive")); err != nil {
 		t.Fatal("child never ran")
 	}
-	// Run returns after reaping: the child must be gone (no /proc entry or a zombie).
-	if st, err := os.ReadFile("/proc/" + string(pid) + "/stat"); err == nil && !strings.Contains(string(st), ") Z") {
-		t.Fatalf("child %s survived the timeout: %s", pid, st)
-	}
+	waitNoSurvivors(t, marker)
 }
 
 func TestSandboxMemoryLimit(t *testing.T) {
 	s := testSandbox(t)
 	s.MemoryMB = 300
 	code := "chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 1024 * 1024))\n"
-	res, err := s.Run(context.Background(), t.TempDir(), code)
+	res, err := s.Run(context.Background(), workDir(t), code)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +135,7 @@ func TestSandboxMemoryLimit(t *testing.T) {
 func TestSandboxCPULimit(t *testing.T) {
 	s := testSandbox(t)
 	s.CPUSeconds = 1
-	res, err := s.Run(context.Background(), t.TempDir(), "while True:\n    pass\n")
+	res, err := s.Run(context.Background(), workDir(t), "while True:\n    pass\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +150,7 @@ func TestSandboxNetworkBlocked(t *testing.T) {
 		"import urllib.request\nurllib.request.urlopen('http://example.com', timeout=5)\n",
 		"import socket\ns = socket.socket()\ns.connect(('127.0.0.1', 9))\n",
 	} {
-		res, err := s.Run(context.Background(), t.TempDir(), code)
+		res, err := s.Run(context.Background(), workDir(t), code)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,10 +161,10 @@ func TestSandboxNetworkBlocked(t *testing.T) {
 	t.Logf("isolation: %s", s.Isolation())
 }
 
-func TestSandboxNetworkNamespaceWhenAvailable(t *testing.T) {
-	s := testSandbox(t)
-	if !strings.Contains(s.Isolation(), "by the OS") {
-		t.Skipf("no user namespaces on this machine: %s", s.Isolation())
+func TestSandboxNoNetworkNamespace(t *testing.T) {
+	s := hostileSandbox(t)
+	if !strings.Contains(s.Isolation(), "no network") {
+		t.Fatalf("Isolation: got %q, want no network", s.Isolation())
 	}
 	// Bypass the Python guard through the C module: the OS must still block it.
 	code := `import _socket
@@ -167,12 +176,12 @@ try:
 except OSError as e:
     print("blocked:", e)
 `
-	res, err := s.Run(context.Background(), t.TempDir(), code)
+	res, err := s.Run(context.Background(), workDir(t), code)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(res.Stdout, "blocked:") {
-		t.Fatalf("raw socket not blocked by the namespace: %+v", res)
+		t.Fatalf("got %+v, want the raw socket blocked by the namespace", res)
 	}
 }
 
@@ -181,7 +190,7 @@ func TestSandboxEnvironmentAndOutputCap(t *testing.T) {
 	s := testSandbox(t)
 	s.MaxOutput = 1000
 	code := "import os\nprint(sorted(k for k in os.environ if 'ZHIPU' in k))\nprint('x' * 5000)\nraise ValueError('boom')\n"
-	res, err := s.Run(context.Background(), t.TempDir(), code)
+	res, err := s.Run(context.Background(), workDir(t), code)
 	if err != nil {
 		t.Fatal(err)
 	}
