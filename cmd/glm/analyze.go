@@ -21,7 +21,9 @@ func newAnalyzeCmd() *cobra.Command {
 		timeout  time.Duration
 		memMB    int
 		cpuSec   int
+		maxProcs int
 		allowNet bool
+		unsafe   bool
 		quiet    bool
 	)
 	cmd := &cobra.Command{
@@ -29,16 +31,25 @@ func newAnalyzeCmd() *cobra.Command {
 		Short: "Analyse a CSV file: GLM-4 writes Python, a sandbox runs it, charts are saved",
 		Long: `glm analyze is the tutorial's data analyst. The model is told the CSV's columns,
 inferred types and first rows, and gets a run_python tool. Each script runs in a
-sandbox: a separate python3 -I process in a temporary directory holding a copy
-of the CSV, with a wall-clock timeout (the process group is killed), memory,
-CPU-time and file-size limits, no network (an empty network namespace where the
-OS allows it, and a Python socket guard everywhere), and capped output. Output
-and errors go back to the model, which can fix its code, until it answers in
-words. Charts (plt.savefig or plt.show) are copied as PNG files to --out.
+bubblewrap (bwrap) sandbox: new user, mount, pid, ipc, net and uts namespaces,
+as uid 65534 (also when glm runs as root), a read-only view of /usr and a few
+/etc files only (not the host's /etc/shadow, /tmp, /home, /root or /var), a
+temporary directory holding a copy of the CSV as the only writable path, no
+network, and every process of the run killed when it ends. Where glm may make
+a cgroup (root, or a delegated cgroup v2 subtree), --memory-mb and --max-procs
+cap the whole run, all its processes together; elsewhere --max-procs still
+caps the run's tasks and --memory-mb caps each process. Also: a wall-clock
+timeout, CPU-time and file-size limits, capped output. Output and errors go
+back to the model, which can fix its code, until it answers in words. Charts
+(plt.savefig or plt.show) are copied as PNG files to --out.
+
+Without bwrap or user namespaces glm analyze refuses to run model code, unless
+--unsafe-no-sandbox is given: the code then runs as your user, can read and
+change your files, and only per-process limits apply.
 
 Python: --python, else the first of /usr/bin/python3 and python3 that imports
 pandas; it also needs matplotlib (Debian: apt-get install python3-pandas
-python3-matplotlib).`,
+python3-matplotlib bubblewrap).`,
 		Example: `  glm analyze examples/data/urban-rural-population.csv \
       "Read csv and draw the distribution of urban and rural population development in Arcadia"`,
 		Args: cobra.MinimumNArgs(2),
@@ -52,15 +63,21 @@ python3-matplotlib).`,
 			if err != nil {
 				return err
 			}
+			sb := analyst.DefaultSandbox(py)
+			sb.Timeout, sb.MemoryMB, sb.CPUSeconds, sb.MaxProcs = timeout, memMB, cpuSec, maxProcs
+			sb.AllowNetwork, sb.Unsafe = allowNet, unsafe
+			if err := sb.Check(cmd.Context()); err != nil {
+				return fmt.Errorf("%w; glm analyze will not run model-written code without it (install bubblewrap and allow user namespaces, or pass --unsafe-no-sandbox to run the code as your user, with access to your files)", err)
+			}
 			client, err := conn.client()
 			if err != nil {
 				return err
 			}
-			sb := analyst.DefaultSandbox(py)
-			sb.Timeout, sb.MemoryMB, sb.CPUSeconds, sb.AllowNetwork = timeout, memMB, cpuSec, allowNet
 			a.Client, a.Sandbox = client, sb
+			if iso := sb.Isolation(); !quiet || strings.HasPrefix(iso, "UNSAFE") {
+				fmt.Fprintf(errOut, "python: %s · %s\n", py, iso)
+			}
 			if !quiet {
-				fmt.Fprintf(errOut, "python: %s · %s\n", py, sb.Isolation())
 				a.Events = func(e analyst.Event) { cliShowRun(errOut, e) }
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
@@ -90,9 +107,11 @@ python3-matplotlib).`,
 	f.IntVar(&a.MaxSteps, "max-steps", 8, "model calls before giving up")
 	f.StringVar(&python, "python", "", "Python interpreter (default: /usr/bin/python3 or python3, whichever has pandas)")
 	f.DurationVar(&timeout, "run-timeout", 60*time.Second, "wall-clock limit per script")
-	f.IntVar(&memMB, "memory-mb", 1024, "address-space limit per script, MiB")
+	f.IntVar(&memMB, "memory-mb", 1024, "memory of a script run, MiB: all its processes together where a cgroup can be made, else each process")
+	f.IntVar(&maxProcs, "max-procs", 64, "processes and threads of a script run, all together")
 	f.IntVar(&cpuSec, "cpu-seconds", 0, "CPU-time limit per script (default: the run timeout)")
 	f.BoolVar(&allowNet, "allow-network", false, "let the scripts use the network")
+	f.BoolVar(&unsafe, "unsafe-no-sandbox", false, "where bubblewrap cannot run, run the scripts WITHOUT isolation, as your user (they can read and change your files)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "do not show the code and its output on stderr")
 	return cmd
 }

@@ -47,7 +47,7 @@ plt.savefig('arcadia.png')
 	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Fatalf("chart: %v", err)
 	}
-	if !strings.Contains(stderr, "── run 1: code ──") || !strings.Contains(stderr, "83.0") || !strings.Contains(stderr, "network blocked") {
+	if !strings.Contains(stderr, "── run 1: code ──") || !strings.Contains(stderr, "83.0") || !strings.Contains(stderr, "sandbox: bwrap") {
 		t.Fatalf("stderr:\n%s", stderr)
 	}
 	reqs := cliChats(srv)
@@ -70,5 +70,31 @@ func TestAnalyzeCommandErrors(t *testing.T) {
 	}
 	if n := len(srv.Requests()); n != 0 {
 		t.Fatalf("%d requests reached the model", n)
+	}
+}
+
+func TestAnalyzeCommandRefusesWithoutSandbox(t *testing.T) {
+	if _, err := analyst.FindPython(context.Background(), "/usr/bin/python3"); err != nil {
+		t.Skipf("skipping: no usable Python (%v)", err)
+	}
+	srv := cliFake(t)
+	// A PATH without bwrap: the sandbox cannot be had here.
+	t.Setenv("PATH", t.TempDir())
+	csv := "../../examples/data/urban-rural-population.csv"
+	_, _, err := cliRunCmd(t, "", "analyze", "--python", "/usr/bin/python3", csv, "x")
+	if err == nil || !strings.Contains(err.Error(), "--unsafe-no-sandbox") || !strings.Contains(err.Error(), "bubblewrap") {
+		t.Fatalf("got %v, want a refusal naming bubblewrap and --unsafe-no-sandbox", err)
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Fatalf("got %d requests to the model, want 0", n)
+	}
+	srv.Enqueue(zhipuaitest.ToolCalls(cliRunPython("print(6 * 7)")), zhipuaitest.Text("42"))
+	out := filepath.Join(t.TempDir(), "charts")
+	stdout, stderr, err := cliRunCmd(t, "", "analyze", "-q", "--unsafe-no-sandbox", "--python", "/usr/bin/python3", "--out", out, csv, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout != "42\n" || !strings.Contains(stderr, "UNSAFE") {
+		t.Fatalf("got stdout %q, stderr %q, want the answer and an UNSAFE warning", stdout, stderr)
 	}
 }
