@@ -214,3 +214,45 @@ func TestFindPythonErrors(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// BenchmarkSandboxRun measures one trivial run: bwrap's namespaces, the
+// run's cgroup and the interpreter's start, against the unsafe plain process.
+func BenchmarkSandboxRun(b *testing.B) {
+	py, err := FindPython(context.Background(), "")
+	if err != nil {
+		b.Skipf("skipping: no usable Python (%v)", err)
+	}
+	for _, unsafe := range []bool{false, true} {
+		name := "bwrap"
+		if unsafe {
+			name = "unsafe"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := DefaultSandbox(py)
+			s.Timeout = time.Minute
+			if unsafe {
+				t := os.Getenv("PATH")
+				os.Setenv("PATH", b.TempDir())
+				defer os.Setenv("PATH", t)
+				s.Unsafe = true
+			}
+			if err := s.Check(context.Background()); err != nil {
+				b.Skip(err)
+			}
+			dir, err := os.MkdirTemp("", "glm-analyze-bench-*")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			if _, err := s.Run(context.Background(), dir, "print(1)\n"); err != nil { // warm the font list
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if res, err := s.Run(context.Background(), dir, "print(1)\n"); err != nil || !res.OK() {
+					b.Fatalf("got %+v, %v", res, err)
+				}
+			}
+		})
+	}
+}
