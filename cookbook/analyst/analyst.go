@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/glmkit/glmkit/zhipuai"
 )
@@ -160,7 +161,7 @@ func (a *Analyst) runCall(ctx context.Context, call zhipuai.ToolCall, rep *Repor
 	var saved []string
 	for _, f := range res.Files {
 		dst := filepath.Join(outDir, filepath.Base(f))
-		if err := copyFile(filepath.Join(work, f), dst); err != nil {
+		if err := copyChart(filepath.Join(work, f), dst); err != nil {
 			return "", fmt.Errorf("saving chart %s: %w", f, err)
 		}
 		saved = append(saved, dst)
@@ -230,8 +231,14 @@ func ToolContent(r *Result) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+// copyChart copies a file the sandboxed code made; it does not follow a
+// symlink at src (the code may have planted one pointing at a host file).
+func copyChart(src, dst string) error { return copyOpen(src, dst, syscall.O_NOFOLLOW) }
+
+func copyFile(src, dst string) error { return copyOpen(src, dst, 0) }
+
+func copyOpen(src, dst string, flags int) error {
+	in, err := os.OpenFile(src, os.O_RDONLY|flags, 0)
 	if err != nil {
 		return err
 	}

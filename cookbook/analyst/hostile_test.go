@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
 
 // hostileSandbox is a sandbox that must isolate: the suite skips only when
@@ -459,5 +461,34 @@ func TestSandboxRefusesWithoutIsolation(t *testing.T) {
 	}
 	if !strings.Contains(unsafe.Isolation(), "UNSAFE") {
 		t.Errorf("Isolation with Unsafe: got %q, want UNSAFE", unsafe.Isolation())
+	}
+}
+
+// The code cannot read a host file itself, so it leaves a "chart" that is a
+// symlink to one, hoping glm copies it out after the run with glm's rights.
+func TestHostileChartSymlinkToHostFile(t *testing.T) {
+	secrets, contents := plantSecrets(t)
+	srv := zhipuaitest.NewServer()
+	defer srv.Close()
+	a := newAnalyst(t, srv)
+	if err := a.Sandbox.Check(context.Background()); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	target := filepath.Join(secrets, "master.key")
+	code := fmt.Sprintf("import os\nos.symlink(%q, 'leak.png')\nprint('planted')\n", target)
+	srv.Enqueue(zhipuaitest.ToolCalls(runPython(code)), zhipuaitest.Text("done"))
+	rep, err := a.Analyze(context.Background(), sampleCSV, "plot it")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Charts) != 0 {
+		t.Errorf("got charts %v, want none (a symlink is no chart)", rep.Charts)
+	}
+	entries, _ := os.ReadDir(a.OutDir)
+	for _, e := range entries {
+		data, _ := os.ReadFile(filepath.Join(a.OutDir, e.Name()))
+		if strings.Contains(string(data), contents["master.key"]) {
+			t.Errorf("%s in --out holds the host's master.key, want it never copied", e.Name())
+		}
 	}
 }

@@ -57,7 +57,9 @@ var imageExts = []string{".png", ".jpg", ".jpeg", ".svg", ".pdf", ".gif"}
 func snapshot(dir string) map[string]fileStamp {
 	m := map[string]fileStamp{}
 	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		// Regular files only: glm copies charts out with its own rights, so a
+		// symlink the code planted must never be followed on the host.
+		if err != nil || !d.Type().IsRegular() {
 			return nil
 		}
 		if fi, err := d.Info(); err == nil {
