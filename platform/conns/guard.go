@@ -1,0 +1,148 @@
+package conns
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/platform/envelope"
+)
+
+// DefaultBodyTimeout bounds the arrival of a whole request body: 16 MiB
+// (the default --max-body) takes under 30 s at 5 Mbit/s.
+const DefaultBodyTimeout = 30 * time.Second
+
+// aLongTimeAgo is a read deadline that fails every read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// GuardOptions configure a Guard.
+type GuardOptions struct {
+	// Name labels the listener in metrics and logs.
+	Name string
+	// BodyTimeout bounds the arrival of a whole request body, from the
+	// handler's start (default DefaultBodyTimeout; negative: none).
+	BodyTimeout time.Duration
+	// Reserved says which requests a reserve connection (see Options.Reserve)
+	// may make, e.g. the health probe; nil: none.
+	Reserved func(r *http.Request) bool
+	Metrics  *Metrics
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Guard bounds each request of a listener before any handler sees it:
+//   - the whole body must arrive within BodyTimeout, whether or not the
+//     handler ever reads it; a body that stops arriving ends the
+//     connection;
+//   - a handler that answers without reading the body (a 401, a 404, a
+//     413) gets its answer out at once and the connection closed, instead
+//     of the HTTP server waiting for the body to discard it;
+//   - a reserve connection may make only the Reserved requests; anything
+//     else is 429 with 1302.
+type Guard struct {
+	next http.Handler
+	o    GuardOptions
+	logs *logLimiter
+}
+
+// NewGuard wraps next.
+func NewGuard(next http.Handler, o GuardOptions) *Guard {
+	if o.BodyTimeout == 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Guard{next: next, o: o, logs: newLogLimiter(o.Logger)}
+}
+
+func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := connOf(r.Context())
+	if r.Body != nil && r.Body != http.NoBody && g.o.BodyTimeout > 0 {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(g.o.Now().Add(g.o.BodyTimeout))
+		b := &body{ReadCloser: r.Body, g: g, rc: rc, remote: remoteOf(r, c)}
+		r.Body = b
+		defer b.settle(c)
+	}
+	if c != nil && c.reserve != "" {
+		// A reserve connection serves one request.
+		w.Header().Set("Connection", "close")
+		if g.o.Reserved == nil || !g.o.Reserved(r) {
+			g.o.Metrics.refused.WithLabelValues(g.o.Name, c.reserve).Inc()
+			g.logs.warn(c.reserve, "request refused", "listener", g.o.Name, "reason", c.reserve, "remote", c.ip,
+				"method", r.Method, "path", envelope.Quote(r.URL.Path))
+			id := platform.NewID(g.o.Now())
+			w.Header().Set("X-Request-Id", id)
+			w.Header().Set("Retry-After", "1")
+			envelope.WriteError(w, id, Refusal(c.reserve))
+			return
+		}
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+// body is a request body under the Guard's deadline.
+type body struct {
+	io.ReadCloser
+	g        *Guard
+	rc       *http.ResponseController
+	remote   string
+	eof      bool
+	timedOut bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF):
+		if !b.eof {
+			b.eof = true
+			// The body is in: the deadline must not cut what follows (a
+			// stream, and the HTTP server's watch for a client that leaves).
+			_ = b.rc.SetReadDeadline(time.Time{})
+		}
+	case errors.Is(err, os.ErrDeadlineExceeded) && !b.timedOut:
+		b.timedOut = true
+		b.g.o.Metrics.cut.WithLabelValues(b.g.o.Name, ReasonBodyTimeout).Inc()
+		b.g.logs.warn(ReasonBodyTimeout, "connection cut", "listener", b.g.o.Name, "reason", ReasonBodyTimeout,
+			"remote", b.remote, "timeout", b.g.o.BodyTimeout)
+	}
+	return n, err
+}
+
+// settle runs when the handler returns. A body not read to its end is
+// not waited for: the next read fails at once, so the HTTP server sends
+// the answer and closes the connection rather than discarding what is
+// left (which would wait as long as the client likes); the close lingers
+// so the answer is not lost to a reset.
+func (b *body) settle(c *conn) {
+	if b.eof {
+		return
+	}
+	if !b.timedOut {
+		b.g.o.Metrics.cut.WithLabelValues(b.g.o.Name, ReasonUnreadBody).Inc()
+	}
+	_ = b.rc.SetReadDeadline(aLongTimeAgo)
+	if c != nil {
+		c.linger.Store(true)
+	}
+}
+
+func remoteOf(r *http.Request, c *conn) string {
+	if c != nil {
+		return c.ip
+	}
+	return r.RemoteAddr
+}
