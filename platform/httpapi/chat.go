@@ -1,10 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/glmkit/glmkit/internal/sse"
 	"github.com/glmkit/glmkit/platform"
@@ -74,10 +78,11 @@ func (s *Server) checkChat(req *zhipuai.ChatCompletionRequest) (platform.ModelIn
 // relayStream relays a chat stream: each upstream chunk is written and
 // flushed as it arrives, bytes unchanged (docs/v4.md §4, §8.6–8.7). An error
 // before the first chunk is a JSON envelope; after it, one in-band
-// {"error":…} event and the stream ends. When the client goes away the
-// upstream is cancelled and closed; the metered call settles and logs the
-// request once either way (with the usage last reported or, when none
-// came, its estimate).
+// {"error":…} event and the stream ends. When the client goes away, or
+// stops reading for longer than the write timeout, the upstream is
+// cancelled and closed; the metered call settles and logs the request once
+// either way (with the usage last reported or, when none came, its
+// estimate).
 func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int) {
 	st, err := x.call.ChatStream(x.r.Context(), creq, prompt)
 	if err != nil {
@@ -88,56 +93,150 @@ func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int)
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
 
-	var w *sse.Writer
+	var ew *eventWriter
+	cut := "" // why the stream ended early, for the metric and the log
+	var cause error
 	for {
 		ch, err := st.Next()
 		if errors.Is(err, io.EOF) {
-			if w == nil {
+			if ew == nil {
 				// An upstream that ends without a single chunk answered
 				// nothing: treat it as a failure before the first byte.
 				x.fail(platform.Errorf(platform.CodeNetwork, "the model backend ended the stream without output"))
-			} else if w.WriteDone() != nil {
+			} else if err := ew.event(sse.Done); err != nil {
 				st.Abandon()
+				cut, cause = writeCut(err), err
 			}
 			break
 		}
 		if err != nil {
 			switch {
 			case x.call.CallerLeft():
-			case w == nil:
+				cut, cause = cutClientGone, err
+			case ew == nil:
 				x.fail(err)
 			default:
 				e := platform.AsError(err)
+				cut, cause = upstreamCut(err), err
 				if s.draining.Load() {
 					e = platform.Errorf(platform.CodeOverloaded, "server shutting down; the stream was cut, retry")
+					cut = cutShutdown
 				}
 				x.call.Row.ErrorCode = e.Code
 				b, _ := json.Marshal(envelope(e, ""))
-				_ = w.WriteData(b)
+				_ = ew.event(b)
 			}
 			break
 		}
-		if w == nil {
+		if ew == nil {
 			h := x.w.Header()
 			h.Set("Content-Type", contentSSE)
 			h.Set("Cache-Control", "no-cache")
 			h.Set("X-Accel-Buffering", "no") // keep reverse proxies from buffering events
 			x.w.WriteHeader(http.StatusOK)
 			x.ok(http.StatusOK)
-			w = sse.NewWriter(x.w)
+			ew = newEventWriter(x.w, s.opts.WriteTimeout)
 		}
 		// One Write and one Flush per event (docs/design.md §3: flush every event;
 		// sse.Writer reuses its buffer). The metered stream took the usage
 		// and the text's token estimate from beside the bytes, so
 		// pass-through chunks are never decoded here.
-		if w.WriteData(ch.Data) != nil {
-			// The client is gone: stop the upstream now, not at its end.
+		if err := ew.event(ch.Data); err != nil {
+			// The client is gone or stopped reading: stop the upstream
+			// now, not at its end.
 			st.Abandon()
+			cut, cause = writeCut(err), err
 			break
 		}
 	}
 	st.Close()
 	if x.call.CallerLeft() {
 		x.gone()
+	}
+	if cut != "" {
+		s.streamCut(x, st.Chunks(), cut, cause)
+	}
+}
+
+// Reasons a stream ended early: the label of glm_streams_cut_total and
+// the reason of the log line.
+const (
+	cutClientGone      = "client_gone"      // the client hung up
+	cutWriteTimeout    = "write_timeout"    // the client stopped reading (--write-timeout)
+	cutUpstreamTimeout = "upstream_timeout" // the backend sent nothing (--upstream-idle-timeout)
+	cutUpstreamError   = "upstream_error"   // the backend failed or cut the stream
+	cutShutdown        = "shutdown"         // the drain timeout ended
+)
+
+func writeCut(err error) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return cutWriteTimeout
+	}
+	return cutClientGone
+}
+
+// upstreamCut names a backend failure after the first byte; a timeout
+// (the stream's idle bound) wraps context.DeadlineExceeded.
+func upstreamCut(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return cutUpstreamTimeout
+	}
+	return cutUpstreamError
+}
+
+// streamCut counts and logs a stream that ended early; a client that hung
+// up is ordinary and logged at info.
+func (s *Server) streamCut(x *exchange, chunks int, reason string, cause error) {
+	s.metrics.streamCuts.WithLabelValues(reason).Inc()
+	level := slog.LevelWarn
+	if reason == cutClientGone {
+		level = slog.LevelInfo
+	}
+	s.log.Log(x.r.Context(), level, "stream cut", "request_id", x.id, "reason", reason,
+		"chunks", chunks, "err", cause)
+}
+
+// eventWriter writes SSE events under a write deadline per event: a client
+// that stops reading is cut after the write timeout instead of holding the
+// stream (and the drain) for as long as it likes.
+type eventWriter struct {
+	rc      *http.ResponseController
+	sse     *sse.Writer
+	timeout time.Duration
+	err     error // the first failed write or flush
+}
+
+func newEventWriter(w http.ResponseWriter, timeout time.Duration) *eventWriter {
+	ew := &eventWriter{rc: http.NewResponseController(w), timeout: timeout}
+	ew.sse = sse.NewWriter(eventSink{w: w, ew: ew})
+	return ew
+}
+
+// event writes and flushes one event.
+func (ew *eventWriter) event(data []byte) error {
+	if ew.err != nil {
+		return ew.err
+	}
+	if ew.timeout > 0 && ew.rc.SetWriteDeadline(time.Now().Add(ew.timeout)) != nil {
+		ew.timeout = 0 // a writer without deadlines (not a connection): ask once
+	}
+	if err := ew.sse.WriteData(data); err != nil && ew.err == nil {
+		ew.err = err
+	}
+	return ew.err
+}
+
+// eventSink is what sse.Writer writes to: the response, with a flush that
+// keeps its error (http.Flusher's Flush drops it).
+type eventSink struct {
+	w  http.ResponseWriter
+	ew *eventWriter
+}
+
+func (s eventSink) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+func (s eventSink) Flush() {
+	if err := s.ew.rc.Flush(); err != nil && s.ew.err == nil {
+		s.ew.err = err
 	}
 }

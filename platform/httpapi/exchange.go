@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -87,13 +88,12 @@ func (x *exchange) recoverPanic() {
 	}
 }
 
-// bodyReadTimeout bounds reading one request body.
-const bodyReadTimeout = 2 * time.Minute
-
 // readJSON reads the bounded body and decodes it into v. A body over the
 // limit is 413 with 1210; bytes that are not the endpoint's JSON are 1210.
 // The body is read whole here, so the upstream never sees r.Body
-// (docs/design.md §3 "Outbound bodies", golang/go#40747).
+// (docs/design.md §3 "Outbound bodies", golang/go#40747). The time the body
+// may take is the listener's (conns.Guard, --body-timeout): a body that
+// stops arriving fails the read with a deadline error, answered 408.
 func (x *exchange) readJSON(v any) ([]byte, bool) {
 	limit := x.s.opts.MaxBodyBytes
 	tooLarge := &platform.Error{Code: platform.CodeBadParams, HTTP: http.StatusRequestEntityTooLarge,
@@ -102,17 +102,15 @@ func (x *exchange) readJSON(v any) ([]byte, bool) {
 		x.fail(tooLarge)
 		return nil, false
 	}
-	// A client that trickles its body would hold a goroutine for ever; the
-	// server has no ReadTimeout (it would also cut the disconnect detection
-	// of long streams), so the deadline is set here, around the body only.
-	rc := http.NewResponseController(x.w)
-	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(x.w, x.r.Body, limit))
-	_ = rc.SetReadDeadline(time.Time{})
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
 		x.fail(tooLarge)
+		return nil, false
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		x.fail(&platform.Error{Code: platform.CodeBadParams, HTTP: http.StatusRequestTimeout,
+			Message: "the request body did not arrive in time", Err: err})
 		return nil, false
 	case err != nil:
 		x.fail(&platform.Error{Code: platform.CodeBadParams, Message: "could not read the request body", Err: err})

@@ -27,6 +27,8 @@ type Metrics struct {
 	inputCut  *prometheus.CounterVec
 	usageCut  *prometheus.CounterVec
 	streams   prometheus.Gauge
+	// streamCuts counts streams that ended early, by reason (chat.go).
+	streamCuts *prometheus.CounterVec
 }
 
 // NewMetrics registers the API's series plus the Go and process collectors.
@@ -48,8 +50,11 @@ func NewMetrics() *Metrics {
 			Help: "Backend usage reports beyond the model's context, billed at the bound, by model."}, []string{"model"}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "glm_streams_in_flight",
 			Help: "Chat streams being relayed."}),
+		streamCuts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_streams_cut_total",
+			Help: "Chat streams that ended early, by reason (client_gone, write_timeout, upstream_timeout, upstream_error, shutdown)."},
+			[]string{"reason"}),
 	}
-	m.Registry.MustRegister(m.requests, m.latency, m.tokenC, m.upstreamE, m.inputCut, m.usageCut, m.streams,
+	m.Registry.MustRegister(m.requests, m.latency, m.tokenC, m.upstreamE, m.inputCut, m.usageCut, m.streams, m.streamCuts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

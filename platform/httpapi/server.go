@@ -28,6 +28,11 @@ const DefaultPrefix = "/api/paas/v4"
 // a few of them.
 const DefaultMaxBodyBytes = 16 << 20
 
+// DefaultWriteTimeout bounds the write of one stream event to a client:
+// one that reads nothing for this long is cut (docs/design.md §3 "Every
+// connection is bounded").
+const DefaultWriteTimeout = 30 * time.Second
+
 // Authenticator turns an Authorization header into the caller
 // (platform/auth.Authenticator implements it).
 type Authenticator interface {
@@ -67,6 +72,11 @@ type Options struct {
 	// docs/v4.md §8.2 asks for a user-chosen prefix too.
 	Prefixes     []string
 	MaxBodyBytes int64
+	// WriteTimeout bounds the write of each stream event (default
+	// DefaultWriteTimeout; negative: none). The time a request body may
+	// take is not bounded here but by the listener's conns.Guard, which
+	// every listener serving this handler must have.
+	WriteTimeout time.Duration
 	Logger       *slog.Logger
 	Now          func() time.Time
 }
@@ -93,6 +103,9 @@ func New(opts Options) *Server {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
