@@ -21,6 +21,7 @@ type options struct {
 	rnd        *rand.Rand
 	getenv     func(string) string
 	httpClient *http.Client
+	streamIdle time.Duration
 }
 
 // WithClock sets the clock of the circuit breakers (tests).
@@ -35,6 +36,10 @@ func WithGetenv(getenv func(string) string) Option { return func(o *options) { o
 // WithHTTPClient sets the HTTP client of all backends (default one shared
 // upstream.NewHTTPClient()).
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
+
+// WithStreamIdleTimeout cuts a backend stream that sends no byte for d
+// after its first (default upstream.DefaultStreamIdle; negative: never).
+func WithStreamIdleTimeout(d time.Duration) Option { return func(o *options) { o.streamIdle = d } }
 
 // New builds the router for cfg. The builtin offline embedding backend is
 // always added (model platform.BuiltinEmbedModel, plus the aliases of
@@ -88,7 +93,9 @@ func (r *Router) addBackend(bc *BackendConfig, o *options, failures int, cooldow
 		}
 	}
 	typ, _ := upstream.LookupType(bc.Type) // Validate checked the type
-	be, err := typ.New(bc.settings(key, o.httpClient))
+	st := bc.settings(key, o.httpClient)
+	st.StreamIdle = o.streamIdle
+	be, err := typ.New(st)
 	if err != nil {
 		return fmt.Errorf("backend config: backend %q: %w", bc.Name, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/glmkit/glmkit/internal/sse"
 	"github.com/glmkit/glmkit/platform"
@@ -31,6 +32,9 @@ type OpenAIOptions struct {
 	// whether GLM-4 native tool calls in the engine's text become V4 tool
 	// calls (glm4tools.go).
 	ToolParser string
+	// StreamIdle cuts a stream that sends no byte for this long after its
+	// first (default DefaultStreamIdle; negative: never).
+	StreamIdle time.Duration
 }
 
 // OpenAI serves models of an OpenAI-compatible engine (vLLM, SGLang,
@@ -43,6 +47,7 @@ type OpenAI struct {
 	client *http.Client
 	// toolParser is OpenAIOptions.ToolParser.
 	toolParser string
+	idle       time.Duration
 }
 
 // NewOpenAI returns an engine backend.
@@ -55,7 +60,8 @@ func NewOpenAI(o OpenAIOptions) (*OpenAI, error) {
 	default:
 		return nil, fmt.Errorf("openai backend: unknown tool_parser %q (auto, glm4 or none)", o.ToolParser)
 	}
-	b := &OpenAI{name: o.Name, base: o.BaseURL, key: o.APIKey, flavor: o.Flavor, client: o.HTTPClient, toolParser: o.ToolParser}
+	b := &OpenAI{name: o.Name, base: o.BaseURL, key: o.APIKey, flavor: o.Flavor, client: o.HTTPClient, toolParser: o.ToolParser,
+		idle: streamIdle(o.StreamIdle)}
 	if b.name == "" {
 		b.name = "openai"
 	}
@@ -152,6 +158,7 @@ func (b *OpenAI) ChatStream(ctx context.Context, req platform.ChatRequest) (plat
 		}
 		return nil, engineError(b.name, status, raw, req.Req.Model, clientModel(req))
 	}
+	resp.Body = newIdleBody(resp.Body, b.idle, cancel)
 	tr := newChunkTranslator(req.Req, clientModel(req))
 	if glmNames != nil {
 		tr.glm = newGLM4Stream(glmNames)

@@ -279,7 +279,10 @@ func (s *oaStream) Next() (platform.Chunk, error) {
 		ev, err := s.r.Next()
 		if err != nil {
 			if s.ctx.Err() != nil {
-				s.err = platform.Wrap(platform.CodeNetwork, "request cancelled", s.ctx.Err())
+				s.err = idleError(s.body, s.backend)
+				if s.err == nil {
+					s.err = platform.Wrap(platform.CodeNetwork, "request cancelled", s.ctx.Err())
+				}
 			} else {
 				if errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/glmkit/glmkit/platform"
 )
@@ -31,6 +32,8 @@ type Settings struct {
 	// Models counts the models the config lists for the backend.
 	Models     int
 	HTTPClient *http.Client
+	// StreamIdle is the adapters' StreamIdle (0: their default).
+	StreamIdle time.Duration
 }
 
 func (s Settings) hasKey() bool { return s.APIKey != "" || s.APIKeyEnv != "" }
@@ -62,7 +65,8 @@ var types = map[string]Type{
 			return checkFlavor(s.Flavor)
 		},
 		New: func(s Settings) (platform.Backend, error) {
-			return NewZhipu(ZhipuOptions{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey, HTTPClient: s.HTTPClient})
+			return NewZhipu(ZhipuOptions{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey, HTTPClient: s.HTTPClient,
+				StreamIdle: s.StreamIdle})
 		},
 		DefaultModels: platform.ZhipuModels,
 	},
@@ -85,7 +89,7 @@ var types = map[string]Type{
 		},
 		New: func(s Settings) (platform.Backend, error) {
 			return NewOpenAI(OpenAIOptions{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey, Flavor: s.Flavor,
-				HTTPClient: s.HTTPClient, ToolParser: s.ToolParser})
+				HTTPClient: s.HTTPClient, ToolParser: s.ToolParser, StreamIdle: s.StreamIdle})
 		},
 	},
 }

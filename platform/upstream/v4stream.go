@@ -215,6 +215,9 @@ func (s *v4Stream) synthFinal() (platform.Chunk, error) {
 // (EOF before [DONE]) is an error, never a clean end (platform.Stream).
 func (s *v4Stream) readError(err error) error {
 	if s.ctx.Err() != nil {
+		if err := idleError(s.body, s.backend); err != nil {
+			return err
+		}
 		return platform.Wrap(platform.CodeNetwork, "request cancelled", s.ctx.Err())
 	}
 	if errors.Is(err, io.EOF) {

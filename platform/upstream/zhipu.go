@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
@@ -27,6 +28,9 @@ type ZhipuOptions struct {
 	APIKey string
 	// HTTPClient defaults to NewHTTPClient().
 	HTTPClient *http.Client
+	// StreamIdle cuts a stream that sends no byte for this long after its
+	// first (default DefaultStreamIdle; negative: never).
+	StreamIdle time.Duration
 }
 
 // Zhipu forwards V4 calls to the Zhipu cloud (or any V4 server, such as
@@ -37,6 +41,7 @@ type Zhipu struct {
 	base   string
 	key    string
 	client *http.Client
+	idle   time.Duration
 }
 
 // NewZhipu returns a Zhipu cloud backend.
@@ -44,7 +49,7 @@ func NewZhipu(o ZhipuOptions) (*Zhipu, error) {
 	if o.APIKey == "" {
 		return nil, errors.New("zhipu backend: an API key is required")
 	}
-	z := &Zhipu{name: o.Name, base: o.BaseURL, key: o.APIKey, client: o.HTTPClient}
+	z := &Zhipu{name: o.Name, base: o.BaseURL, key: o.APIKey, client: o.HTTPClient, idle: streamIdle(o.StreamIdle)}
 	if z.name == "" {
 		z.name = "zhipu"
 	}
@@ -182,6 +187,7 @@ func (z *Zhipu) ChatStream(ctx context.Context, req platform.ChatRequest) (platf
 		cancel()
 		return nil, e
 	}
+	resp.Body = newIdleBody(resp.Body, z.idle, cancel)
 	s := newV4Stream(ctx, cancel, z.name, resp, req)
 	return s, nil
 }
