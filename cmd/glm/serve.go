@@ -34,6 +34,7 @@ type serveOptions struct {
 	maxTokenTTL   time.Duration
 	drainTimeout  time.Duration
 	maxBody       int64
+	bounds        connBounds
 	logLevel      string
 	pprof         string
 	metering      meteringOptions
@@ -78,6 +79,7 @@ func (o *serveOptions) register(f *pflag.FlagSet) {
 	f.DurationVar(&o.maxTokenTTL, "max-token-ttl", auth.DefaultMaxTokenTTL, "longest lifetime of a signed token (JWT): later exp → 1004, older timestamp → 1003")
 	f.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight requests and streams may finish")
 	f.Int64Var(&o.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes (bigger: 413 with code 1210)")
+	o.bounds.register(f)
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.pprof, "pprof", "", "debug: serve net/http/pprof on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	o.metering.register(f)
@@ -99,6 +101,9 @@ func (o *serveOptions) check() error {
 		return fmt.Errorf("--drain-timeout must not be negative, got %s", o.drainTimeout)
 	case o.maxBody < 1024:
 		return fmt.Errorf("--max-body must be at least 1024 bytes, got %d", o.maxBody)
+	}
+	if err := o.bounds.check(); err != nil {
+		return err
 	}
 	if _, _, err := net.SplitHostPort(o.addr); err != nil {
 		return fmt.Errorf("--addr %q is not host:port: %w", o.addr, err)

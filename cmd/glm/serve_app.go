@@ -13,6 +13,7 @@ import (
 
 	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/auth"
+	"github.com/glmkit/glmkit/platform/conns"
 	"github.com/glmkit/glmkit/platform/httpapi"
 	"github.com/glmkit/glmkit/platform/metered"
 	"github.com/glmkit/glmkit/platform/mux"
@@ -49,8 +50,11 @@ type serveApp struct {
 
 	// Serving: one http.Server per listener (the public one first, then
 	// the admin one with --admin-addr), all requests parented by baseCtx.
+	// Each listener admits connections within the caps and each server's
+	// handler is behind a conns.Guard (serve_conns.go).
 	servers    []*http.Server
-	listeners  []net.Listener
+	listeners  []*conns.Listener
+	connStats  *conns.Metrics
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 	inflight   sync.WaitGroup
@@ -86,7 +90,7 @@ func (a *serveApp) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	backends, err := router.New(ctx, cfg)
+	backends, err := router.New(ctx, cfg, router.WithStreamIdleTimeout(a.o.bounds.upstreamIdle))
 	if err != nil {
 		return fmt.Errorf("backends: %w", err)
 	}
@@ -163,7 +167,7 @@ func (a *serveApp) startAPI(backends *router.Router, m metering) {
 	a.pool = tasks.New(tasks.Options{Store: a.store, Calls: calls,
 		Workers: a.o.workers, Lease: a.o.taskLease, Retention: a.o.taskRetention, Logger: a.log})
 	a.api = httpapi.New(httpapi.Options{Catalogue: backends, Auth: a.auth, Tasks: a.pool, Calls: calls, Metrics: metrics,
-		Prefixes: a.o.prefixes, MaxBodyBytes: a.o.maxBody, Logger: a.log})
+		Prefixes: a.o.prefixes, MaxBodyBytes: a.o.maxBody, WriteTimeout: a.o.bounds.writeTimeout, Logger: a.log})
 }
 
 // handlers composes the mountable handlers into one root mux per
@@ -201,11 +205,16 @@ func (a *serveApp) handlers(m metering) (public, private *mux.Mux) {
 // first (the line scripts wait for, see serveLong), then the admin one.
 func (a *serveApp) listen(public, private *mux.Mux) error {
 	a.baseCtx, a.cancelBase = context.WithCancel(context.Background())
-	if err := a.listenOn(a.o.addr, "--addr", public); err != nil {
+	a.connStats = conns.NewMetrics(a.api.Metrics().Registry)
+	maxConns := a.o.bounds.connCap()
+	a.log.Info("connection bounds", "max_conns", maxConns, "max_conns_per_ip", a.o.bounds.maxConnsPerIP,
+		"header_timeout", a.o.bounds.headerTimeout, "body_timeout", a.o.bounds.bodyTimeout,
+		"write_timeout", a.o.bounds.writeTimeout, "upstream_idle_timeout", a.o.bounds.upstreamIdle)
+	if err := a.listenOn(a.o.addr, "--addr", "public", maxConns, public); err != nil {
 		return err
 	}
 	if private != nil {
-		if err := a.listenOn(a.o.adminAddr, "--admin-addr", private); err != nil {
+		if err := a.listenOn(a.o.adminAddr, "--admin-addr", "admin", maxConns, private); err != nil {
 			return err
 		}
 	}
@@ -216,11 +225,14 @@ func (a *serveApp) listen(public, private *mux.Mux) error {
 	return nil
 }
 
-func (a *serveApp) listenOn(addr, flag string, h http.Handler) error {
-	ln, err := net.Listen("tcp", addr)
+func (a *serveApp) listenOn(addr, flag, name string, maxConns int, h http.Handler) error {
+	raw, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s: %w", flag, addr, err)
 	}
+	b := &a.o.bounds
+	ln := conns.Listen(raw, conns.Options{Name: name, MaxConns: maxConns, MaxPerIP: b.maxConnsPerIP,
+		Reserved: isHealth, Metrics: a.connStats, Logger: a.log})
 	a.onClose(func(context.Context) error {
 		err := ln.Close() // a no-op after Shutdown; frees the port after a failed start
 		if errors.Is(err, net.ErrClosed) {
@@ -228,15 +240,21 @@ func (a *serveApp) listenOn(addr, flag string, h http.Handler) error {
 		}
 		return err
 	})
+	guard := conns.NewGuard(h, conns.GuardOptions{Name: name, BodyTimeout: b.bodyTimeout,
+		Metrics: a.connStats, Logger: a.log})
 	a.listeners = append(a.listeners, ln)
 	a.servers = append(a.servers, &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			a.inflight.Add(1)
 			defer a.inflight.Done()
-			h.ServeHTTP(w, r)
+			guard.ServeHTTP(w, r)
 		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		// No ReadTimeout or WriteTimeout: they would bound whole streams.
+		// The body's time is the Guard's, a stream event's the API's.
+		ReadHeaderTimeout: b.headerTimeout,
+		IdleTimeout:       b.idleTimeout,
+		ConnState:         ln.ConnState,
+		ConnContext:       ln.ConnContext,
 		// baseCtx parents every request context: cancelling it after the
 		// drain timeout ends the streams still running.
 		BaseContext: func(net.Listener) context.Context { return a.baseCtx },
@@ -318,13 +336,43 @@ func (a *serveApp) drain() {
 		a.log.Warn("drain timeout: cutting remaining requests")
 		a.api.SetDraining()
 		a.cancelBase()
-		a.inflight.Wait()
-		for _, srv := range a.servers {
-			_ = srv.Close()
+		// Streams end with an in-band error now; a client that does not
+		// read cannot hold that write (or the process) past the grace:
+		// closing the connections fails it, and the handler still
+		// settles and logs its request.
+		if !waitAtMost(&a.inflight, cutGrace) {
+			a.closeConnections()
 		}
 	}
 	a.inflight.Wait()
 	wg.Wait()
+}
+
+// closeConnections closes every connection still open, counting them as
+// cut by the shutdown.
+func (a *serveApp) closeConnections() {
+	for i, srv := range a.servers {
+		ln := a.listeners[i]
+		if n := ln.Open(); n > 0 {
+			a.connStats.Cut(ln.Name(), conns.ReasonShutdown, n)
+			a.log.Warn("connection cut", "listener", ln.Name(), "reason", conns.ReasonShutdown, "count", n)
+		}
+		_ = srv.Close()
+	}
+}
+
+// waitAtMost waits for wg at most d; it reports whether wg was done.
+func waitAtMost(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // shutdown stops every server gracefully, concurrently, so that one slow

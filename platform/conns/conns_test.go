@@ -224,12 +224,13 @@ func TestListenerCaps(t *testing.T) {
 	}
 }
 
-// A reserve connection (beyond a cap) serves the reserved request, the
-// health probe, and refuses anything else with 429 and 1302.
+// A connection beyond a cap is served when it asks for the reserved
+// request, the health probe, once; anything else gets 429 with 1302.
 func TestListenerReserve(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	s := serve(t, Options{MaxPerIP: 1, Reserve: 4}, GuardOptions{BodyTimeout: time.Hour,
-		Reserved: func(r *http.Request) bool { return r.Method == "GET" && r.URL.Path == "/healthz" }}, ok)
+	s := serve(t, Options{MaxPerIP: 1, Reserve: 4, ReserveTimeout: 300 * time.Millisecond,
+		Reserved: func(method, path string) bool { return method == "GET" && path == "/healthz" }},
+		GuardOptions{BodyTimeout: time.Hour}, ok)
 	dial(t, s.addr, "")
 	waitFor(t, "one connection open", func() bool { return s.ln.Open() == 1 })
 	health := dial(t, s.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -240,7 +241,8 @@ func TestListenerReserve(t *testing.T) {
 	if resp, body, closed := answer(t, post); resp.StatusCode != 429 || !strings.Contains(body, `"1302"`) || !closed {
 		t.Errorf("POST on the reserve: got %d %s closed %v, want 429 with 1302 and closed", resp.StatusCode, body, closed)
 	}
-	// A reserve connection that sends nothing is closed within its bound.
+	// A connection beyond the cap that sends nothing is closed within its
+	// bound.
 	silent := dial(t, s.addr, "")
 	_ = silent.SetReadDeadline(time.Now().Add(hangGuard))
 	if _, err := silent.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {

@@ -7,9 +7,6 @@ import (
 	"net/http"
 	"os"
 	"time"
-
-	"github.com/glmkit/glmkit/platform"
-	"github.com/glmkit/glmkit/platform/envelope"
 )
 
 // DefaultBodyTimeout bounds the arrival of a whole request body: 16 MiB
@@ -26,12 +23,9 @@ type GuardOptions struct {
 	// BodyTimeout bounds the arrival of a whole request body, from the
 	// handler's start (default DefaultBodyTimeout; negative: none).
 	BodyTimeout time.Duration
-	// Reserved says which requests a reserve connection (see Options.Reserve)
-	// may make, e.g. the health probe; nil: none.
-	Reserved func(r *http.Request) bool
-	Metrics  *Metrics
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Metrics     *Metrics
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Guard bounds each request of a listener before any handler sees it:
@@ -41,8 +35,7 @@ type GuardOptions struct {
 //   - a handler that answers without reading the body (a 401, a 404, a
 //     413) gets its answer out at once and the connection closed, instead
 //     of the HTTP server waiting for the body to discard it;
-//   - a reserve connection may make only the Reserved requests; anything
-//     else is 429 with 1302.
+//   - a reserve connection (Options.Reserved) serves one request.
 type Guard struct {
 	next http.Handler
 	o    GuardOptions
@@ -76,18 +69,8 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer b.settle(c)
 	}
 	if c != nil && c.reserve != "" {
-		// A reserve connection serves one request.
+		// A reserve connection serves the one request it was let in for.
 		w.Header().Set("Connection", "close")
-		if g.o.Reserved == nil || !g.o.Reserved(r) {
-			g.o.Metrics.refused.WithLabelValues(g.o.Name, c.reserve).Inc()
-			g.logs.warn(c.reserve, "request refused", "listener", g.o.Name, "reason", c.reserve, "remote", c.ip,
-				"method", r.Method, "path", envelope.Quote(r.URL.Path))
-			id := platform.NewID(g.o.Now())
-			w.Header().Set("X-Request-Id", id)
-			w.Header().Set("Retry-After", "1")
-			envelope.WriteError(w, id, Refusal(c.reserve))
-			return
-		}
 	}
 	g.next.ServeHTTP(w, r)
 }

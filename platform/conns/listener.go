@@ -11,6 +11,7 @@
 package conns
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,20 +44,23 @@ const (
 
 // Defaults of Options.
 const (
-	// DefaultReserve connections beyond a cap are still read, so that a
-	// health probe gets through a flood; everything else on them is 429.
+	// DefaultReserve connections beyond a cap may be open for Reserved
+	// requests, so that a health probe gets through a flood.
 	DefaultReserve = 16
 	// DefaultReserveTimeout bounds a reserve connection's whole life.
 	DefaultReserveTimeout = 2 * time.Second
-	// refusers bounds the connections being refused at one time; past it
-	// a connection is closed without an answer, so refusing never costs
-	// more than this many descriptors.
-	refusers = 64
+	// refusers bounds the connections beyond a cap being read or refused,
+	// and those closing lingering, at one time; past it a connection is
+	// closed without an answer or linger, so none of this ever costs more
+	// than this many descriptors.
+	refusers = 128
 	// lingerTime is how long a connection closed with an unread body, or
 	// refused, keeps reading what the client still sends, so that the
 	// close is a FIN after the answer and not a reset that could destroy
 	// the answer in the client's buffer.
 	lingerTime = 500 * time.Millisecond
+	// lingerQuiet is the lull after which a lingering close stops reading.
+	lingerQuiet = 50 * time.Millisecond
 	// lingerBytes bounds what a lingering close reads.
 	lingerBytes = 256 << 10
 )
@@ -69,11 +74,15 @@ type Options struct {
 	// MaxPerIP caps the connections open at once from one client address;
 	// 0 is no cap.
 	MaxPerIP int
-	// Reserve is how many connections beyond a cap are still read, for
-	// the requests a Guard lets through (a health probe); the rest of
-	// their requests get 429. Negative: none; 0: DefaultReserve.
+	// Reserved says which requests a connection beyond a cap may still
+	// make (the health probe), by the method and path of its request
+	// line; nil: none.
+	Reserved func(method, path string) bool
+	// Reserve is how many such connections may be open at once.
+	// Negative: none; 0: DefaultReserve.
 	Reserve int
-	// ReserveTimeout bounds a reserve connection's life (default
+	// ReserveTimeout bounds a connection beyond a cap: the time to send
+	// its request line and, on the reserve, its whole life (default
 	// DefaultReserveTimeout).
 	ReserveTimeout time.Duration
 	Metrics        *Metrics
@@ -81,20 +90,28 @@ type Options struct {
 }
 
 // Listener is a net.Listener that admits connections within its caps.
-// A connection beyond a cap goes to the reserve while it has room, else it
-// gets a canned 429 with code 1302 and is closed, without a goroutine of
-// the HTTP server or a read of its request.
+// The request line of a connection beyond a cap is read aside, by one of a
+// bounded set of goroutines: a Reserved request goes to the HTTP server on
+// the reserve, anything else gets a canned 429 with code 1302 and is
+// closed. Past that bound a connection is closed at once. Accepting never
+// waits for any of it, so a flood from one address cannot delay the
+// connections of another.
 type Listener struct {
 	net.Listener
 	o    Options
 	logs *logLimiter
+
+	ready chan net.Conn
+	errc  chan error
+	done  chan struct{}
+	close sync.Once
 
 	mu       sync.Mutex
 	total    int
 	byIP     map[string]int
 	reserved int
 
-	refusing chan struct{}
+	refusing chan struct{}     // slots of the connections beyond a cap and of lingering closes
 	refusals map[string][]byte // canned answer by reason
 }
 
@@ -116,10 +133,12 @@ func Listen(ln net.Listener, o Options) *Listener {
 		o.Logger = slog.Default()
 	}
 	l := &Listener{Listener: ln, o: o, logs: newLogLimiter(o.Logger), byIP: map[string]int{},
-		refusing: make(chan struct{}, refusers), refusals: map[string][]byte{}}
+		refusing: make(chan struct{}, refusers), refusals: map[string][]byte{},
+		ready: make(chan net.Conn), errc: make(chan error), done: make(chan struct{})}
 	for _, reason := range []string{ReasonMaxConns, ReasonMaxConnsPerIP} {
 		l.refusals[reason] = cannedRefusal(reason)
 	}
+	go l.pump()
 	return l
 }
 
@@ -139,49 +158,133 @@ func cannedRefusal(reason string) []byte {
 		"Retry-After: 1\r\nConnection: close\r\n\r\n%s", envelope.ContentJSON, len(body), body)
 }
 
-// Accept returns the next connection within the caps (or on the reserve);
-// connections beyond both are refused here and never returned.
+// Accept returns the next connection within the caps or on the reserve.
 func (l *Listener) Accept() (net.Conn, error) {
-	for {
-		nc, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		ip := hostOf(nc.RemoteAddr())
-		reason, reserve := l.admit(ip)
-		if reason == "" || reserve {
-			c := &conn{Conn: nc, l: l, ip: ip, reserve: reason}
-			if reserve {
-				c.until = time.Now().Add(l.o.ReserveTimeout)
-				_ = nc.SetDeadline(c.until)
-			}
-			l.o.Metrics.open.WithLabelValues(l.o.Name).Inc()
-			return c, nil
-		}
-		l.refuse(nc, ip, reason)
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case err := <-l.errc:
+		return nil, err
+	case <-l.done:
+		return nil, net.ErrClosed
 	}
 }
 
-// admit counts a new connection from ip: reason is "" within the caps,
-// else the cap it is beyond, with reserve set when the reserve took it.
-func (l *Listener) admit(ip string) (reason string, reserve bool) {
+// Close stops accepting; open connections stay.
+func (l *Listener) Close() error {
+	err := net.ErrClosed
+	l.close.Do(func() {
+		close(l.done)
+		err = l.Listener.Close()
+	})
+	return err
+}
+
+// pump accepts connections and sorts them: within the caps to Accept,
+// beyond them to overflow.
+func (l *Listener) pump() {
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil {
+			// The HTTP server backs off on a temporary error before it
+			// asks again, which paces this loop too.
+			select {
+			case l.errc <- err:
+			case <-l.done:
+				return
+			}
+			continue
+		}
+		ip := hostOf(nc.RemoteAddr())
+		if reason := l.admit(ip); reason != "" {
+			select {
+			case l.refusing <- struct{}{}:
+				go l.overflow(nc, ip, reason)
+			default:
+				l.refused(ip, reason, "closed")
+				_ = nc.Close()
+			}
+			continue
+		}
+		l.hand(&conn{Conn: nc, l: l, ip: ip})
+	}
+}
+
+// hand gives an admitted connection to Accept.
+func (l *Listener) hand(c *conn) {
+	l.o.Metrics.open.WithLabelValues(l.o.Name).Inc()
+	select {
+	case l.ready <- c:
+	case <-l.done:
+		_ = c.Close()
+	}
+}
+
+// overflow reads the request line of a connection beyond a cap: a
+// Reserved request goes on the reserve, anything else is refused.
+func (l *Listener) overflow(nc net.Conn, ip, reason string) {
+	defer func() { <-l.refusing }()
+	until := time.Now().Add(l.o.ReserveTimeout)
+	_ = nc.SetReadDeadline(until)
+	br := bufio.NewReaderSize(nc, 4<<10)
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		// No request line in time (or too long): nothing to answer.
+		l.refused(ip, reason, "closed")
+		_ = nc.Close()
+		return
+	}
+	method, rest, _ := strings.Cut(string(line), " ")
+	path, _, _ := strings.Cut(rest, " ")
+	path, _, _ = strings.Cut(path, "?")
+	if l.o.Reserved != nil && l.o.Reserved(method, path) && l.takeReserve() {
+		pre := make([]byte, len(line)+br.Buffered())
+		n := copy(pre, line)
+		_, _ = io.ReadFull(br, pre[n:])
+		c := &conn{Conn: nc, l: l, ip: ip, reserve: reason, until: until, pre: pre}
+		_ = nc.SetDeadline(until)
+		l.hand(c)
+		return
+	}
+	l.refused(ip, reason, "429")
+	_ = nc.SetWriteDeadline(time.Now().Add(lingerTime))
+	_, _ = nc.Write(l.refusals[reason])
+	// No lingering: the request head is already out of the socket (in br),
+	// so the close is a FIN after the answer, and the slot is free at once.
+	_ = nc.Close()
+}
+
+// refused counts and logs a connection refused by a cap.
+func (l *Listener) refused(ip, reason, how string) {
+	l.o.Metrics.refused.WithLabelValues(l.o.Name, reason).Inc()
+	l.logs.warn(reason, "connection refused", "listener", l.o.Name, "reason", reason, "remote", ip, "answer", how)
+}
+
+// admit counts a new connection from ip within the caps and returns "",
+// or returns the cap it is beyond and counts nothing.
+func (l *Listener) admit(ip string) (reason string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case l.o.MaxConns > 0 && l.total >= l.o.MaxConns:
-		reason = ReasonMaxConns
+		return ReasonMaxConns
 	case l.o.MaxPerIP > 0 && l.byIP[ip] >= l.o.MaxPerIP:
-		reason = ReasonMaxConnsPerIP
-	default:
-		l.total++
-		l.byIP[ip]++
-		return "", false
+		return ReasonMaxConnsPerIP
 	}
-	if l.reserved < l.o.Reserve {
-		l.reserved++
-		return reason, true
+	l.total++
+	l.byIP[ip]++
+	return ""
+}
+
+// takeReserve counts a connection on the reserve, when it has room.
+func (l *Listener) takeReserve() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.reserved >= l.o.Reserve {
+		return false
 	}
-	return reason, false
+	l.reserved++
+	return true
 }
 
 // release uncounts a closed connection.
@@ -206,37 +309,28 @@ func (l *Listener) Open() int {
 	return l.total + l.reserved
 }
 
-// refuse answers a connection beyond the caps and the reserve with the
-// canned 429 and closes it; when too many refusals are under way it is
-// closed at once, so a flood cannot turn refusals into held descriptors.
-func (l *Listener) refuse(nc net.Conn, ip, reason string) {
-	l.o.Metrics.refused.WithLabelValues(l.o.Name, reason).Inc()
-	l.logs.warn(reason, "connection refused", "listener", l.o.Name, "reason", reason, "remote", ip)
-	select {
-	case l.refusing <- struct{}{}:
-	default:
-		_ = nc.Close()
-		return
-	}
-	go func() {
-		defer func() { <-l.refusing }()
-		_ = nc.SetWriteDeadline(time.Now().Add(lingerTime))
-		if _, err := nc.Write(l.refusals[reason]); err != nil {
-			_ = nc.Close()
-			return
-		}
-		lingerClose(nc)
-	}()
-}
-
-// lingerClose half-closes nc, reads what the client still sends for a
-// moment, then closes it (see lingerTime).
+// lingerClose half-closes nc, reads what the client still sends, then
+// closes it (see lingerTime). It stops at the first lull of lingerQuiet:
+// once the client has stopped sending, the receive buffer is empty and the
+// close is a clean FIN; a client that never closes costs only the lull.
 func lingerClose(nc net.Conn) {
 	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_ = nc.SetReadDeadline(time.Now().Add(lingerTime))
-	_, _ = io.Copy(io.Discard, io.LimitReader(nc, lingerBytes))
+	end := time.Now().Add(lingerTime)
+	buf := make([]byte, 4<<10)
+	for read := 0; read < lingerBytes; {
+		d := time.Now().Add(lingerQuiet)
+		if d.After(end) {
+			d = end
+		}
+		_ = nc.SetReadDeadline(d)
+		n, err := nc.Read(buf)
+		read += n
+		if err != nil {
+			break
+		}
+	}
 	_ = nc.Close()
 }
 
@@ -274,6 +368,7 @@ type conn struct {
 	// connection within the caps); until bounds every deadline it gets.
 	reserve string
 	until   time.Time
+	pre     []byte // bytes read before the HTTP server got the connection
 
 	state     atomic.Int32 // http.ConnState
 	readSince atomic.Int64 // bytes read since the last state change
@@ -283,6 +378,11 @@ type conn struct {
 }
 
 func (c *conn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.readSince.Add(int64(n))
@@ -334,22 +434,27 @@ func (c *conn) bound(t time.Time) time.Time {
 	return t
 }
 
-// Close closes the connection once and uncounts it; one left with an
-// unread body lingers in the background first (see lingerTime) and is
-// uncounted when its descriptor is really gone.
+// Close closes the connection once and uncounts it. One left with an
+// unread body lingers in the background (see lingerTime) when a lingering
+// slot is free; lingering counts against the refusals' bound, not the
+// caps, so that a flood of refused requests cannot fill the reserve.
 func (c *conn) Close() error {
 	c.once.Do(func() {
-		if !c.linger.Load() {
-			_ = c.Conn.Close()
-			c.l.release(c)
-			return
+		c.l.release(c)
+		if c.linger.Load() {
+			select {
+			case c.l.refusing <- struct{}{}:
+				go func() {
+					defer func() { <-c.l.refusing }()
+					// Straight to the socket: the reserve bound must not
+					// shorten the linger.
+					lingerClose(c.Conn)
+				}()
+				return
+			default:
+			}
 		}
-		go func() {
-			// Deadlines set here go straight to the socket: the reserve
-			// bound must not shorten the linger.
-			lingerClose(c.Conn)
-			c.l.release(c)
-		}()
+		_ = c.Conn.Close()
 	})
 	return nil
 }
@@ -365,3 +470,6 @@ func hostOf(a net.Addr) string {
 	}
 	return host
 }
+
+// Name is the listener's label.
+func (l *Listener) Name() string { return l.o.Name }
