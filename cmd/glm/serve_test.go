@@ -416,6 +416,9 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"serve", "--addr", "nonsense"}, "--addr"},
 		{[]string{"serve", "--admin-addr", "nonsense"}, "--admin-addr"},
 		{[]string{"serve", "--workers", "0"}, "--workers"},
+		{[]string{"serve", "--body-timeout", "0s"}, "--body-timeout"},
+		{[]string{"serve", "--write-timeout", "-1s"}, "--write-timeout"},
+		{[]string{"serve", "--max-conns-per-ip", "-1"}, "--max-conns-per-ip"},
 		{[]string{"serve", "--config", "/nonexistent/backends.json"}, "--config"},
 		{[]string{"keys", "revoke", "xyz"}, "not a key id"},
 	} {
