@@ -119,22 +119,41 @@ print("listing /etc:", sorted(os.listdir("/etc")))
 func TestHostileWritesOutside(t *testing.T) {
 	s := hostileSandbox(t)
 	secrets, contents := plantSecrets(t)
-	outside := filepath.Join(os.TempDir(), "glm-hostile-"+token(t))
-	t.Cleanup(func() { os.Remove(outside) })
+	tok := token(t)
+	outside := filepath.Join(os.TempDir(), "glm-hostile-"+tok)
+	// Canaries are new, uniquely named files: if the sandbox ever failed
+	// open, the suite would leave a stray file behind, never damage the
+	// host (existing system files are only opened for append, which
+	// proves write access without changing a byte).
+	canaries := []string{outside, "/etc/glm-hostile-" + tok, "/usr/lib/glm-hostile-" + tok,
+		"/dev/shm/glm-hostile-" + tok, "/glm-hostile-" + tok}
+	t.Cleanup(func() {
+		for _, c := range canaries {
+			os.Remove(c)
+		}
+	})
 	code := fmt.Sprintf(`import os
-targets = [%q, os.path.join(%q, "admin.token"), os.path.join(%q, "new-file"),
-           "/etc/passwd", "/usr/lib/glm-hostile", "/run/glm-analyze/preamble.py",
-           "/dev/shm/x", "/glm-hostile", "/proc/1/root/glm-hostile"]
-for p in targets:
+tok = %q
+created = [%q, os.path.join(%q, "new-file"), "/etc/glm-hostile-" + tok, "/usr/lib/glm-hostile-" + tok,
+           "/dev/shm/glm-hostile-" + tok, "/glm-hostile-" + tok, "/proc/1/root/glm-hostile-" + tok]
+appended = [os.path.join(%q, "admin.token"), "/etc/passwd", "/run/glm-analyze/preamble.py"]
+for p in created:
     try:
-        with open(p, "w") as f:
+        with open(p, "x") as f:
             f.write("pwned")
+        print("WROTE", p)
+    except OSError as e:
+        print("DENIED", p, type(e).__name__)
+for p in appended:
+    try:
+        with open(p, "a"):
+            pass
         print("WROTE", p)
     except OSError as e:
         print("DENIED", p, type(e).__name__)
 open("inside.txt", "w").write("ok")
 print("inside ok")
-`, outside, secrets, secrets)
+`, tok, outside, secrets, secrets)
 	dir := workDir(t)
 	res := runHostile(t, s, dir, code)
 	if !res.OK() || !strings.Contains(res.Stdout, "inside ok") {
@@ -143,8 +162,10 @@ print("inside ok")
 	if strings.Contains(res.Stdout, "WROTE") {
 		t.Errorf("got a WROTE line, want none")
 	}
-	if _, err := os.Stat(outside); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("%s: got stat error %v, want it not to exist", outside, err)
+	for _, c := range canaries {
+		if _, err := os.Stat(c); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: got stat error %v, want it not to exist", c, err)
+		}
 	}
 	for name, v := range contents {
 		got, err := os.ReadFile(filepath.Join(secrets, name))
