@@ -13,8 +13,9 @@ import (
 //	for each package P:   granted(P) − remaining(P) = charged(P) − uncollected(P) + leased(P)
 //	for each wallet W:    top-ups(W) − cash(W)      = charged(W) − uncollected(W) + leased(W)
 //
-// where charged is what usage parts say the source paid (tokens for a
-// package, micros for cash), uncollected is what late rows of reclaimed
+// where charged is what usage parts (and the roll-ups of parts whose rows
+// retention deleted) say the source paid (tokens for a package, micros for
+// cash), uncollected is what late rows of reclaimed
 // leases could not take (orphanDebit), and leased is granted − spent of the
 // source's active leases. Lease take (remaining −, lease +), flush (rows +,
 // spent +, in one transaction), return (remaining +, lease closed) and
@@ -78,7 +79,8 @@ func (a *Audit) fail(format string, args ...any) {
 // Audit checks the ledger invariant for account (every account when "")
 // from one consistent snapshot of the database, plus the rules that tie it
 // together: every usage row's amount = discount + cash + shortfall and its
-// parts sum to it; every lease's spent = the sum of the parts that name it;
+// parts sum to it; every lease's spent = the sum of the parts that name it
+// (rows still stored plus the roll-ups of rows retention deleted);
 // no balance or lease is negative; a closed lease returned at most what it
 // was granted. It reads only; engines may run meanwhile.
 func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
@@ -90,6 +92,7 @@ func (s *Store) Audit(ctx context.Context, account string) (*Audit, error) {
 	au.sources(snap)
 	au.leases(snap.Leases)
 	au.usage(snap.Usage, snap.Parts)
+	au.rolledUp(snap.UsageDays, snap.PartsRollups)
 	return au.finish(), nil
 }
 
@@ -172,56 +175,128 @@ func (au *auditor) leases(rows []LeaseRow) {
 	}
 }
 
-// rowSum is a usage row's figures beside the sums of its parts.
-type rowSum struct {
-	acct                               string
-	amount, disc, cash, short, pkgToks int64
-	pCash, pDisc, pToks                int64
-}
-
-// usage charges each part to its source and lease, and checks that every
-// row adds up and matches its parts.
+// usage charges each part to its source and lease, and checks every row
+// by the per-row rules (usageRowProblems).
 func (au *auditor) usage(rows []UsageRecord, parts []UsagePart) {
-	a := au.a
-	usage := make(map[string]*rowSum, len(rows))
+	acct := make(map[string]string, len(rows))
 	for _, r := range rows {
-		usage[r.RequestID] = &rowSum{
-			acct: r.AccountID, amount: int64(r.Amount), disc: int64(r.Discount), cash: int64(r.Cash),
-			short: int64(r.Shortfall), pkgToks: r.PackageTokens,
-		}
+		acct[r.RequestID] = r.AccountID
 	}
+	byRow := make(map[string][]Part, len(rows))
 	for _, p := range parts {
-		id, src, lid, toks, mic := p.RequestID, p.Source, p.LeaseID, p.Tokens, int64(p.Micros)
-		u := usage[id]
-		if u == nil {
+		a, ok := acct[p.RequestID]
+		if !ok {
 			continue // cannot happen: the ledger reads parts of listed rows only
 		}
-		if src == PartCash {
-			u.pCash += mic
-			au.spentByLease[lid] += mic
-			au.get(u.acct, PartCash).Charged += mic
-		} else {
-			u.pDisc += mic
-			u.pToks += toks
-			au.spentByLease[lid] += toks
-			au.get(u.acct, src).Charged += toks
-			if pa, ok := au.pkgAcct[src]; ok && pa != u.acct {
-				a.fail("usage %s of account %s paid by package %s of account %s", id, u.acct, src, pa)
-			}
-		}
-		if _, ok := au.lease[lid]; !ok {
-			a.fail("usage %s: part names lease %s, which does not exist", id, lid)
+		byRow[p.RequestID] = append(byRow[p.RequestID], p.Part)
+		au.charge(a, p.Source, p.LeaseID, p.Tokens, p.Micros)
+	}
+	exists := func(id string) bool { _, ok := au.lease[id]; return ok }
+	for i := range rows {
+		for _, msg := range usageRowProblems(&rows[i], byRow[rows[i].RequestID], exists, au.pkgAcct) {
+			au.a.fail("%s", msg)
 		}
 	}
-	for id, u := range usage {
-		if u.amount != u.disc+u.cash+u.short {
-			a.fail("usage %s: amount %d != discount %d + cash %d + shortfall %d", id, u.amount, u.disc, u.cash, u.short)
+}
+
+// charge books what a part (or a roll-up of parts) took from its lease and
+// source.
+func (au *auditor) charge(acct, src, lease string, tokens int64, micros Micros) {
+	if src == PartCash {
+		au.spentByLease[lease] += int64(micros)
+		au.get(acct, PartCash).Charged += int64(micros)
+		return
+	}
+	au.spentByLease[lease] += tokens
+	au.get(acct, src).Charged += tokens
+}
+
+// usageRowProblems lists what breaks the per-row rules on one usage row
+// and its parts: amount = discount + cash + shortfall, the parts sum to the
+// row's cash, discount and package tokens, no figure is negative, every
+// part names a lease that exists, and no package pays for another
+// account's usage. The audit applies it to every row; the roll-up moves
+// only rows it finds nothing on, so what it would report stays a row.
+func usageRowProblems(r *UsageRecord, parts []Part, leaseExists func(string) bool, pkgAcct map[string]string) []string {
+	var out []string
+	id := r.RequestID
+	var pCash, pDisc, pToks int64
+	for _, p := range parts {
+		if p.Source == PartCash {
+			pCash += int64(p.Micros)
+		} else {
+			pDisc += int64(p.Micros)
+			pToks += p.Tokens
+			if pa, ok := pkgAcct[p.Source]; ok && pa != r.AccountID {
+				out = append(out, fmt.Sprintf("usage %s of account %s paid by package %s of account %s", id, r.AccountID, p.Source, pa))
+			}
 		}
-		if u.pCash != u.cash || u.pDisc != u.disc || u.pToks != u.pkgToks {
-			a.fail("usage %s: parts cash %d discount %d tokens %d != row %d %d %d", id, u.pCash, u.pDisc, u.pToks, u.cash, u.disc, u.pkgToks)
+		if !leaseExists(p.LeaseID) {
+			out = append(out, fmt.Sprintf("usage %s: part names lease %s, which does not exist", id, p.LeaseID))
 		}
-		if u.amount < 0 || u.disc < 0 || u.cash < 0 || u.short < 0 {
-			a.fail("usage %s: negative figure", id)
+	}
+	amount, disc, cash, short := int64(r.Amount), int64(r.Discount), int64(r.Cash), int64(r.Shortfall)
+	if amount != disc+cash+short {
+		out = append(out, fmt.Sprintf("usage %s: amount %d != discount %d + cash %d + shortfall %d", id, amount, disc, cash, short))
+	}
+	if pCash != cash || pDisc != disc || pToks != r.PackageTokens {
+		out = append(out, fmt.Sprintf("usage %s: parts cash %d discount %d tokens %d != row %d %d %d", id, pCash, pDisc, pToks, cash, disc, r.PackageTokens))
+	}
+	if amount < 0 || disc < 0 || cash < 0 || short < 0 {
+		out = append(out, fmt.Sprintf("usage %s: negative figure", id))
+	}
+	return out
+}
+
+// rolledUp books the roll-ups of deleted usage rows as the rows were
+// booked, and checks them by the same rules, summed: a day's amount =
+// discount + cash + shortfall with no negative figure; per account, the
+// parts' roll-ups sum to the days' cash, discount and package tokens; each
+// parts roll-up names a lease that exists and a package of its own
+// account. (Each row was checked one by one before it was rolled up.)
+func (au *auditor) rolledUp(days []UsageDay, parts []PartsRollup) {
+	a := au.a
+	type sums struct{ cash, disc, toks, pCash, pDisc, pToks int64 }
+	byAcct := map[string]*sums{}
+	get := func(acct string) *sums {
+		if byAcct[acct] == nil {
+			byAcct[acct] = &sums{}
+		}
+		return byAcct[acct]
+	}
+	for _, d := range days {
+		if d.Amount != d.Discount+d.Cash+d.Shortfall {
+			a.fail("usage of %s %s %s %s %s: amount %d != discount %d + cash %d + shortfall %d", d.Day, d.AccountID, d.KeyID, d.Model, d.Outcome,
+				d.Amount, d.Discount, d.Cash, d.Shortfall)
+		}
+		if d.Amount < 0 || d.Discount < 0 || d.Cash < 0 || d.Shortfall < 0 || d.PackageTokens < 0 {
+			a.fail("usage of %s %s %s %s %s: negative figure", d.Day, d.AccountID, d.KeyID, d.Model, d.Outcome)
+		}
+		s := get(d.AccountID)
+		s.cash += int64(d.Cash)
+		s.disc += int64(d.Discount)
+		s.toks += d.PackageTokens
+	}
+	for _, p := range parts {
+		au.charge(p.AccountID, p.Source, p.LeaseID, p.Tokens, p.Micros)
+		s := get(p.AccountID)
+		if p.Source == PartCash {
+			s.pCash += int64(p.Micros)
+		} else {
+			s.pDisc += int64(p.Micros)
+			s.pToks += p.Tokens
+			if pa, ok := au.pkgAcct[p.Source]; ok && pa != p.AccountID {
+				a.fail("rolled-up usage of account %s paid by package %s of account %s", p.AccountID, p.Source, pa)
+			}
+		}
+		if _, ok := au.lease[p.LeaseID]; !ok {
+			a.fail("rolled-up usage of account %s names lease %s, which does not exist", p.AccountID, p.LeaseID)
+		}
+	}
+	for acct, s := range byAcct {
+		if s.pCash != s.cash || s.pDisc != s.disc || s.pToks != s.toks {
+			a.fail("rolled-up usage of account %s: parts cash %d discount %d tokens %d != days %d %d %d", acct,
+				s.pCash, s.pDisc, s.pToks, s.cash, s.disc, s.toks)
 		}
 	}
 }

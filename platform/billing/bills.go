@@ -43,9 +43,23 @@ func (l *BillLine) add(r *UsageRecord) {
 	l.Unpaid += r.Shortfall
 }
 
-// Bill is a monthly statement (月度账单), derived from usage rows only, so
-// it reconciles with them to the micro: Total = Discount + Payable + Unpaid
-// and each column is the sum of the rows of the period.
+// addDay adds a rolled-up day as add adds its rows.
+func (l *BillLine) addDay(d *UsageDay) {
+	l.Requests += d.Requests
+	l.PromptTokens += d.PromptTokens
+	l.CompletionTokens += d.CompletionTokens
+	l.Images += d.Images
+	l.PackageTokens += d.PackageTokens
+	l.Total += d.Amount
+	l.Discount += d.Discount
+	l.Payable += d.Cash
+	l.Unpaid += d.Shortfall
+}
+
+// Bill is a monthly statement (月度账单), derived from usage rows and the
+// days retention rolled them up into, so it reconciles with them to the
+// micro: Total = Discount + Payable + Unpaid and each column is the sum of
+// the rows (and rolled-up days) of the period.
 type Bill struct {
 	AccountID string     `json:"account_id,omitempty"`
 	Month     string     `json:"month"`  // YYYY-MM
@@ -73,14 +87,16 @@ func (s *Store) MonthlyBill(ctx context.Context, account, month string) (Bill, e
 		return Bill{}, err
 	}
 	end := start.AddDate(0, 1, 0)
-	rows, err := s.ListUsage(ctx, UsageFilter{AccountID: account, Since: start, Until: end})
+	rows, days, err := s.db.UsageWithDays(ctx, UsageFilter{AccountID: account, Since: start, Until: end}, dayRange(start, end))
 	if err != nil {
 		return Bill{}, err
 	}
-	return buildBill(account, start, rows), nil
+	return buildBill(account, start, rows, days), nil
 }
 
-func buildBill(account string, start time.Time, rows []UsageRecord) Bill {
+// buildBill adds up the month's usage rows and the days retention rolled
+// up (a day lies inside one month: both are cut in BillingZone).
+func buildBill(account string, start time.Time, rows []UsageRecord, days []UsageDay) Bill {
 	end := start.AddDate(0, 1, 0)
 	b := Bill{
 		AccountID: account,
@@ -102,6 +118,20 @@ func buildBill(account string, start time.Time, rows []UsageRecord) Bill {
 		}
 		l.add(r)
 		b.Totals.add(r)
+	}
+	for i := range days {
+		d := &days[i]
+		if d.Outcome == OutcomeRejected {
+			continue
+		}
+		k := key{d.Day, d.Model}
+		l := lines[k]
+		if l == nil {
+			l = &BillLine{Date: k.date, Model: k.model}
+			lines[k] = l
+		}
+		l.addDay(d)
+		b.Totals.addDay(d)
 	}
 	for _, l := range lines {
 		b.Lines = append(b.Lines, *l)

@@ -35,6 +35,11 @@ type Ledger interface {
 	// Usage lists usage rows, oldest first (ties by request id), with
 	// their parts when f.WithParts.
 	Usage(ctx context.Context, f UsageFilter) ([]UsageRecord, error)
+	// UsageWithDays reads, from one consistent snapshot, the usage rows f
+	// selects (without parts) and the day roll-ups of f's account and model
+	// on the days of r, so that no roll-up committing in between is missed
+	// or counted twice.
+	UsageWithDays(ctx context.Context, f UsageFilter, r DayRange) ([]UsageRecord, []UsageDay, error)
 	// Snapshot reads every table the audit checks from one consistent
 	// snapshot, for one account or every account ("").
 	Snapshot(ctx context.Context, account string) (*LedgerSnapshot, error)
@@ -118,6 +123,15 @@ type LedgerTx interface {
 	InsertUsage(ctx context.Context, recs []*UsageRecord) (inserted []string, err error)
 	// InsertUsageParts stores the parts of inserted usage rows.
 	InsertUsageParts(ctx context.Context, parts []UsagePart) error
+	// AgedUsage locks and returns up to limit usage rows created before
+	// `before` and after the cursor, oldest first, with their parts and
+	// the state of the leases and the accounts of the packages the parts
+	// name.
+	AgedUsage(ctx context.Context, before time.Time, after UsageCursor, limit int) (AgedUsage, error)
+	// RollUpUsage deletes the usage rows ids and their parts, and adds days
+	// and parts to their roll-ups (creating missing ones). Fewer rows than
+	// ids to delete is a conflict that runs the transaction again.
+	RollUpUsage(ctx context.Context, ids []string, days []UsageDay, parts []PartsRollup) error
 
 	// LockLimit locks and returns the rule of (subject, id); found=false
 	// when there is none.
@@ -187,4 +201,8 @@ type LedgerSnapshot struct {
 	// Usage rows carry no parts; Parts holds them.
 	Usage []UsageRecord
 	Parts []UsagePart
+	// UsageDays and PartsRollups are the roll-ups of usage rows and parts
+	// that retention deleted.
+	UsageDays    []UsageDay
+	PartsRollups []PartsRollup
 }

@@ -42,6 +42,9 @@ func (l *DB) Snapshot(ctx context.Context, account string) (*billing.LedgerSnaps
 			return nil, fmt.Errorf("billing: audit %s: %w", st.what, err)
 		}
 	}
+	if err := s.rollUps(ctx, tx, where, args); err != nil {
+		return nil, err
+	}
 	return s.LedgerSnapshot, nil
 }
 

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -94,48 +95,13 @@ func (t *txn) InsertUsageParts(ctx context.Context, parts []billing.UsagePart) e
 
 // Usage implements billing.Ledger.
 func (l *DB) Usage(ctx context.Context, f billing.UsageFilter) ([]billing.UsageRecord, error) {
-	q := `SELECT request_id, account_id, key_id, model, prompt_tokens, completion_tokens, images, package_tokens, amount_micros, discount_micros, cash_micros, shortfall_micros, outcome, estimated, reserved_at, created_at FROM billing_usage WHERE 1 = 1`
-	var args []any
-	if f.AccountID != "" {
-		q += ` AND account_id = ` + arg(&args, f.AccountID)
-	}
-	if f.Model != "" {
-		q += ` AND model = ` + arg(&args, f.Model)
-	}
-	if !f.Since.IsZero() {
-		q += ` AND created_at >= ` + arg(&args, ms(f.Since))
-	}
-	if !f.Until.IsZero() {
-		q += ` AND created_at < ` + arg(&args, ms(f.Until))
-	}
-	q += ` ORDER BY created_at, request_id`
-	if f.Limit > 0 {
-		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
-	}
-	rows, err := l.db.SQL.QueryContext(ctx, q, args...)
+	out, err := usageRows(ctx, l.db.SQL, f)
 	if err != nil {
-		return nil, fmt.Errorf("billing: list usage: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []billing.UsageRecord
-	idx := map[string]int{}
-	for rows.Next() {
-		var r billing.UsageRecord
-		var amount, disc, cash, short int64
-		var est int
-		var ra, ca int64
-		if err := rows.Scan(&r.RequestID, &r.AccountID, &r.KeyID, &r.Model, &r.PromptTokens, &r.CompletionTokens, &r.Images,
-			&r.PackageTokens, &amount, &disc, &cash, &short, &r.Outcome, &est, &ra, &ca); err != nil {
-			return nil, fmt.Errorf("billing: list usage: %w", err)
-		}
-		r.Amount, r.Discount, r.Cash, r.Shortfall = billing.Micros(amount), billing.Micros(disc), billing.Micros(cash), billing.Micros(short)
-		r.Estimated = est != 0
-		r.ReservedAt, r.CreatedAt = fromMS(ra), fromMS(ca)
-		idx[r.RequestID] = len(out)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("billing: list usage: %w", err)
+	idx := make(map[string]int, len(out))
+	for i, r := range out {
+		idx[r.RequestID] = i
 	}
 	if !f.WithParts || len(out) == 0 {
 		return out, nil
@@ -164,4 +130,66 @@ func (l *DB) Usage(ctx context.Context, f billing.UsageFilter) ([]billing.UsageR
 		}
 	}
 	return out, prow.Err()
+}
+
+// querier is what a pool and a transaction share.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// usageRows lists the usage rows f selects, without parts.
+func usageRows(ctx context.Context, db querier, f billing.UsageFilter) ([]billing.UsageRecord, error) {
+	q := `SELECT ` + usageColumns + ` FROM billing_usage WHERE 1 = 1`
+	var args []any
+	if f.AccountID != "" {
+		q += ` AND account_id = ` + arg(&args, f.AccountID)
+	}
+	if f.Model != "" {
+		q += ` AND model = ` + arg(&args, f.Model)
+	}
+	if !f.Since.IsZero() {
+		q += ` AND created_at >= ` + arg(&args, ms(f.Since))
+	}
+	if !f.Until.IsZero() {
+		q += ` AND created_at < ` + arg(&args, ms(f.Until))
+	}
+	q += ` ORDER BY created_at, request_id`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("billing: list usage: %w", err)
+	}
+	defer rows.Close()
+	var out []billing.UsageRecord
+	for rows.Next() {
+		r, err := scanUsage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("billing: list usage: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("billing: list usage: %w", err)
+	}
+	return out, nil
+}
+
+// usageColumns are the columns scanUsage reads, in its order.
+const usageColumns = `request_id, account_id, key_id, model, prompt_tokens, completion_tokens, images, package_tokens, amount_micros, discount_micros, cash_micros, shortfall_micros, outcome, estimated, reserved_at, created_at`
+
+func scanUsage(rows *sql.Rows) (billing.UsageRecord, error) {
+	var r billing.UsageRecord
+	var amount, disc, cash, short int64
+	var est int
+	var ra, ca int64
+	if err := rows.Scan(&r.RequestID, &r.AccountID, &r.KeyID, &r.Model, &r.PromptTokens, &r.CompletionTokens, &r.Images,
+		&r.PackageTokens, &amount, &disc, &cash, &short, &r.Outcome, &est, &ra, &ca); err != nil {
+		return billing.UsageRecord{}, err
+	}
+	r.Amount, r.Discount, r.Cash, r.Shortfall = billing.Micros(amount), billing.Micros(disc), billing.Micros(cash), billing.Micros(short)
+	r.Estimated = est != 0
+	r.ReservedAt, r.CreatedAt = fromMS(ra), fromMS(ca)
+	return r, nil
 }
