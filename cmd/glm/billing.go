@@ -220,10 +220,12 @@ func newUsageCmd() *cobra.Command {
 	var f storeFlags
 	var account, since, model string
 	var limit int
-	var asJSON bool
+	var asJSON, daily bool
 	cmd := &cobra.Command{
 		Use:   "usage",
 		Short: "List usage rows: what each request used, cost, and what paid for it",
+		Long: "Rows older than glm serve's --retention are rolled up per day and no longer listed one\n" +
+			"by one; --daily shows every day, rolled up or not, per account, key, model and outcome.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			uf := billing.UsageFilter{AccountID: account, Model: model, Limit: limit, WithParts: asJSON}
@@ -233,6 +235,12 @@ func newUsageCmd() *cobra.Command {
 					return err
 				}
 				uf.Since = t
+			}
+			if daily {
+				if limit != 0 {
+					return errors.New("--limit lists rows; with --daily every day is shown")
+				}
+				return withBilling(ctx, &f, func(st *billing.Store) error { return printDailyUsage(cmd, st, uf, asJSON) })
 			}
 			return withBilling(ctx, &f, func(st *billing.Store) error {
 				rows, err := st.ListUsage(ctx, uf)
@@ -255,7 +263,26 @@ func newUsageCmd() *cobra.Command {
 	cmd.Flags().StringVar(&model, "model", "", "only this model")
 	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many rows")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (amounts in micros, 1e-6 CNY, with the parts that paid)")
+	cmd.Flags().BoolVar(&daily, "daily", false, "one line per day (Beijing time), account, key, model and outcome, rolled-up days included")
 	return cmd
+}
+
+// printDailyUsage prints glm usage --daily.
+func printDailyUsage(cmd *cobra.Command, st *billing.Store, uf billing.UsageFilter, asJSON bool) error {
+	days, err := st.DailyUsage(cmd.Context(), uf)
+	if err != nil {
+		return err
+	}
+	if days == nil {
+		days = []billing.UsageDay{}
+	}
+	return printList(cmd.OutOrStdout(), asJSON, days, "DAY\tACCOUNT\tKEY\tMODEL\tOUTCOME\tREQUESTS\tPROMPT\tCOMPLETION\tAMOUNT\tPACKAGES\tCASH\tUNPAID",
+		func(tw io.Writer) {
+			for _, d := range days {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", d.Day, d.AccountID, d.KeyID, d.Model, d.Outcome,
+					d.Requests, d.PromptTokens, d.CompletionTokens, d.Amount, d.Discount, d.Cash, d.Shortfall)
+			}
+		})
 }
 
 func newBillsCmd() *cobra.Command {

@@ -26,7 +26,7 @@ func newRoot() *cobra.Command {
 		newChatCmd(), newEmbedCmd(), newTokenCmd(), newRagCmd(), newExtractCmd(), newAnalyzeCmd(), newAsyncCmd(),
 		// Server side: the platform and its operator commands.
 		newServeCmd(), newKeysCmd(), newLimitsCmd(),
-		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newUsageCmd(), newBillsCmd(), newPricesCmd(),
+		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newUsageCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),
 	)
 	return root
 }

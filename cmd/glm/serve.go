@@ -30,6 +30,7 @@ type serveOptions struct {
 	workers       int
 	taskLease     time.Duration
 	taskRetention time.Duration
+	retention     time.Duration
 	keyRecheck    time.Duration
 	maxTokenTTL   time.Duration
 	drainTimeout  time.Duration
@@ -75,6 +76,8 @@ func (o *serveOptions) register(f *pflag.FlagSet) {
 	f.IntVar(&o.workers, "workers", 4, "async task workers")
 	f.DurationVar(&o.taskLease, "task-lease", 30*time.Second, "async task lease: a task whose server died is failed within this time")
 	f.DurationVar(&o.taskRetention, "task-retention", 72*time.Hour, "how long finished async results stay readable")
+	o.retention = defaultRetention
+	f.Var(ageValue{&o.retention}, "retention", "request-log and usage rows older than this are rolled up per day, hourly (90d, 2160h; 0 keeps every row)")
 	f.DurationVar(&o.keyRecheck, "key-recheck", auth.DefaultRecheck, "bound for seeing a key revoked by another process")
 	f.DurationVar(&o.maxTokenTTL, "max-token-ttl", auth.DefaultMaxTokenTTL, "longest lifetime of a signed token (JWT): later exp → 1004, older timestamp → 1003")
 	f.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight requests and streams may finish")

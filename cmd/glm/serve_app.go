@@ -95,6 +95,7 @@ func (a *serveApp) Start(ctx context.Context) error {
 		return fmt.Errorf("backends: %w", err)
 	}
 	a.startAPI(backends, m)
+	a.startRetention()
 	public, private := a.handlers(m)
 	if err := a.listen(public, private); err != nil {
 		return err
