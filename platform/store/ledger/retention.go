@@ -31,8 +31,12 @@ func (t *txn) inList(start int, ids []string) (string, []any) {
 // AgedUsage implements billing.LedgerTx.
 func (t *txn) AgedUsage(ctx context.Context, before time.Time, after billing.UsageCursor, limit int) (billing.AgedUsage, error) {
 	out := billing.AgedUsage{LeaseState: map[string]string{}, PackageAccount: map[string]string{}}
+	// The cursor is written as a range on created_at plus a filter, not as
+	// (created_at > c OR (created_at = c AND request_id > r)): given that
+	// OR, SQLite plans two index searches and sorts the whole remaining
+	// range on every batch, which made a roll-up quadratic in its rows.
 	rows, err := t.tx.QueryContext(ctx, `SELECT `+usageColumns+` FROM billing_usage WHERE created_at < $1
-		AND (created_at > $2 OR (created_at = $3 AND request_id > $4)) ORDER BY created_at, request_id LIMIT $5`+t.forUpdate,
+		AND created_at >= $2 AND (created_at > $3 OR request_id > $4) ORDER BY created_at, request_id LIMIT $5`+t.forUpdate,
 		ms(before), ms(after.CreatedAt), ms(after.CreatedAt), after.RequestID, limit)
 	if err != nil {
 		return out, fmt.Errorf("billing: aged usage: %w", err)
