@@ -8,7 +8,7 @@ import (
 
 // handleModels serves GET /models: the models this server serves.
 func (s *Server) handleModels(x *exchange) {
-	models := s.router.Models()
+	models := s.catalogue.Models()
 	out := zhipuai.ModelList{Object: "list", Data: make([]zhipuai.Model, 0, len(models))}
 	for _, m := range models {
 		owner := m.OwnedBy

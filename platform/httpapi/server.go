@@ -83,17 +83,15 @@ type Options struct {
 
 // Server is the V4 HTTP API.
 type Server struct {
-	opts Options
-	// router is the model catalogue (the name predates the catalogue
-	// interface; validation reads it).
-	router   platform.Catalogue
-	calls    Calls
-	metrics  *Metrics
-	log      *slog.Logger
-	now      func() time.Time
-	mux      *mux.Mux
-	draining atomic.Bool
-	started  int64
+	opts      Options
+	catalogue platform.Catalogue
+	calls     Calls
+	metrics   *Metrics
+	log       *slog.Logger
+	now       func() time.Time
+	mux       *mux.Mux
+	draining  atomic.Bool
+	started   int64
 }
 
 // New builds the API handler.
@@ -116,7 +114,7 @@ func New(opts Options) *Server {
 	if len(opts.Prefixes) == 0 {
 		opts.Prefixes = []string{DefaultPrefix}
 	}
-	s := &Server{opts: opts, router: opts.Catalogue, calls: opts.Calls, metrics: opts.Metrics, log: opts.Logger,
+	s := &Server{opts: opts, catalogue: opts.Catalogue, calls: opts.Calls, metrics: opts.Metrics, log: opts.Logger,
 		now: opts.Now, mux: mux.New(opts.Now), started: opts.Now().Unix()}
 	for _, p := range opts.Prefixes {
 		p = "/" + strings.Trim(p, "/")

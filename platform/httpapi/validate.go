@@ -40,7 +40,7 @@ func (s *Server) lookupModel(name string, api string, kinds ...platform.ModelKin
 	if len(name) > zhipuai.MaxModelLen {
 		return platform.ModelInfo{}, invalid("model: must be at most %d bytes, got %d", zhipuai.MaxModelLen, len(name))
 	}
-	info, ok := s.router.Model(name)
+	info, ok := s.catalogue.Model(name)
 	if !ok {
 		return platform.ModelInfo{}, platform.Errorf(platform.CodeUnknownModel, "model %s does not exist on this server; GET /models lists the models served", v4.Quote(name))
 	}
