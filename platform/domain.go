@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -94,6 +95,22 @@ func RandomID(prefix string, n int) string {
 	b := make([]byte, n)
 	randomBytes(b)
 	return prefix + hex.EncodeToString(b)
+}
+
+// Pause waits d, or less when ctx ends (returning its error): the breath
+// a long background job takes between batches so serving goes on.
+func Pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // NewID returns a V4-style id: yyyyMMddHHmmss (UTC) followed by 16 hex

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sort"
 	"time"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 // Retention: usage rows older than the operator's retention age are folded
@@ -240,7 +242,7 @@ func (s *Store) RollUpUsage(ctx context.Context, o RollUpOptions) (RollUpResult,
 			res.Batches++
 		}
 		cur = next
-		if err := pause(ctx, o.Pause); err != nil {
+		if err := platform.Pause(ctx, o.Pause); err != nil {
 			return res, err
 		}
 	}
@@ -278,21 +280,6 @@ func rollable(r *UsageRecord, aged AgedUsage) bool {
 	}
 	exists := func(id string) bool { _, ok := aged.LeaseState[id]; return ok }
 	return len(usageRowProblems(r, r.Parts, exists, aged.PackageAccount)) == 0
-}
-
-// pause waits d, or less when ctx ends (returning its error).
-func pause(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // dayRange is the days whose first instant lies in [since, until): the

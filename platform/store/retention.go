@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 // Retention of the request log: old rows are folded into one row per day
@@ -174,24 +176,9 @@ func (s *SQL) RollUpRequestLogs(ctx context.Context, o RollUpOptions) (RollUpRes
 		}
 		res.Rows += int64(n)
 		res.Batches++
-		if err := pause(ctx, o.Pause); err != nil {
+		if err := platform.Pause(ctx, o.Pause); err != nil {
 			return res, err
 		}
-	}
-}
-
-// pause waits d, or less when ctx ends (returning its error).
-func pause(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 
