@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"cmp"
 	"context"
 	"sort"
 	"time"
@@ -17,9 +18,6 @@ import (
 // DefaultRollUpBatch is the number of usage rows one roll-up transaction
 // moves.
 const DefaultRollUpBatch = 1000
-
-// DayLayout is the form of a day: YYYY-MM-DD in BillingZone.
-const DayLayout = "2006-01-02"
 
 // UsageDay is the usage rows of one account's key on one model and day
 // (in BillingZone) with one outcome, summed.
@@ -44,7 +42,7 @@ type UsageDay struct {
 // dayOf is the one-row day of a usage row.
 func dayOf(r *UsageRecord) UsageDay {
 	d := UsageDay{
-		Day: r.CreatedAt.In(BillingZone).Format(DayLayout), AccountID: r.AccountID, KeyID: r.KeyID, Model: r.Model,
+		Day: r.CreatedAt.In(BillingZone).Format(time.DateOnly), AccountID: r.AccountID, KeyID: r.KeyID, Model: r.Model,
 		Outcome: r.Outcome, Requests: 1, PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens,
 		Images: r.Images, PackageTokens: r.PackageTokens, Amount: r.Amount, Discount: r.Discount, Cash: r.Cash,
 		Shortfall: r.Shortfall,
@@ -93,17 +91,8 @@ func (m usageDays) sorted() []UsageDay {
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i].key(), out[j].key()
-		switch {
-		case a.day != b.day:
-			return a.day < b.day
-		case a.account != b.account:
-			return a.account < b.account
-		case a.key != b.key:
-			return a.key < b.key
-		case a.model != b.model:
-			return a.model < b.model
-		}
-		return a.outcome < b.outcome
+		return cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(a.account, b.account), cmp.Compare(a.key, b.key),
+			cmp.Compare(a.model, b.model), cmp.Compare(a.outcome, b.outcome)) < 0
 	})
 	return out
 }
@@ -302,7 +291,7 @@ func ceilDay(t time.Time) string {
 	if d.Before(l) {
 		d = d.AddDate(0, 0, 1)
 	}
-	return d.Format(DayLayout)
+	return d.Format(time.DateOnly)
 }
 
 // DailyUsage is the usage of the days [since, until) (BillingZone days;
@@ -315,7 +304,7 @@ func (s *Store) DailyUsage(ctx context.Context, f UsageFilter) ([]UsageDay, erro
 		f.Since = floorDay(f.Since)
 	}
 	if !f.Until.IsZero() {
-		f.Until, _ = time.ParseInLocation(DayLayout, ceilDay(f.Until), BillingZone)
+		f.Until, _ = time.ParseInLocation(time.DateOnly, ceilDay(f.Until), BillingZone)
 	}
 	f.Limit, f.WithParts = 0, false
 	rows, rolled, err := s.db.UsageWithDays(ctx, f, dayRange(f.Since, f.Until))

@@ -105,6 +105,13 @@ func CheckPrivate(path string) error {
 	return nil
 }
 
+// Arg appends v to args and returns its placeholder, for statements whose
+// conditions depend on the filter ("… AND model = " + Arg(&args, m)).
+func Arg(args *[]any, v any) string {
+	*args = append(*args, v)
+	return "$" + strconv.Itoa(len(*args))
+}
+
 // SQLite is the default dialect: a file path, bare or as a file: or
 // sqlite:// URL.
 var SQLite = Dialect{Name: "sqlite", open: openSQLite}

@@ -1,12 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
@@ -19,9 +19,6 @@ import (
 // DefaultRollUpBatch is the number of rows one roll-up transaction moves:
 // small enough that SQLite's one writer is free again within milliseconds.
 const DefaultRollUpBatch = 1000
-
-// dayLayout is the form of a roll-up's day.
-const dayLayout = "2006-01-02"
 
 // RollUpOptions say which rows a roll-up moves and how.
 type RollUpOptions struct {
@@ -120,21 +117,9 @@ func (m logDays) sorted() []RequestLogDay {
 }
 
 func (a logDayKey) less(b logDayKey) bool {
-	switch {
-	case a.day != b.day:
-		return a.day < b.day
-	case a.account != b.account:
-		return a.account < b.account
-	case a.key != b.key:
-		return a.key < b.key
-	case a.model != b.model:
-		return a.model < b.model
-	case a.endpoint != b.endpoint:
-		return a.endpoint < b.endpoint
-	case a.status != b.status:
-		return a.status < b.status
-	}
-	return a.code < b.code
+	return cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(a.account, b.account), cmp.Compare(a.key, b.key),
+		cmp.Compare(a.model, b.model), cmp.Compare(a.endpoint, b.endpoint), cmp.Compare(a.status, b.status),
+		cmp.Compare(a.code, b.code)) < 0
 }
 
 // dayRowColumns are the request-log columns a day adds up.
@@ -150,7 +135,7 @@ func scanDayRow(rows *sql.Rows, zone *time.Location) (RequestLogDay, error) {
 		&d.ChargeAmount); err != nil {
 		return RequestLogDay{}, err
 	}
-	d.Day = time.UnixMilli(created).In(zone).Format(dayLayout)
+	d.Day = time.UnixMilli(created).In(zone).Format(time.DateOnly)
 	d.Requests = 1
 	return d, nil
 }
@@ -283,10 +268,7 @@ func readLogDays(ctx context.Context, tx *sql.Tx, f RequestLogDayFilter, days lo
 	q := `SELECT day, account_id, key_id, model, endpoint, http_status, error_code, requests, streams, estimated,
 		prompt_tokens, completion_tokens, total_tokens, images, latency_ms, charge_amount FROM request_log_daily WHERE 1 = 1`
 	var args []any
-	where := func(cond string, v any) {
-		args = append(args, v)
-		q += ` AND ` + cond + ` $` + strconv.Itoa(len(args))
-	}
+	where := func(cond string, v any) { q += ` AND ` + cond + ` ` + Arg(&args, v) }
 	if f.AccountID != "" {
 		where("account_id =", f.AccountID)
 	}
@@ -316,10 +298,7 @@ func readLogDays(ctx context.Context, tx *sql.Tx, f RequestLogDayFilter, days lo
 func readLogRows(ctx context.Context, tx *sql.Tx, f RequestLogDayFilter, days logDays) error {
 	q := `SELECT ` + dayRowColumns + ` FROM request_log WHERE 1 = 1`
 	var args []any
-	where := func(cond string, v any) {
-		args = append(args, v)
-		q += ` AND ` + cond + ` $` + strconv.Itoa(len(args))
-	}
+	where := func(cond string, v any) { q += ` AND ` + cond + ` ` + Arg(&args, v) }
 	if f.AccountID != "" {
 		where("account_id =", f.AccountID)
 	}
@@ -327,7 +306,7 @@ func readLogRows(ctx context.Context, tx *sql.Tx, f RequestLogDayFilter, days lo
 		if b.day == "" {
 			continue
 		}
-		t, err := time.ParseInLocation(dayLayout, b.day, f.Zone)
+		t, err := time.ParseInLocation(time.DateOnly, b.day, f.Zone)
 		if err != nil {
 			return fmt.Errorf("day %q: want YYYY-MM-DD", b.day)
 		}

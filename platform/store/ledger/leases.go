@@ -116,7 +116,7 @@ func (l *DB) Outstanding(ctx context.Context, account string) (map[string]int64,
 	var args []any
 	q := `SELECT source, SUM(granted - spent) FROM billing_leases WHERE state = 'active'`
 	if account != "" {
-		q += ` AND account_id = ` + arg(&args, account)
+		q += ` AND account_id = ` + store.Arg(&args, account)
 	}
 	q += ` GROUP BY source`
 	rows, err := l.db.SQL.QueryContext(ctx, q, args...)

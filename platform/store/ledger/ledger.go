@@ -8,7 +8,6 @@ package ledger
 import (
 	"context"
 	"database/sql"
-	"strconv"
 	"strings"
 	"time"
 
@@ -51,12 +50,6 @@ type txn struct {
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
-
-// arg appends v to args and returns its placeholder.
-func arg(args *[]any, v any) string {
-	*args = append(*args, v)
-	return "$" + strconv.Itoa(len(*args))
-}
 
 func joinModels(models []string) string { return strings.Join(models, ",") }
 

@@ -151,7 +151,7 @@ func (l *DB) Packages(ctx context.Context, account string) ([]billing.Package, e
 	q := `SELECT id, account_id, name, kind, models, tokens_granted, tokens_remaining, purchased_at, effective_at, expires_at FROM billing_packages`
 	var args []any
 	if account != "" {
-		q += ` WHERE account_id = ` + arg(&args, account)
+		q += ` WHERE account_id = ` + store.Arg(&args, account)
 	}
 	q += ` ORDER BY account_id, expires_at, id`
 	rows, err := l.db.SQL.QueryContext(ctx, q, args...)

@@ -199,16 +199,16 @@ func (l *DB) UsageWithDays(ctx context.Context, f billing.UsageFilter, r billing
 	q := `SELECT ` + dayColumns + ` FROM billing_usage_daily WHERE 1 = 1`
 	var args []any
 	if f.AccountID != "" {
-		q += ` AND account_id = ` + arg(&args, f.AccountID)
+		q += ` AND account_id = ` + store.Arg(&args, f.AccountID)
 	}
 	if f.Model != "" {
-		q += ` AND model = ` + arg(&args, f.Model)
+		q += ` AND model = ` + store.Arg(&args, f.Model)
 	}
 	if r.From != "" {
-		q += ` AND day >= ` + arg(&args, r.From)
+		q += ` AND day >= ` + store.Arg(&args, r.From)
 	}
 	if r.To != "" {
-		q += ` AND day < ` + arg(&args, r.To)
+		q += ` AND day < ` + store.Arg(&args, r.To)
 	}
 	q += ` ORDER BY day, account_id, key_id, model, outcome`
 	var days []billing.UsageDay

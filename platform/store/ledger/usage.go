@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/glmkit/glmkit/platform/billing"
+	"github.com/glmkit/glmkit/platform/store"
 )
 
 // Usage rows and the parts that paid for them.
@@ -109,7 +110,7 @@ func (l *DB) Usage(ctx context.Context, f billing.UsageFilter) ([]billing.UsageR
 	pq := `SELECT p.request_id, p.source, p.lease_id, p.tokens, p.micros FROM billing_usage_parts p JOIN billing_usage u ON u.request_id = p.request_id WHERE 1 = 1`
 	var pargs []any
 	if f.AccountID != "" {
-		pq += ` AND u.account_id = ` + arg(&pargs, f.AccountID)
+		pq += ` AND u.account_id = ` + store.Arg(&pargs, f.AccountID)
 	}
 	pq += ` ORDER BY p.request_id, p.seq`
 	prow, err := l.db.SQL.QueryContext(ctx, pq, pargs...)
@@ -142,16 +143,16 @@ func usageRows(ctx context.Context, db querier, f billing.UsageFilter) ([]billin
 	q := `SELECT ` + usageColumns + ` FROM billing_usage WHERE 1 = 1`
 	var args []any
 	if f.AccountID != "" {
-		q += ` AND account_id = ` + arg(&args, f.AccountID)
+		q += ` AND account_id = ` + store.Arg(&args, f.AccountID)
 	}
 	if f.Model != "" {
-		q += ` AND model = ` + arg(&args, f.Model)
+		q += ` AND model = ` + store.Arg(&args, f.Model)
 	}
 	if !f.Since.IsZero() {
-		q += ` AND created_at >= ` + arg(&args, ms(f.Since))
+		q += ` AND created_at >= ` + store.Arg(&args, ms(f.Since))
 	}
 	if !f.Until.IsZero() {
-		q += ` AND created_at < ` + arg(&args, ms(f.Until))
+		q += ` AND created_at < ` + store.Arg(&args, ms(f.Until))
 	}
 	q += ` ORDER BY created_at, request_id`
 	if f.Limit > 0 {
