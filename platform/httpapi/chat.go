@@ -89,7 +89,8 @@ func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int)
 		x.callFailed(err)
 		return
 	}
-	defer st.Close()
+	// The stream is closed below, once the relay ends; a panic on the way
+	// is covered by the call's End, which closes a stream left open.
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
 
