@@ -214,8 +214,13 @@ func (c *Client) attempt(ctx context.Context, cl call, rc *requestConfig, auth s
 		return nil, nil, err
 	}
 	if cl.stream && timer != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		// Headers are in: from here the stream runs as long as ctx allows.
-		timer.Stop()
+		// Headers are in: from here the stream runs as long as ctx allows —
+		// unless the timer already fired, which has cancelled the body.
+		if !timer.Stop() {
+			resp.Body.Close()
+			cancel()
+			return nil, nil, fmt.Errorf("timed out after %v: %w", rc.timeout, context.DeadlineExceeded)
+		}
 	}
 	return resp, stop, nil
 }

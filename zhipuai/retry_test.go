@@ -513,16 +513,18 @@ func TestStreamOutlivesAttemptTimeout(t *testing.T) {
 			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: pr, Request: r}, nil
 		},
 	}}
-	c := newTestClient(t, rt, &sleeps{}, WithTimeout(time.Millisecond))
+	// The attempt timeout is generous so that getting the headers never
+	// exceeds it, even on a loaded machine; the write comes well after it.
+	c := newTestClient(t, rt, &sleeps{}, WithTimeout(50*time.Millisecond))
 	s, err := c.Chat.Completions.Stream(context.Background(), chatReq())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	go func() {
-		// Well past the 1 ms attempt timeout (a short wait, not an assertion
-		// on time: a bug shows as a failed read).
-		time.Sleep(20 * time.Millisecond)
+		// Well past the attempt timeout (a wait, not an assertion on time: a
+		// bug shows as a failed read).
+		time.Sleep(200 * time.Millisecond)
 		_, _ = io.WriteString(pw, "data: {\"id\":\"1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"late\"}}]}\n\ndata: [DONE]\n\n")
 		pw.Close()
 	}()
