@@ -40,6 +40,18 @@ type Reservation interface {
 	Settle(ctx context.Context, s Settlement) (Charge, error)
 }
 
+// RecordingReservation is a Reservation whose meter writes the request's
+// request-log row in the same transaction as its usage row, so no crash
+// can leave a charge without its row or a row without its charge
+// (docs/design.md §3 "Crash consistency").
+type RecordingReservation interface {
+	Reservation
+	// SettleRecord settles like Settle and stores row, its Charge filled
+	// in, beside the usage row. recorded is false when the meter stored
+	// nothing (it has closed): the caller records the row itself.
+	SettleRecord(ctx context.Context, s Settlement, row RequestLog) (c Charge, recorded bool, err error)
+}
+
 // Outcome says how a metered request ended.
 type Outcome string
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sort"
 	"time"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 // Flush writes every waiting usage row. Rows are written in batches, one
@@ -54,14 +56,18 @@ func writeUsage(ctx context.Context, db Ledger, recs []*UsageRecord, now time.Ti
 		for _, id := range ids {
 			inserted[id] = true
 		}
-		// Parts and lease totals, for inserted rows only.
+		// Parts, lease totals and request-log rows, for inserted rows only.
 		spent := map[string]int64{}
 		var parts []UsagePart
+		var logs []platform.RequestLog
 		for _, r := range recs {
 			if !inserted[r.RequestID] {
 				continue
 			}
 			inserted[r.RequestID] = false // a duplicate inside one batch counts once
+			if r.log != nil {
+				logs = append(logs, *r.log)
+			}
 			for seq, p := range r.Parts {
 				parts = append(parts, UsagePart{RequestID: r.RequestID, Seq: seq, Part: p})
 				if p.Source == PartCash {
@@ -72,6 +78,11 @@ func writeUsage(ctx context.Context, db Ledger, recs []*UsageRecord, now time.Ti
 			}
 		}
 		if err := tx.InsertUsageParts(ctx, parts); err != nil {
+			return err
+		}
+		// The rows' request-log rows in the same transaction: a crash
+		// leaves both or neither (docs/design.md §3 "Crash consistency").
+		if err := tx.InsertRequestLogs(ctx, logs); err != nil {
 			return err
 		}
 		leases := make([]string, 0, len(spent))

@@ -3,6 +3,8 @@ package billing
 import (
 	"context"
 	"time"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 // Ledger is the storage billing keeps its money in. Billing decides who
@@ -62,6 +64,10 @@ type Ledger interface {
 // (or, for the batch writes, one statement per chunk of rows); the order
 // they run in is billing's.
 type LedgerTx interface {
+	// InsertRequestLogs stores request-log rows, skipping ids already
+	// stored: the flush writes a usage row's request-log row with it.
+	InsertRequestLogs(ctx context.Context, rows []platform.RequestLog) error
+
 	// EnsureWallet creates the account's wallet (cash 0) if missing.
 	EnsureWallet(ctx context.Context, account string, now time.Time) error
 	// LockWallet locks the account's wallet row and returns its cash (0,

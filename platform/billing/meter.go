@@ -14,7 +14,10 @@ type Meter struct {
 	Engine *Engine
 }
 
-var _ platform.Meter = Meter{}
+var (
+	_ platform.Meter                = Meter{}
+	_ platform.RecordingReservation = meterReservation{}
+)
 
 // Reserve implements platform.Meter. The reservation it returns carries
 // the engine's own record, so settling needs no lookup.
@@ -54,4 +57,16 @@ func (r meterReservation) Settle(ctx context.Context, s platform.Settlement) (pl
 		return platform.Charge{}, err
 	}
 	return platform.Charge{Amount: int64(c.Amount), PaidBy: c.PaidByJSON()}, nil
+}
+
+// SettleRecord implements platform.RecordingReservation: the request-log
+// row is written in the transaction that writes the usage row.
+func (r meterReservation) SettleRecord(ctx context.Context, s platform.Settlement, row platform.RequestLog) (platform.Charge, bool, error) {
+	c, recorded, err := r.e.SettleRecord(ctx, r.res, Usage{
+		PromptTokens: int64(s.Usage.PromptTokens), CompletionTokens: int64(s.Usage.CompletionTokens), Images: int64(s.Usage.Images),
+	}, string(s.Outcome), s.Estimated, row)
+	if err != nil {
+		return platform.Charge{}, false, err
+	}
+	return platform.Charge{Amount: int64(c.Amount), PaidBy: c.PaidByJSON()}, recorded, nil
 }

@@ -58,6 +58,9 @@ type Reservation struct {
 
 	settled bool // guarded by acct.mu (or Reservation-local when acct is nil)
 	result  Charge
+	// log, when set, is the request-log row Settle stores with the usage
+	// row (SettleRecord).
+	log *platform.RequestLog
 }
 
 type hold struct {

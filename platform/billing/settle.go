@@ -3,6 +3,8 @@ package billing
 import (
 	"context"
 	"time"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 // UsageRecord is one usage row: what a request used, what it cost and
@@ -20,6 +22,35 @@ type UsageRecord struct {
 	ReservedAt       time.Time
 	CreatedAt        time.Time
 	Charge
+
+	// log is the request's request-log row, written in the same
+	// transaction as this row (docs/design.md §3 "Crash consistency").
+	log *platform.RequestLog
+}
+
+// SettleRecord settles like Settle and keeps row, its charge filled in,
+// with the usage row, so the flush writes both in one transaction and no
+// crash leaves one without the other. recorded is false when no usage row
+// was queued (the engine has closed): the caller records the row itself.
+func (e *Engine) SettleRecord(ctx context.Context, res *Reservation, u Usage, outcome string, estimated bool,
+	row platform.RequestLog) (c Charge, recorded bool, err error) {
+	if res == nil {
+		return Charge{}, false, errf("settle: nil reservation")
+	}
+	res.log = &row
+	c, err = e.Settle(ctx, res, u, outcome, estimated)
+	return c, err == nil && res.log == nil, err
+}
+
+// attachLog hands res's request-log row, if any, to rec with its charge;
+// res.log is cleared to tell SettleRecord the row was queued.
+func attachLog(res *Reservation, rec *UsageRecord) {
+	if res.log == nil {
+		return
+	}
+	rec.log = res.log
+	rec.log.Charge = platform.Charge{Amount: int64(rec.Amount), PaidBy: rec.Charge.PaidByJSON()}
+	res.log = nil
 }
 
 // Settle charges a reservation for what the request actually used and
@@ -58,6 +89,7 @@ func (e *Engine) Settle(ctx context.Context, res *Reservation, u Usage, outcome 
 		if e.closed.Load() {
 			return Charge{}, ErrClosed
 		}
+		attachLog(res, rec)
 		e.enqueue(rec)
 		return rec.Charge, nil
 	}
@@ -105,6 +137,7 @@ func (e *Engine) Settle(ctx context.Context, res *Reservation, u Usage, outcome 
 	}
 	rec.Charge = chargeOf(res.Price, u, pl)
 	res.result = rec.Charge
+	attachLog(res, rec)
 	// Enqueue under a.mu: a lease being returned is flushed first, so its
 	// spent total in the database includes this row (see returnIdle).
 	e.enqueue(rec)

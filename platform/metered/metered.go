@@ -26,6 +26,14 @@ type Recorder interface {
 	Record(row platform.RequestLog)
 }
 
+// Preparer is a Recorder that is shown the rows another writer stores:
+// the meter writes a charged call's row with its usage row (Call.End). It
+// bounds the row's client fields before they are stored and notes the
+// key's last use.
+type Preparer interface {
+	Prepare(row *platform.RequestLog)
+}
+
 // Metrics counts what calls used and how backends failed, for every
 // caller alike (the HTTP API's Prometheus series implement it).
 type Metrics interface {
@@ -253,42 +261,4 @@ func (c *Call) chatFailed(model string, prompt int, err error) {
 // (settled as abandoned): a transport answers nothing more.
 func (c *Call) CallerLeft() bool {
 	return c.settlement.Outcome == platform.OutcomeClientGone || c.stream.outcome == platform.OutcomeClientGone
-}
-
-// End settles the reservation, releases the permit and records the row:
-// exactly once, however the call went (a second End does nothing). A
-// stream still open is closed first. Settling runs on ctx's values but not
-// its cancellation: a caller that is gone, or a process shutting down,
-// still pays for what it used.
-func (c *Call) End(ctx context.Context) platform.RequestLog {
-	if c.ended {
-		return c.Row
-	}
-	c.ended = true
-	if c.stream.open {
-		c.stream.Close()
-	}
-	row := &c.Row
-	row.Usage = c.settlement.Usage
-	row.Estimated = c.settlement.Estimated
-	if c.res != nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		charge, err := c.res.Settle(sctx, c.settlement)
-		cancel()
-		if err != nil {
-			c.s.log.Error("settle failed", "request_id", row.ID, "err", err)
-		}
-		row.Charge = charge
-	}
-	if c.permit != nil {
-		c.permit.Release(c.settlement.Usage)
-	}
-	if c.backend != nil {
-		row.Backend = c.backend()
-	}
-	row.LatencyMS = c.s.now().Sub(c.start).Milliseconds()
-	if c.s.opts.Log != nil {
-		c.s.opts.Log.Record(*row)
-	}
-	return *row
 }

@@ -48,6 +48,11 @@ type Batcher struct {
 	closed bool
 	done   chan struct{}
 	flushQ chan chan struct{}
+
+	// touchMu guards touched: the last use of keys whose rows the meter
+	// stored (Prepare), written with the next batch.
+	touchMu sync.Mutex
+	touched map[string]time.Time
 }
 
 // New starts a Batcher; Close flushes and stops it.
@@ -82,6 +87,35 @@ func (b *Batcher) Record(row platform.RequestLog) {
 	}
 	b.mu.RUnlock()
 	b.write(context.Background(), []platform.RequestLog{row})
+}
+
+// Prepare readies a row another writer stores — the billing flush writes
+// a charged call's row in the transaction of its usage row
+// (docs/design.md §3 "Crash consistency"): its client fields are bounded
+// as Record bounds them, and its key's last use is kept for the next
+// batch.
+func (b *Batcher) Prepare(row *platform.RequestLog) {
+	b.bound(row)
+	if row.KeyID == "" {
+		return
+	}
+	b.touchMu.Lock()
+	if b.touched == nil {
+		b.touched = map[string]time.Time{}
+	}
+	if row.CreatedAt.After(b.touched[row.KeyID]) {
+		b.touched[row.KeyID] = row.CreatedAt
+	}
+	b.touchMu.Unlock()
+}
+
+// takeTouched returns and clears the keys Prepare saw.
+func (b *Batcher) takeTouched() map[string]time.Time {
+	b.touchMu.Lock()
+	defer b.touchMu.Unlock()
+	t := b.touched
+	b.touched = nil
+	return t
 }
 
 // bound applies Bound to a row before it is queued: every row reaches
@@ -144,6 +178,7 @@ func (b *Batcher) loop() {
 	var pending []platform.RequestLog
 	flush := func() {
 		if len(pending) == 0 {
+			b.touch(context.Background(), b.takeTouched())
 			return
 		}
 		b.write(context.Background(), pending)
@@ -185,7 +220,10 @@ func (b *Batcher) loop() {
 // write stores rows, retrying until it succeeds: the insert skips ids
 // already stored, so a retry after an ambiguous failure adds nothing twice.
 func (b *Batcher) write(ctx context.Context, rows []platform.RequestLog) {
-	touched := map[string]time.Time{}
+	touched := b.takeTouched()
+	if touched == nil {
+		touched = map[string]time.Time{}
+	}
 	for _, r := range rows {
 		if r.KeyID != "" && r.CreatedAt.After(touched[r.KeyID]) {
 			touched[r.KeyID] = r.CreatedAt
@@ -196,10 +234,7 @@ func (b *Batcher) write(ctx context.Context, rows []platform.RequestLog) {
 		start := time.Now()
 		err := b.sink.InsertRequestLogs(ctx, rows)
 		if err == nil {
-			if terr := b.sink.TouchKeys(ctx, touched); terr != nil {
-				// Last-used times are advisory; the next batch moves them on.
-				b.opts.Logger.Warn("requestlog: touch keys", "err", terr)
-			}
+			b.touch(ctx, touched)
 			if b.opts.OnFlush != nil {
 				b.opts.OnFlush(len(rows), time.Since(start))
 			}
@@ -208,5 +243,16 @@ func (b *Batcher) write(ctx context.Context, rows []platform.RequestLog) {
 		b.opts.Logger.Error("requestlog: flush failed; retrying", "rows", len(rows), "attempt", attempt, "err", err)
 		time.Sleep(backoff)
 		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// touch stores keys' last-used times.
+func (b *Batcher) touch(ctx context.Context, touched map[string]time.Time) {
+	if len(touched) == 0 {
+		return
+	}
+	if err := b.sink.TouchKeys(ctx, touched); err != nil {
+		// Last-used times are advisory; the next batch moves them on.
+		b.opts.Logger.Warn("requestlog: touch keys", "err", err)
 	}
 }

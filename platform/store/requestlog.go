@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 
@@ -25,12 +26,29 @@ func (s *SQL) InsertRequestLogs(ctx context.Context, rows []platform.RequestLog)
 		return fmt.Errorf("store: insert request log: %w", err)
 	}
 	defer tx.Rollback()
+	if err := InsertRequestLogsTx(ctx, tx, s.dialect, rows); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: insert request log: %w", err)
+	}
+	return nil
+}
+
+// InsertRequestLogsTx writes rows inside tx, skipping ids already stored.
+// The billing flush calls it in the transaction that writes the rows'
+// usage rows, so a charged request has its row or neither is stored
+// (docs/design.md §3 "Crash consistency").
+func InsertRequestLogsTx(ctx context.Context, tx *sql.Tx, d Dialect, rows []platform.RequestLog) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	// One prepared statement executed per row: SQLite parses it once per
 	// batch. (A multi-row VALUES list was tried first: SQLite resolves $N
 	// names by linear search, so a 950-parameter statement cost more to
 	// parse than the rows cost to insert.)
 	stmt, err := tx.PrepareContext(ctx, "INSERT INTO request_log ("+logColumns+") VALUES ("+
-		s.dialect.Placeholders(1, logColumnCount)+") ON CONFLICT (id) DO NOTHING")
+		d.Placeholders(1, logColumnCount)+") ON CONFLICT (id) DO NOTHING")
 	if err != nil {
 		return fmt.Errorf("store: insert request log: %w", err)
 	}
@@ -41,9 +59,6 @@ func (s *SQL) InsertRequestLogs(ctx context.Context, rows []platform.RequestLog)
 			b2i(r.Estimated), r.LatencyMS, r.HTTPStatus, r.ErrorCode, r.Backend, r.Charge.Amount, r.Charge.PaidBy); err != nil {
 			return fmt.Errorf("store: insert request log: %w", err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: insert request log: %w", err)
 	}
 	return nil
 }

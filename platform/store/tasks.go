@@ -115,28 +115,59 @@ func (s *SQL) FinishTask(ctx context.Context, id, worker string, t platform.Task
 	return affected(res)
 }
 
-// FailExpiredTasks fails running tasks whose worker stopped renewing.
+// FailExpiredTasks fails running tasks whose worker stopped renewing,
+// and writes each one's request-log row in the same transaction.
 func (s *SQL) FailExpiredTasks(ctx context.Context, now time.Time, code, message string) (int, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE tasks SET state = 'failed', error_code = $2, error_message = $3,
-		updated_at = $1, finished_at = $1, lease_until = 0
-		WHERE state = 'running' AND lease_until < $1`, ms(now), code, message)
+	n, err := s.failTasks(ctx, `state = 'running' AND lease_until < $1`, now, code, message)
 	if err != nil {
 		return 0, fmt.Errorf("store: fail expired tasks: %w", err)
 	}
-	n, err := res.RowsAffected()
-	return int(n), err
+	return n, nil
 }
 
-// ReleaseTasks fails the tasks a worker still holds.
+// ReleaseTasks fails the tasks a worker still holds, with their
+// request-log rows.
 func (s *SQL) ReleaseTasks(ctx context.Context, worker string, now time.Time, code, message string) (int, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE tasks SET state = 'failed', error_code = $3, error_message = $4,
-		updated_at = $2, finished_at = $2, lease_until = 0
-		WHERE state = 'running' AND worker = $1`, worker, ms(now), code, message)
+	n, err := s.failTasks(ctx, `state = 'running' AND worker = $4`, now, code, message, worker)
 	if err != nil {
 		return 0, fmt.Errorf("store: release tasks: %w", err)
 	}
-	n, err := res.RowsAffected()
-	return int(n), err
+	return n, nil
+}
+
+// failTasks fails the tasks where selects ($1 is now; more args from $4)
+// and writes, in the same transaction, a request-log row for each: a task
+// a crash or a shutdown ended is logged like any other failed call
+// (docs/design.md §3 "Crash consistency"). A row its call already wrote
+// (the id is the task's) is kept: the call settled and logged before the
+// task's result could be stored.
+func (s *SQL) failTasks(ctx context.Context, where string, now time.Time, code, message string, more ...any) (int, error) {
+	status := platform.Errorf(code, "%s", message).Status()
+	args := append([]any{ms(now), code, message}, more...)
+	var rows []platform.RequestLog
+	err := s.h.Tx(ctx, func(tx *sql.Tx) error {
+		rows = rows[:0]
+		q, err := tx.QueryContext(ctx, `UPDATE tasks SET state = 'failed', error_code = $2, error_message = $3,
+			updated_at = $1, finished_at = $1, lease_until = 0
+			WHERE `+where+` RETURNING id, request_id, account_id, key_id, model`, args...)
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		for q.Next() {
+			r := platform.RequestLog{CreatedAt: now.UTC(), Endpoint: platform.EndpointAsyncTask, HTTPStatus: status, ErrorCode: code}
+			if err := q.Scan(&r.ID, &r.RequestID, &r.AccountID, &r.KeyID, &r.Model); err != nil {
+				return err
+			}
+			rows = append(rows, r)
+		}
+		if err := q.Err(); err != nil {
+			return err
+		}
+		q.Close()
+		return InsertRequestLogsTx(ctx, tx, s.dialect, rows)
+	})
+	return len(rows), err
 }
 
 // PurgeTasks deletes tasks finished before the cut-off.

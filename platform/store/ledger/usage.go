@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/store"
 )
@@ -92,6 +93,12 @@ func (t *txn) InsertUsageParts(ctx context.Context, parts []billing.UsagePart) e
 		}
 	}
 	return nil
+}
+
+// InsertRequestLogs implements billing.LedgerTx: the request-log rows of
+// a usage batch, in its transaction.
+func (t *txn) InsertRequestLogs(ctx context.Context, rows []platform.RequestLog) error {
+	return store.InsertRequestLogsTx(ctx, t.tx, t.dialect, rows)
 }
 
 // Usage implements billing.Ledger.
