@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/glmkit/glmkit/internal/sse"
@@ -189,6 +190,10 @@ func (s *Server) preamble(w http.ResponseWriter, r *http.Request, rep Reply, mis
 	if rep.cut {
 		abort()
 	}
+	if rep.stall {
+		s.wait(r.Context(), stallFor)
+		return false
+	}
 	rep.applyHeaders(w.Header())
 	switch {
 	case rep.kind == kindError:
@@ -200,6 +205,10 @@ func (s *Server) preamble(w http.ResponseWriter, r *http.Request, rep Reply, mis
 	}
 	return true
 }
+
+// stallFor bounds a StallAfter hang: long past any timeout under test,
+// short enough that a forgotten connection cannot outlive a test run.
+const stallFor = 10 * time.Minute
 
 // chat serves POST /chat/completions, sync and stream.
 func (s *Server) chat(w http.ResponseWriter, r *http.Request, req *Request) {
@@ -275,6 +284,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, cr *zhipuai.Chat
 	for i, ev := range events {
 		if rep.cut && i == rep.cutAfter {
 			abort()
+		}
+		if rep.stall && i == rep.stallAt {
+			s.wait(r.Context(), stallFor)
+			return
 		}
 		if !s.wait(r.Context(), rep.delay) {
 			return

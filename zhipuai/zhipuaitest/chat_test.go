@@ -1,6 +1,7 @@
 package zhipuaitest_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -404,5 +405,42 @@ func TestDelayedStreamCancel(t *testing.T) {
 	datas, done, rerr := events(resp.Body)
 	if len(datas) != 0 || done || !errors.Is(rerr, context.Canceled) {
 		t.Errorf("after cancel: %d events, done=%v, err=%v", len(datas), done, rerr)
+	}
+}
+
+// TestStallAfter: a stream that stalls after its first event sends that
+// event, then nothing, until the client leaves.
+func TestStallAfter(t *testing.T) {
+	up := zhipuaitest.NewServer()
+	defer up.Close()
+	up.Enqueue(zhipuaitest.Text("abc").WithChunks("a", "b", "c").StallAfter(1))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	body := `{"model":"glm-4","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	req, _ := http.NewRequestWithContext(ctx, "POST", up.URL()+"/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+up.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	first, err := br.ReadString('\n')
+	if err != nil || !strings.Contains(first, `"content":"a"`) {
+		t.Fatalf("first line %q, %v; want the first chunk", first, err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		rest, _ := io.ReadAll(br)
+		got <- string(rest)
+	}()
+	select {
+	case rest := <-got:
+		t.Fatalf("the stream went on after its stall: %q", rest)
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	if rest := <-got; strings.Contains(rest, `"b"`) {
+		t.Fatalf("got %q after the stall, want nothing more", rest)
 	}
 }

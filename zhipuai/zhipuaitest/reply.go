@@ -42,6 +42,8 @@ type Reply struct {
 	delay    time.Duration
 	cut      bool
 	cutAfter int
+	stall    bool
+	stallAt  int
 	headers  [][2]string
 	times    int
 	fail     bool
@@ -148,6 +150,17 @@ func (r Reply) WithDelay(d time.Duration) Reply {
 func (r Reply) CutAfter(n int) Reply {
 	r.cut = true
 	r.cutAfter = max(n, 0)
+	return r
+}
+
+// StallAfter makes a stream write n events and then send nothing more,
+// holding the connection open until the client goes away or the server is
+// closed: an upstream that hangs mid-stream (a fault the server must cut
+// on its own idle bound). A non-stream call stalls before any response
+// byte.
+func (r Reply) StallAfter(n int) Reply {
+	r.stall = true
+	r.stallAt = max(n, 0)
 	return r
 }
 
