@@ -64,8 +64,9 @@ type Ledger interface {
 // (or, for the batch writes, one statement per chunk of rows); the order
 // they run in is billing's.
 type LedgerTx interface {
-	// InsertRequestLogs stores request-log rows, skipping ids already
-	// stored: the flush writes a usage row's request-log row with it.
+	// InsertRequestLogs stores request-log rows, replacing rows of the
+	// same id: the flush writes a usage row's request-log row with it, and
+	// that row is the one that holds the charge.
 	InsertRequestLogs(ctx context.Context, rows []platform.RequestLog) error
 
 	// EnsureWallet creates the account's wallet (cash 0) if missing.

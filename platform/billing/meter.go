@@ -70,3 +70,7 @@ func (r meterReservation) SettleRecord(ctx context.Context, s platform.Settlemen
 	}
 	return platform.Charge{Amount: int64(c.Amount), PaidBy: c.PaidByJSON()}, recorded, nil
 }
+
+// Flush writes the engine's waiting usage rows (and the request-log rows
+// that go with them) now: metered.Call.EndStored waits on it.
+func (r meterReservation) Flush(ctx context.Context) error { return r.e.Flush(ctx) }

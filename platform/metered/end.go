@@ -70,3 +70,33 @@ func (c *Call) settle(ctx context.Context, row *platform.RequestLog) (recorded b
 	row.Charge = charge
 	return recorded
 }
+
+// flusher is a meter's reservation or a Recorder that can write what it
+// was handed now (billing.Engine's usage rows, requestlog.Batcher's rows).
+type flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// EndStored ends the call like End and returns once its usage row and its
+// request-log row are stored. A caller that makes the call's result
+// visible in the database right after — an async task storing its result
+// — uses it, so a crash between the two can never show a finished task
+// whose charge and row were still waiting in a batch (docs/design.md §3
+// "Crash consistency"). The hot path of a sync request keeps End and its
+// batches.
+func (c *Call) EndStored(ctx context.Context) (platform.RequestLog, error) {
+	row := c.End(ctx)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if f, ok := c.res.(flusher); ok {
+		if err := f.Flush(fctx); err != nil {
+			return row, err
+		}
+	}
+	if f, ok := c.s.opts.Log.(flusher); ok {
+		if err := f.Flush(fctx); err != nil {
+			return row, err
+		}
+	}
+	return row, nil
+}

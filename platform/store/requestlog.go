@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/glmkit/glmkit/platform"
 )
@@ -14,6 +15,22 @@ const logColumns = `id, request_id, created_at, account_id, key_id, model, endpo
 	charge_amount, charge_paid_by`
 
 const logColumnCount = 19
+
+// logUpdates overwrites every column but id with the new row's.
+var logUpdates = func() string {
+	var b strings.Builder
+	for i, c := range strings.Split(logColumns, ",") {
+		c = strings.TrimSpace(c)
+		if i == 0 { // id
+			continue
+		}
+		if i > 1 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c + " = excluded." + c)
+	}
+	return b.String()
+}()
 
 // InsertRequestLogs writes a batch in one transaction, skipping ids already
 // stored, so a flush retried after an ambiguous commit records nothing twice.
@@ -26,7 +43,7 @@ func (s *SQL) InsertRequestLogs(ctx context.Context, rows []platform.RequestLog)
 		return fmt.Errorf("store: insert request log: %w", err)
 	}
 	defer tx.Rollback()
-	if err := InsertRequestLogsTx(ctx, tx, s.dialect, rows); err != nil {
+	if err := InsertRequestLogsTx(ctx, tx, s.dialect, rows, false); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -35,20 +52,27 @@ func (s *SQL) InsertRequestLogs(ctx context.Context, rows []platform.RequestLog)
 	return nil
 }
 
-// InsertRequestLogsTx writes rows inside tx, skipping ids already stored.
-// The billing flush calls it in the transaction that writes the rows'
-// usage rows, so a charged request has its row or neither is stored
-// (docs/design.md §3 "Crash consistency").
-func InsertRequestLogsTx(ctx context.Context, tx *sql.Tx, d Dialect, rows []platform.RequestLog) error {
+// InsertRequestLogsTx writes rows inside tx. The billing flush calls it
+// in the transaction that writes the rows' usage rows, so a charged
+// request has its row or neither is stored (docs/design.md §3 "Crash
+// consistency"). An id already stored is skipped, or, with replace,
+// overwritten: a call's own row, written with its usage row, replaces the
+// row a task's failure left when its lease ran out while the call was
+// still running, so a row's charge is always its usage row's.
+func InsertRequestLogsTx(ctx context.Context, tx *sql.Tx, d Dialect, rows []platform.RequestLog, replace bool) error {
 	if len(rows) == 0 {
 		return nil
+	}
+	conflict := " ON CONFLICT (id) DO NOTHING"
+	if replace {
+		conflict = " ON CONFLICT (id) DO UPDATE SET " + logUpdates
 	}
 	// One prepared statement executed per row: SQLite parses it once per
 	// batch. (A multi-row VALUES list was tried first: SQLite resolves $N
 	// names by linear search, so a 950-parameter statement cost more to
 	// parse than the rows cost to insert.)
 	stmt, err := tx.PrepareContext(ctx, "INSERT INTO request_log ("+logColumns+") VALUES ("+
-		d.Placeholders(1, logColumnCount)+") ON CONFLICT (id) DO NOTHING")
+		d.Placeholders(1, logColumnCount)+")"+conflict)
 	if err != nil {
 		return fmt.Errorf("store: insert request log: %w", err)
 	}

@@ -186,8 +186,15 @@ func (p *Pool) run(ct *claimed, c *metered.Call, refused error) {
 		p.opts.Logger.Warn("tasks: task failed", "task", ct.t.ID, "code", e.Code, "err", callErr)
 	}
 	// Settle and log before the result is visible: a client that sees the
-	// task finished finds its usage recorded.
-	c.End(ctx)
+	// task finished finds its usage recorded, also after a crash right
+	// after FinishTask (docs/design.md §3 "Crash consistency"). A task
+	// whose rows cannot be written stays running, and the janitor fails
+	// it once its lease runs out.
+	if _, err := c.EndStored(ctx); err != nil {
+		p.opts.Logger.Error("tasks: the task's usage and request-log rows are not stored; its result is not stored either",
+			"task", ct.t.ID, "err", err)
+		return
+	}
 	ok, err := p.opts.Store.FinishTask(context.Background(), ct.t.ID, p.worker, fin)
 	if err != nil {
 		p.opts.Logger.Error("tasks: store result", "task", ct.t.ID, "err", err)

@@ -96,9 +96,10 @@ func (t *txn) InsertUsageParts(ctx context.Context, parts []billing.UsagePart) e
 }
 
 // InsertRequestLogs implements billing.LedgerTx: the request-log rows of
-// a usage batch, in its transaction.
+// a usage batch, in its transaction; each replaces a row its id already
+// has, so the row's charge is the usage row's.
 func (t *txn) InsertRequestLogs(ctx context.Context, rows []platform.RequestLog) error {
-	return store.InsertRequestLogsTx(ctx, t.tx, t.dialect, rows)
+	return store.InsertRequestLogsTx(ctx, t.tx, t.dialect, rows, true)
 }
 
 // Usage implements billing.Ledger.
