@@ -74,6 +74,7 @@ func runSuite(t *testing.T, o Options) {
 }
 
 func TestFaultsSQLite(t *testing.T) {
+	t.Parallel()
 	runSuite(t, Options{})
 }
 
@@ -81,19 +82,28 @@ func TestFaultsPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the PostgreSQL fault suite starts its own cluster")
 	}
-	dir := t.TempDir()
+	t.Parallel()
+	// Not under t.TempDir: as root, the cluster runs as the postgres
+	// user, who must be able to reach its directory.
+	dir, err := os.MkdirTemp("", "glm-faults-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	pgdir := filepath.Join(dir, "pg")
-	out, err := exec.Command("../../scripts/pg-start", pgdir).Output()
+	cmd := exec.Command("../../scripts/pg-start", pgdir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
 		if os.Getenv("GLMKIT_TEST_PG_DSN") != "" {
-			t.Fatalf("scripts/pg-start: %v (PostgreSQL tests are on, so its binaries must be installed)", err)
+			t.Fatalf("scripts/pg-start: %v: %s (PostgreSQL tests are on, so its binaries must be installed)", err, stderr.String())
 		}
-		t.Skipf("scripts/pg-start: %v: no PostgreSQL server binaries (scripts/deps installs them)", err)
+		t.Skipf("scripts/pg-start: %v: %s", err, stderr.String())
 	}
 	t.Cleanup(func() { _ = exec.Command("../../scripts/pg-stop", pgdir).Run() })
-	if os.Geteuid() == 0 {
-		// The cluster belongs to the postgres user, who must reach it.
-		_ = os.Chmod(dir, 0o755)
-	}
 	runSuite(t, Options{Dir: filepath.Join(dir, "run"), PGDSN: strings.TrimSpace(string(out)), PGData: filepath.Join(pgdir, "data")})
 }
