@@ -27,6 +27,7 @@ func newRoot() *cobra.Command {
 		// Server side: the platform and its operator commands.
 		newServeCmd(), newKeysCmd(), newLimitsCmd(),
 		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newUsageCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),
+		newBenchCmd(), // measuring the server: the fault suite's soak
 	)
 	return root
 }
