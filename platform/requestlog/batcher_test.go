@@ -125,3 +125,48 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	bt.Close(context.Background())
 }
+
+// touchSink records the last-used times it is given and writes no row.
+type touchSink struct {
+	mu      sync.Mutex
+	rows    int
+	touched map[string]time.Time
+}
+
+func (s *touchSink) InsertRequestLogs(_ context.Context, rows []platform.RequestLog) error {
+	s.mu.Lock()
+	s.rows += len(rows)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *touchSink) TouchKeys(_ context.Context, m map[string]time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range m {
+		s.touched[k] = v
+	}
+	return nil
+}
+
+// TestPrepareBoundsAndTouches: a row the meter stores is bounded like a
+// recorded one, is not written by the batcher, and still moves its key's
+// last-used time.
+func TestPrepareBoundsAndTouches(t *testing.T) {
+	sink := &touchSink{touched: map[string]time.Time{}}
+	b := New(sink, Options{Interval: time.Hour})
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	row := platform.RequestLog{ID: "r1", KeyID: "k1", CreatedAt: at, RequestID: string(make([]byte, 10_000))}
+	b.Prepare(&row)
+	if len(row.RequestID) >= 10_000 {
+		t.Fatalf("request_id kept %d bytes; want it bounded", len(row.RequestID))
+	}
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.rows != 0 || !sink.touched["k1"].Equal(at) {
+		t.Fatalf("batcher wrote %d rows and touched %v; want no row, k1 at %v", sink.rows, sink.touched, at)
+	}
+}

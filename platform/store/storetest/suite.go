@@ -248,10 +248,34 @@ func testTaskLeases(t *testing.T, s platform.Store) {
 	if ok, _ := s.RenewLease(ctx, "lost", "w1", t0.Add(time.Hour)); ok {
 		t.Fatal("renewed a lost claim")
 	}
+	// The task's call wrote its row before the shutdown: that row stays.
+	if err := s.InsertRequestLogs(ctx, []platform.RequestLog{{ID: "shutdown", CreatedAt: t0, AccountID: "a1",
+		Endpoint: platform.EndpointAsyncTask, HTTPStatus: 200, Charge: platform.Charge{Amount: 7}}}); err != nil {
+		t.Fatal(err)
+	}
 	// Shutdown releases only the worker's own tasks.
 	n, err = s.ReleaseTasks(ctx, "w2", t0.Add(30*time.Second), "500", "shut down")
 	if err != nil || n != 1 {
 		t.Fatalf("ReleaseTasks = %d, %v", n, err)
+	}
+	// A task a crash or a shutdown failed has its request-log row, written
+	// with the failure (docs/design.md §3 "Crash consistency").
+	logs, err := s.ListRequestLogs(ctx, platform.RequestLogFilter{AccountID: "a1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]platform.RequestLog{}
+	for _, r := range logs {
+		byID[r.ID] = r
+	}
+	if r, ok := byID["lost"]; !ok || r.Endpoint != platform.EndpointAsyncTask || r.HTTPStatus != 500 || r.ErrorCode != "500" || r.KeyID != "k" {
+		t.Fatalf("the lost task's request-log row = %+v (found %v); want async-task, 500, code 500", r, ok)
+	}
+	if r := byID["shutdown"]; r.Charge.Amount != 7 || r.HTTPStatus != 200 {
+		t.Fatalf("the released task's row = %+v; want the call's own row kept", r)
+	}
+	if _, ok := byID["held"]; ok || len(logs) != 2 {
+		t.Fatalf("got %d request-log rows (held task logged: %v); want the lost and the released task's", len(logs), ok)
 	}
 	held, _ = s.GetTask(ctx, "a1", "held")
 	if held.State != platform.TaskRunning {
