@@ -328,7 +328,7 @@ func runFault(ctx context.Context, s *site, main *server, f fault, prefix string
 	}
 	note := ""
 	if lost > 0 {
-		note = fmt.Sprintf(" (%d in the killed batch lost whole: no row, no charge)", lost)
+		note = fmt.Sprintf(" (%d running or in the unwritten batch at a kill lost whole: no row, no charge)", lost)
 	}
 	fmt.Fprintf(out, "fault %s: %d requests, codes %s, tasks %v, logged once%s, usage ↔ log one to one, money conserved (%d µ¥ charged so far) — holds\n",
 		f.name, len(outs), codes(outs), states, note, m.Charged)
