@@ -18,6 +18,7 @@ import (
 	"github.com/glmkit/glmkit/platform/auth"
 	"github.com/glmkit/glmkit/platform/httpapi"
 	"github.com/glmkit/glmkit/platform/router"
+	"github.com/glmkit/glmkit/platform/tasks"
 )
 
 // serveOptions are glm serve's flags.
@@ -30,6 +31,7 @@ type serveOptions struct {
 	workers       int
 	taskLease     time.Duration
 	taskRetention time.Duration
+	maxQueued     int
 	retention     time.Duration
 	keyRecheck    time.Duration
 	maxTokenTTL   time.Duration
@@ -76,6 +78,7 @@ func (o *serveOptions) register(f *pflag.FlagSet) {
 	f.IntVar(&o.workers, "workers", 4, "async task workers")
 	f.DurationVar(&o.taskLease, "task-lease", 30*time.Second, "async task lease: a task whose server died is failed within this time")
 	f.DurationVar(&o.taskRetention, "task-retention", 72*time.Hour, "how long finished async results stay readable")
+	f.IntVar(&o.maxQueued, "max-queued-tasks", tasks.DefaultMaxQueuedPerKey, "async tasks one API key may have waiting to run (more: 429 with 1302); -1 = no cap")
 	o.retention = defaultRetention
 	f.Var(ageValue{&o.retention}, "retention", "request-log and usage rows older than this are rolled up per day, hourly (90d, 2160h; 0 keeps every row)")
 	f.DurationVar(&o.keyRecheck, "key-recheck", auth.DefaultRecheck, "bound for seeing a key revoked by another process")
@@ -96,6 +99,8 @@ func (o *serveOptions) check() error {
 		return fmt.Errorf("--task-lease must be at least 1s, got %s", o.taskLease)
 	case o.taskRetention < time.Minute:
 		return fmt.Errorf("--task-retention must be at least 1m, got %s", o.taskRetention)
+	case o.maxQueued == 0 || o.maxQueued < -1:
+		return fmt.Errorf("--max-queued-tasks must be at least 1, or -1 for no cap, got %d", o.maxQueued)
 	case o.keyRecheck <= 0:
 		return fmt.Errorf("--key-recheck must be positive, got %s", o.keyRecheck)
 	case o.maxTokenTTL < time.Minute:

@@ -166,7 +166,7 @@ func (a *serveApp) startAPI(backends *router.Router, m metering) {
 	calls := metered.New(metered.Options{Backend: backends, Catalogue: backends, Meter: m.Meter, Limiter: m.Limiter,
 		Log: a.reqlog, Metrics: metrics, Trace: trace, Logger: a.log})
 	a.pool = tasks.New(tasks.Options{Store: a.store, Calls: calls,
-		Workers: a.o.workers, Lease: a.o.taskLease, Retention: a.o.taskRetention, Logger: a.log})
+		Workers: a.o.workers, Lease: a.o.taskLease, Retention: a.o.taskRetention, MaxQueuedPerKey: a.o.maxQueued, Logger: a.log})
 	a.api = httpapi.New(httpapi.Options{Catalogue: backends, Auth: a.auth, Tasks: a.pool, Calls: calls, Metrics: metrics,
 		Prefixes: a.o.prefixes, MaxBodyBytes: a.o.maxBody, WriteTimeout: a.o.bounds.writeTimeout, Logger: a.log})
 }

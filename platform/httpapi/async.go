@@ -47,7 +47,11 @@ func (s *Server) handleAsyncSubmit(x *exchange) {
 	t := platform.Task{ID: id, AccountID: x.call.Row.AccountID, KeyID: x.call.Row.KeyID, RequestID: reqID,
 		Model: req.Model, State: platform.TaskQueued, Request: body, CreatedAt: now.UTC()}
 	if err := s.opts.Tasks.Submit(x.r.Context(), t); err != nil {
-		x.fail(platform.Wrap(platform.CodeInternal, "could not queue the task", err))
+		var refused *platform.Error
+		if !errors.As(err, &refused) { // a refusal (a full queue, 1302) is the client's answer
+			refused = platform.Wrap(platform.CodeInternal, "could not queue the task", err)
+		}
+		x.fail(refused)
 		return
 	}
 	x.call.Row.RequestID = reqID

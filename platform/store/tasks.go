@@ -45,6 +45,25 @@ func (s *SQL) CreateTask(ctx context.Context, t platform.Task) error {
 	return nil
 }
 
+// CreateTaskCapped inserts a queued task unless its key already has
+// maxQueued tasks queued; created is false then. The count and the insert
+// are one statement, so submits racing on one database overshoot the cap
+// by at most the number running at once (PostgreSQL's read committed).
+func (s *SQL) CreateTaskCapped(ctx context.Context, t platform.Task, maxQueued int) (created bool, err error) {
+	if t.State == "" {
+		t.State = platform.TaskQueued
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
+		WHERE (SELECT COUNT(*) FROM tasks WHERE key_id = $3 AND state = 'queued') < $17`,
+		t.ID, t.AccountID, t.KeyID, t.RequestID, t.Model, t.State, string(t.Request), string(t.Result),
+		t.ErrorCode, t.ErrorMessage, t.Worker, ms(t.LeaseUntil), t.Attempts, ms(t.CreatedAt), ms(t.CreatedAt), ms(t.FinishedAt), maxQueued)
+	if err != nil {
+		return false, fmt.Errorf("store: create task: %w", err)
+	}
+	return affected(res)
+}
+
 // GetTask reads a task of the account.
 func (s *SQL) GetTask(ctx context.Context, accountID, id string) (platform.Task, error) {
 	t, err := scanTask(s.db.QueryRowContext(ctx, `SELECT `+taskColumns+` FROM tasks WHERE id = $1 AND account_id = $2`, id, accountID))

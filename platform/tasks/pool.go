@@ -67,8 +67,15 @@ type Options struct {
 	// list stops claiming, so one key's backlog stays in the queue, where
 	// another replica may take it, instead of in this process's memory.
 	MaxWaiting int
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// MaxQueuedPerKey caps the tasks one key may have queued (submitted,
+	// not yet running); a submit past it is refused with 1302 (default
+	// 1,000; negative: no cap). The queue is rows, so without a cap one
+	// key could fill the database with work it submits faster than it
+	// runs. It needs a store that can count and insert in one statement
+	// (QueueCapper); another store takes every submit.
+	MaxQueuedPerKey int
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 // Pool is the async worker pool.
@@ -107,6 +114,9 @@ func New(opts Options) *Pool {
 	}
 	if opts.MaxWaiting <= 0 {
 		opts.MaxWaiting = 16 * opts.Workers
+	}
+	if opts.MaxQueuedPerKey == 0 {
+		opts.MaxQueuedPerKey = DefaultMaxQueuedPerKey
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -149,10 +159,30 @@ func (p *Pool) Start() {
 	}()
 }
 
-// Submit stores a queued task and wakes a worker.
+// DefaultMaxQueuedPerKey is Options.MaxQueuedPerKey's default.
+const DefaultMaxQueuedPerKey = 1000
+
+// QueueCapper is a task store that inserts a task only while its key has
+// fewer than maxQueued queued (platform/store.SQL).
+type QueueCapper interface {
+	CreateTaskCapped(ctx context.Context, t platform.Task, maxQueued int) (created bool, err error)
+}
+
+// Submit stores a queued task and wakes a worker. A key already at
+// MaxQueuedPerKey queued tasks is refused with 1302 (429).
 func (p *Pool) Submit(ctx context.Context, t platform.Task) error {
 	t.State = platform.TaskQueued
-	if err := p.opts.Store.CreateTask(ctx, t); err != nil {
+	if capper, ok := p.opts.Store.(QueueCapper); ok && p.opts.MaxQueuedPerKey > 0 {
+		created, err := capper.CreateTaskCapped(ctx, t, p.opts.MaxQueuedPerKey)
+		if err != nil {
+			return fmt.Errorf("tasks: submit: %w", err)
+		}
+		if !created {
+			p.opts.Logger.Warn("tasks: submit refused: the key's queue is full", "key", t.KeyID, "max_queued", p.opts.MaxQueuedPerKey)
+			return platform.Errorf(platform.CodeConcurrency,
+				"this API key already has %d async tasks waiting to run; retry when some have finished", p.opts.MaxQueuedPerKey)
+		}
+	} else if err := p.opts.Store.CreateTask(ctx, t); err != nil {
 		return fmt.Errorf("tasks: submit: %w", err)
 	}
 	p.signal()

@@ -156,3 +156,24 @@ func TestShutdownFailsUnfinishedTasks(t *testing.T) {
 		t.Fatalf("queued task %+v; it must wait for the next start", q)
 	}
 }
+
+// TestQueuedTasksPerKeyAreCapped: a key with MaxQueuedPerKey tasks queued
+// is refused with 1302 (429) and nothing is stored; another key is not.
+func TestQueuedTasksPerKeyAreCapped(t *testing.T) {
+	s := setup(t)
+	p := New(Options{Store: s, Calls: calls(newGate(), &rows{}), MaxQueuedPerKey: 2}) // not started: tasks stay queued
+	submit(t, p, "t1")
+	submit(t, p, "t2")
+	err := p.Submit(context.Background(), platform.Task{ID: "t3", AccountID: "a", KeyID: "k", RequestID: "t3", Model: "glm-4",
+		Request: []byte(`{}`), CreatedAt: time.Now()})
+	if e := platform.AsError(err); err == nil || e.Code != platform.CodeConcurrency || e.Status() != 429 {
+		t.Fatalf("third submit: %v; want 1302 with 429", err)
+	}
+	if _, err := s.GetTask(context.Background(), "a", "t3"); err == nil {
+		t.Fatal("the refused task was stored")
+	}
+	if err := p.Submit(context.Background(), platform.Task{ID: "o1", AccountID: "a", KeyID: "other", RequestID: "o1", Model: "glm-4",
+		Request: []byte(`{}`), CreatedAt: time.Now()}); err != nil {
+		t.Fatalf("another key's submit: %v; want it stored", err)
+	}
+}
