@@ -76,9 +76,12 @@ type client struct {
 	hc   *http.Client
 }
 
+// clientTransport is shared by every client, so closing its idle
+// connections leaves the servers with none from the suite.
+var clientTransport = &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
+
 func newClient(base, key string) *client {
-	return &client{base: base, key: key, hc: &http.Client{Timeout: 60 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}}
+	return &client{base: base, key: key, hc: &http.Client{Timeout: 60 * time.Second, Transport: clientTransport}}
 }
 
 func (c *client) body(reqID, mode string, stream bool) []byte {

@@ -258,6 +258,26 @@ func (r Resources) String() string {
 	return fmt.Sprintf("goroutines %d, fds %d, RSS %d KiB", r.Goroutines, r.FDs, r.RSSKiB)
 }
 
+// quiet reads p's resources once nothing of the suite's is left on it:
+// the clients' idle connections are closed, and the figures are read
+// until two reads a second apart agree (or 15 s have passed), so a
+// connection still closing is not counted as growth.
+func (p *server) quiet(ctx context.Context) (Resources, error) {
+	clientTransport.CloseIdleConnections()
+	http.DefaultClient.CloseIdleConnections()
+	last, err := p.resources(ctx)
+	for deadline := time.Now().Add(15 * time.Second); err == nil && time.Now().Before(deadline); {
+		time.Sleep(time.Second)
+		clientTransport.CloseIdleConnections()
+		var r Resources
+		if r, err = p.resources(ctx); err == nil && r.Goroutines == last.Goroutines && r.FDs == last.FDs {
+			return r, nil
+		}
+		last = r
+	}
+	return last, err
+}
+
 // resources reads p's goroutines (go_goroutines on /metrics), open
 // descriptors (/proc/PID/fd) and resident memory (/proc/PID/status).
 func (p *server) resources(ctx context.Context) (Resources, error) {
