@@ -155,16 +155,49 @@ func (m Money) String() string {
 }
 
 // checkMoney runs the ledger audit for the account and checks that its
-// charges are exactly what its package and its cash lost.
+// charges are exactly what its package and its cash lost. The audit reads
+// one snapshot and the usage sums another; servers may write rows
+// between them, so the sums are read before and after the audit, and
+// the pair is used only when nothing was written in between (rows are
+// only added while the suite runs).
 func (s *site) checkMoney(ctx context.Context) (Money, error) {
+	for try := 0; ; try++ {
+		before, err := s.usageSums(ctx)
+		if err != nil {
+			return before, err
+		}
+		a, err := billing.NewStore(ledger.New(s.db), nil).Audit(ctx, Account)
+		if err != nil {
+			return before, err
+		}
+		if err := a.Err(); err != nil {
+			return before, err
+		}
+		m, err := s.usageSums(ctx)
+		if err != nil {
+			return m, err
+		}
+		if m != before && try < 50 {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		err = m.against(a)
+		return m, err
+	}
+}
+
+// usageSums sums the account's usage rows.
+func (s *site) usageSums(ctx context.Context) (Money, error) {
 	var m Money
-	a, err := billing.NewStore(ledger.New(s.db), nil).Audit(ctx, Account)
-	if err != nil {
-		return m, err
-	}
-	if err := a.Err(); err != nil {
-		return m, err
-	}
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(amount_micros), 0), COALESCE(SUM(discount_micros), 0),
+		COALESCE(SUM(package_tokens), 0), COALESCE(SUM(cash_micros), 0) FROM billing_usage WHERE account_id = $1`, Account).
+		Scan(&m.Rows, &m.Charged, &m.PackageValue, &m.PackageUsed, &m.Cash)
+	return m, err
+}
+
+// against fills in the drops from the audit and checks the sums against
+// them.
+func (m *Money) against(a *billing.Audit) error {
 	var uncollected [2]int64
 	for _, src := range a.Sources {
 		drop := src.Granted - src.Remaining - src.Leased
@@ -176,20 +209,15 @@ func (s *site) checkMoney(ctx context.Context) (Money, error) {
 			uncollected[0] += src.Uncollected
 		}
 	}
-	if err := s.db.SQL.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(amount_micros), 0), COALESCE(SUM(discount_micros), 0),
-		COALESCE(SUM(package_tokens), 0), COALESCE(SUM(cash_micros), 0) FROM billing_usage WHERE account_id = $1`, Account).
-		Scan(&m.Rows, &m.Charged, &m.PackageValue, &m.PackageUsed, &m.Cash); err != nil {
-		return m, err
-	}
 	switch {
 	case m.Charged != m.PackageValue+m.Cash:
-		return m, fmt.Errorf("money: %s: charges are not package + cash", m)
+		return fmt.Errorf("money: %s: charges are not package + cash", m)
 	case m.PackageUsed != m.PackageDrop+uncollected[0]:
-		return m, fmt.Errorf("money: %s: package tokens used differ from the package's drop", m)
+		return fmt.Errorf("money: %s: package tokens used differ from the package's drop", m)
 	case m.Cash != m.CashDrop+uncollected[1]:
-		return m, fmt.Errorf("money: %s: cash charged differs from the wallet's drop", m)
+		return fmt.Errorf("money: %s: cash charged differs from the wallet's drop", m)
 	}
-	return m, nil
+	return nil
 }
 
 // checkTasks waits until every task is finished; a failed one must say
