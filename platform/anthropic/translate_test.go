@@ -226,10 +226,10 @@ func TestToV4Refusals(t *testing.T) {
 func TestToolChoice(t *testing.T) {
 	tools := `"tools":[{"name":"f","input_schema":{"type":"object"}},{"name":"g","input_schema":{"type":"object"}}]`
 	cases := map[string][]string{
-		`{"type":"auto"}`:           {"f", "g"},
-		`{"type":"any"}`:            {"f", "g"},
+		`{"type":"auto"}`:            {"f", "g"},
+		`{"type":"any"}`:             {"f", "g"},
 		`{"type":"tool","name":"g"}`: {"g"},
-		`{"type":"none"}`:           nil,
+		`{"type":"none"}`:            nil,
 	}
 	for choice, want := range cases {
 		var req MessagesRequest

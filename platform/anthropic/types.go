@@ -69,7 +69,9 @@ type Content struct {
 func (c Content) IsZero() bool { return !c.set && c.Blocks == nil }
 
 // TextContent builds a content of one text block.
-func TextContent(s string) Content { return Content{Blocks: []Block{{Type: BlockText, Text: s}}, set: true} }
+func TextContent(s string) Content {
+	return Content{Blocks: []Block{{Type: BlockText, Text: s}}, set: true}
+}
 
 // UnmarshalJSON accepts null, a string or an array of blocks.
 func (c *Content) UnmarshalJSON(b []byte) error {
