@@ -41,6 +41,7 @@ type serveOptions struct {
 	logLevel      string
 	pprof         string
 	metering      meteringOptions
+	anthropic     anthropicFlags
 }
 
 const serveLong = `glm serve speaks the ZhipuAI V4 API under /api/paas/v4 on embedded SQLite.
@@ -89,6 +90,7 @@ func (o *serveOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.pprof, "pprof", "", "debug: serve net/http/pprof on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	o.metering.register(f)
+	o.anthropic.register(f)
 }
 
 func (o *serveOptions) check() error {
@@ -125,6 +127,9 @@ func (o *serveOptions) check() error {
 		if !strings.HasPrefix(p, "/") {
 			return fmt.Errorf("--prefix %q must start with /", p)
 		}
+	}
+	if err := o.anthropic.check(); err != nil {
+		return err
 	}
 	return o.metering.check()
 }

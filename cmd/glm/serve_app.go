@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/glmkit/glmkit/platform/admin"
+	"github.com/glmkit/glmkit/platform/anthropic"
 	"github.com/glmkit/glmkit/platform/auth"
 	"github.com/glmkit/glmkit/platform/conns"
 	"github.com/glmkit/glmkit/platform/httpapi"
@@ -47,6 +48,8 @@ type serveApp struct {
 	reqlog *requestlog.Batcher
 	pool   *tasks.Pool
 	api    *httpapi.Server
+	// anthropic is the Anthropic Messages API (serve_anthropic.go).
+	anthropic *anthropic.Server
 
 	// Serving: one http.Server per listener (the public one first, then
 	// the admin one with --admin-addr), all requests parented by baseCtx.
@@ -94,7 +97,9 @@ func (a *serveApp) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("backends: %w", err)
 	}
-	a.startAPI(backends, m)
+	if err := a.startAPI(cfg, backends, m); err != nil {
+		return err
+	}
 	a.startRetention()
 	public, private := a.handlers(m)
 	if err := a.listen(public, private); err != nil {
@@ -152,7 +157,7 @@ func (a *serveApp) startMetering(ctx context.Context) (metering, error) {
 
 // startAPI builds the hot path: authentication, the request log, the one
 // metered call, the task pool (started by serve) and the V4 API.
-func (a *serveApp) startAPI(backends *router.Router, m metering) {
+func (a *serveApp) startAPI(cfg router.Config, backends *router.Router, m metering) error {
 	trace := func(ctx context.Context) (context.Context, func() string) {
 		ctx, tr := router.WithTrace(ctx)
 		return ctx, func() string { return tr.Backend }
@@ -169,6 +174,7 @@ func (a *serveApp) startAPI(backends *router.Router, m metering) {
 		Workers: a.o.workers, Lease: a.o.taskLease, Retention: a.o.taskRetention, MaxQueuedPerKey: a.o.maxQueued, Logger: a.log})
 	a.api = httpapi.New(httpapi.Options{Catalogue: backends, Auth: a.auth, Tasks: a.pool, Calls: calls, Metrics: metrics,
 		Prefixes: a.o.prefixes, MaxBodyBytes: a.o.maxBody, WriteTimeout: a.o.bounds.writeTimeout, Logger: a.log})
+	return a.anthropicAPI(cfg, backends, calls, metrics.Registry)
 }
 
 // handlers composes the mountable handlers into one root mux per
@@ -186,6 +192,7 @@ func (a *serveApp) handlers(m metering) (public, private *mux.Mux) {
 	}
 	public = mux.New(nil)
 	public.Mount(a.api)
+	public.Mount(a.anthropic)
 	if a.o.adminAddr == "" {
 		public.Mount(ops.New(ops.Options{Health: health, Metrics: metrics}))
 		if adminAPI != nil {
@@ -336,6 +343,7 @@ func (a *serveApp) drain() {
 	if err := a.shutdown(ctx); err != nil {
 		a.log.Warn("drain timeout: cutting remaining requests")
 		a.api.SetDraining()
+		a.anthropic.SetDraining()
 		a.cancelBase()
 		// Streams end with an in-band error now; a client that does not
 		// read cannot hold that write (or the process) past the grace:
