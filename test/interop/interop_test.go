@@ -124,7 +124,7 @@ func requireNode(t *testing.T) string {
 	if err != nil {
 		t.Fatal("interop: node not found on PATH; run ./scripts/test (it installs Node.js packages)")
 	}
-	for _, p := range []string{"openai", "zhipuai-sdk-nodejs-v4"} {
+	for _, p := range []string{"openai", "zhipuai-sdk-nodejs-v4", "@anthropic-ai/sdk"} {
 		if _, err := os.Stat(filepath.Join("node_modules", p, "package.json")); err != nil {
 			t.Fatalf("interop: node_modules/%s missing; run `npm ci` in test/interop (./scripts/test does)", p)
 		}
@@ -345,6 +345,12 @@ func startServe(bin, dir, db string, up *zhipuaitest.Server) (*serveProc, error)
 			"api_key":  up.APIKey,
 		}},
 	}
+	return startServeWith(bin, dir, db, cfg)
+}
+
+// startServeWith starts glm serve with the backends config cfg and extra
+// flags, and waits until it is healthy.
+func startServeWith(bin, dir, db string, cfg map[string]any, extra ...string) (*serveProc, error) {
 	cfgPath := filepath.Join(dir, "config.json")
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
@@ -359,7 +365,7 @@ func startServe(bin, dir, db string, up *zhipuaitest.Server) (*serveProc, error)
 		return nil, err
 	}
 	s := &serveProc{dir: dir, bin: bin, db: db, addr: addr, log: logf, done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "serve", "--addr", addr, "--db", s.db, "--data-dir", dir, "--config", cfgPath)
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--db", s.db, "--data-dir", dir, "--config", cfgPath}, extra...)...)
 	s.cmd.Dir = dir
 	s.cmd.Env = glmEnv(dir)
 	s.cmd.Stdout = logf
@@ -515,17 +521,24 @@ type caseResult struct {
 // runNode runs run.mjs against baseURL and returns its results by case.
 func runNode(t *testing.T, baseURL, key, brokeKey string) map[string]caseResult {
 	t.Helper()
+	return runNodeScript(t, "run.mjs", "BASE_URL="+baseURL, "API_KEY="+key, "BROKE_KEY="+brokeKey, "ZHIPUAI_API_KEY=", "ZHIPUAI_BASE_URL=")
+}
+
+// runNodeScript runs a case script with env added and returns its results
+// by case.
+func runNodeScript(t *testing.T, script string, env ...string) map[string]caseResult {
+	t.Helper()
 	node := requireNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "run.mjs")
-	cmd.Env = append(os.Environ(), "BASE_URL="+baseURL, "API_KEY="+key, "BROKE_KEY="+brokeKey, "ZHIPUAI_API_KEY=", "ZHIPUAI_BASE_URL=")
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {
-		t.Fatalf("node run.mjs: %v\n%s", err, stderr.Bytes())
+		t.Fatalf("node %s: %v\n%s", script, err, stderr.Bytes())
 	}
 	results := map[string]caseResult{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -546,7 +559,7 @@ func runNode(t *testing.T, baseURL, key, brokeKey string) map[string]caseResult 
 		results[r.Case] = r
 	}
 	if len(results) == 0 {
-		t.Fatalf("node run.mjs printed no results (exit %v)\nstdout:\n%s\nstderr:\n%s", err, out, stderr.Bytes())
+		t.Fatalf("node %s printed no results (exit %v)\nstdout:\n%s\nstderr:\n%s", script, err, out, stderr.Bytes())
 	}
 	if stderr.Len() > 0 {
 		t.Logf("node stderr:\n%s", stderr.Bytes())
