@@ -59,13 +59,18 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-func readJSON(t *testing.T, name string, v any) {
+func mustRead(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	return b
+}
+
+func readJSON(t *testing.T, name string, v any) {
+	t.Helper()
+	if err := json.Unmarshal(mustRead(t, name), v); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 }
