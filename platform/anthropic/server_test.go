@@ -429,3 +429,48 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A client that leaves mid-stream cancels the upstream; the request is
+// logged once as abandoned (499) with the stated estimate.
+func TestStreamClientGone(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.up.Enqueue(zhipuaitest.Text("一二三四五六七八").WithChunks("一二", "三四", "五六", "七八").WithDelay(300 * time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.http.URL+DefaultPrefix+"/v1/messages",
+		strings.NewReader(`{"model":"glm-4","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"数数"}]}`))
+	req.Header.Set("x-api-key", e.key.Full())
+	resp, err := e.http.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.Header.Get("X-Request-Id")
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "text_delta") {
+			break
+		}
+	}
+	cancel()
+	resp.Body.Close()
+	var r platform.RequestLog
+	waitFor(t, "the abandoned stream's row", func() bool {
+		if err := e.log.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := e.store.ListRequestLogs(context.Background(), platform.RequestLogFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range rows {
+			if row.ID == id {
+				r = row
+				return true
+			}
+		}
+		return false
+	})
+	if r.HTTPStatus != 499 || !r.Estimated || r.Usage.PromptTokens == 0 {
+		t.Errorf("row %+v, want 499 with an estimated usage", r)
+	}
+}
