@@ -27,6 +27,12 @@ type ReserveRequest struct {
 	// MaxTokens is the completion cap used for the reservation: the
 	// request's max_tokens, else the model's MaxOutput, else 0.
 	MaxTokens int
+	// MinOutput is the least completion the request may be admitted with
+	// when the balance cannot pay for MaxTokens (ModelInfo.AdmitOutput);
+	// the meter then bounds the output to what the balance can pay and
+	// says so through OutputBound (docs/design.md §7). 0 means the request
+	// is admitted for MaxTokens in full or refused.
+	MinOutput int
 	// Images is the number of images asked for (image generation).
 	Images int
 }
@@ -50,6 +56,15 @@ type RecordingReservation interface {
 	// in, beside the usage row. recorded is false when the meter stored
 	// nothing (it has closed): the caller records the row itself.
 	SettleRecord(ctx context.Context, s Settlement, row RequestLog) (c Charge, recorded bool, err error)
+}
+
+// OutputBound is implemented by a Reservation that may admit a request
+// for less output than it asked for (docs/design.md §7). Tokens is the
+// completion the reservation can pay for; when bounded, the caller sends
+// it upstream as max_tokens, so the reply ends with finish_reason "length"
+// exactly as if the client had asked for that max_tokens.
+type OutputBound interface {
+	OutputTokens() (tokens int, bounded bool)
 }
 
 // Outcome says how a metered request ended.

@@ -74,6 +74,20 @@ func (m ModelInfo) ReserveOutput(maxTokens *int) int {
 	return DefaultMaxTokens
 }
 
+// MinUsefulOutput is the least completion a chat request is admitted with
+// when the balance cannot pay for its whole ReserveOutput: a few words of
+// an answer. The request is then served with its output bounded to what
+// the balance pays, and refused with 1113 only when the balance cannot pay
+// for the prompt and this much (docs/design.md §7).
+const MinUsefulOutput = 8
+
+// AdmitOutput is the least completion a request with this max_tokens is
+// admitted with: MinUsefulOutput, or less when the request itself asks for
+// less.
+func (m ModelInfo) AdmitOutput(maxTokens *int) int {
+	return min(m.ReserveOutput(maxTokens), MinUsefulOutput)
+}
+
 // DefaultMaxTokens is the max_tokens the V4 API documents as its default
 // (docs/v4.md §3), reserved for models whose MaxOutput is unknown.
 const DefaultMaxTokens = 1024

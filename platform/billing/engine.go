@@ -45,6 +45,10 @@ type Config struct {
 	IdleReturn time.Duration
 	// PriceRefresh is how often the price table is re-read [30 s].
 	PriceRefresh time.Duration
+	// CreditWait is how long a request the credit cannot pay waits while
+	// requests in flight hold credit that may come back, before it is
+	// refused with 1302 [30 s] (docs/design.md §7).
+	CreditWait time.Duration
 	// PackageRecheck is how long an account's "no package covers model M"
 	// answer is trusted before the database is asked again [5 s]; it keeps
 	// cash-only accounts off the database between leases.
@@ -89,6 +93,9 @@ func (c *Config) defaults() {
 	if c.PriceRefresh <= 0 {
 		c.PriceRefresh = 30 * time.Second
 	}
+	if c.CreditWait <= 0 {
+		c.CreditWait = 30 * time.Second
+	}
 	if c.PackageRecheck <= 0 {
 		c.PackageRecheck = 5 * time.Second
 	}
@@ -128,7 +135,9 @@ type Engine struct {
 	flushMu sync.Mutex
 
 	kick chan struct{}
-	stop chan struct{}
+	// giveBack wakes the maintainer to return scarce leases at once.
+	giveBack chan struct{}
+	stop     chan struct{}
 	wg   sync.WaitGroup
 }
 
@@ -146,6 +155,11 @@ type account struct {
 	// looked at; past Config.PackageRecheck a reservation served by leases
 	// looks again for packages that must pay first (order.go).
 	pkgLook map[string]time.Time
+	// release is closed (and cleared) when a settlement gives credit
+	// back; requests waiting for credit wait on it (reserve.go).
+	release chan struct{}
+	// waiters counts requests waiting for credit of this account.
+	waiters int
 }
 
 // lease is credit this engine holds: package tokens, or cash micros.
@@ -163,6 +177,9 @@ type lease struct {
 	validUntil time.Time
 	closing    bool // being returned: no new holds
 	dead       bool // the database no longer lists it as ours
+	// scarce: taken when its source had little left, so it goes back as
+	// soon as no request holds it (returnIdle, docs/design.md §7).
+	scarce bool
 	lastUsed   time.Time
 }
 
@@ -210,6 +227,7 @@ func NewEngine(ctx context.Context, db Ledger, cfg Config) (*Engine, error) {
 		db: db, cfg: cfg,
 		accounts: map[string]*account{},
 		kick:     make(chan struct{}, 1),
+		giveBack: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
 	if _, err := e.Reconcile(ctx); err != nil {
@@ -302,12 +320,17 @@ func (e *Engine) maintainLoop() {
 	defer t.Stop()
 	lastPrices := time.Now()
 	for {
+		ctx := context.Background()
 		select {
 		case <-e.stop:
 			return
+		case <-e.giveBack:
+			if err := e.returnIdle(ctx, false); err != nil {
+				e.cfg.Logger.Error("billing: return scarce leases", "err", err)
+			}
+			continue
 		case <-t.C:
 		}
-		ctx := context.Background()
 		if err := e.Maintain(ctx); err != nil {
 			e.cfg.Logger.Error("billing: maintain leases", "err", err)
 		}

@@ -16,6 +16,9 @@ type acquireReq struct {
 	model string
 	price Price
 	use   Usage     // the whole request (estimate or actual)
+	// floor is the least of use a strict acquire must cover (Reserve of
+	// a request that may be bounded, docs/design.md §7); zero means use.
+	floor Usage
 	at    time.Time // package eligibility time
 	// memCovered and memCash are what this engine's leases already cover.
 	memCovered int64
@@ -24,6 +27,18 @@ type acquireReq struct {
 	// strict: take all that is needed or nothing (Reserve); otherwise take
 	// what exists (Settle).
 	strict bool
+}
+
+// floorCash is the cash the database must hold for a strict acquire: what
+// r.floor (else r.use) costs beyond the package tokens the leases and the
+// database cover and the cash the leases hold.
+func floorCash(r acquireReq, dbCovered int64) int64 {
+	f := r.floor
+	if f == (Usage{}) {
+		f = r.use
+	}
+	covered := min(f.PromptTokens+f.CompletionTokens, r.memCovered+dbCovered)
+	return max(cashFor(r.price, f, covered)-r.memCash, 0)
 }
 
 type dbPackage struct {
@@ -73,7 +88,7 @@ func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) error {
 		pkgShort = left > 0
 		dbCovered := wantTok - left
 		cashNeed := max(cashFor(r.price, r.use, r.memCovered+dbCovered)-r.memCash, 0)
-		if r.strict && cash < cashNeed {
+		if r.strict && cash < floorCash(r, dbCovered) {
 			return errInsufficient
 		}
 		cashTake := min(cash, cashNeed)
@@ -98,13 +113,15 @@ func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) error {
 			if err != nil {
 				return err
 			}
+			l.scarce = p.remaining-p.take < p.take
 			newLeases = append(newLeases, l)
 		}
 		if cashTake > 0 {
 			if err := tx.TakeCash(ctx, a.id, cashTake, now); err != nil {
 				return err
 			}
-			l := &lease{id: platform.RandomID("ls_", 10), source: cashSource(a.id), granted: cashTake, avail: cashTake}
+			l := &lease{id: platform.RandomID("ls_", 10), source: cashSource(a.id), granted: cashTake, avail: cashTake,
+				scarce: cash-cashTake < cashTake}
 			if err := e.insertLease(ctx, tx, a.id, l, now, exp); err != nil {
 				return err
 			}
@@ -347,7 +364,10 @@ func (e *Engine) returnIdle(ctx context.Context, all bool) error {
 				continue
 			}
 			expired := l.pkg != nil && !now.Before(l.pkg.expires)
-			if all || (l.held == 0 && (l.avail == 0 || l.dead || expired || now.Sub(l.lastUsed) >= e.cfg.IdleReturn)) {
+			// A scarce lease nobody here waits for goes back at once, so
+			// another replica's request can spend it (docs/design.md §7).
+			scarce := l.scarce && a.waiters == 0
+			if all || (l.held == 0 && (l.avail == 0 || l.dead || expired || scarce || now.Sub(l.lastUsed) >= e.cfg.IdleReturn)) {
 				l.closing = true
 				ids = append(ids, l.id)
 			}

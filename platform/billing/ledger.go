@@ -27,6 +27,9 @@ type Ledger interface {
 	// Outstanding returns, per lease source, what active leases hold and
 	// have not spent (granted − spent); account "" covers every account.
 	Outstanding(ctx context.Context, account string) (map[string]int64, error)
+	// LeasedElsewhere returns, per lease source, what the account's active
+	// leases of holders other than holder hold and have not spent.
+	LeasedElsewhere(ctx context.Context, account, holder string) (map[string]int64, error)
 	// Packages lists packages ordered by account, expiry and id, with
 	// Unleased set from the stored remainder and TokensRemaining left 0;
 	// account "" lists every account's.

@@ -28,7 +28,7 @@ func (m Meter) Reserve(ctx context.Context, req platform.ReserveRequest) (platfo
 	}
 	res, err := m.Engine.Reserve(ctx, ReserveRequest{
 		RequestID: req.RequestLogID, AccountID: req.AccountID, KeyID: req.KeyID, Model: req.Model,
-		PromptTokens: int64(req.PromptTokens), MaxTokens: int64(req.MaxTokens), Images: images,
+		PromptTokens: int64(req.PromptTokens), MaxTokens: int64(req.MaxTokens), MinOutput: int64(req.MinOutput), Images: images,
 	})
 	if err != nil {
 		var pe *platform.Error
@@ -44,6 +44,15 @@ func (m Meter) Reserve(ctx context.Context, req platform.ReserveRequest) (platfo
 type meterReservation struct {
 	e   *Engine
 	res *Reservation
+}
+
+var _ platform.OutputBound = meterReservation{}
+
+// OutputTokens implements platform.OutputBound: the completion the
+// reservation holds credit for, bounded when the request asked for more
+// than the credit pays (docs/design.md §7).
+func (r meterReservation) OutputTokens() (int, bool) {
+	return int(r.res.Estimate.CompletionTokens), r.res.Bounded
 }
 
 // Settle implements platform.Reservation. Whatever the outcome, the usage

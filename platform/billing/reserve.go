@@ -21,6 +21,10 @@ type ReserveRequest struct {
 	PromptTokens int64
 	// MaxTokens is the completion cap reserved for.
 	MaxTokens int64
+	// MinOutput, when above 0 and below MaxTokens, lets the request in
+	// with less output than MaxTokens: as much as the credit pays for, at
+	// least MinOutput (docs/design.md §7). 0 reserves MaxTokens or refuses.
+	MinOutput int64
 	// Images is the number of images asked for.
 	Images int64
 }
@@ -40,6 +44,10 @@ const (
 	OutcomeRejected = "rejected_1113"
 	// OutcomeUnsettled marks a reservation released by Close.
 	OutcomeUnsettled = "unsettled"
+	// OutcomeBusy marks a request refused with 1302 because the credit
+	// that could pay for it stayed held by requests in flight for longer
+	// than Config.CreditWait (docs/design.md §7).
+	OutcomeBusy = "rejected_1302"
 )
 
 // Reservation is a successful Reserve: credit held in this engine for one
@@ -52,6 +60,9 @@ type Reservation struct {
 	Price      Price // the price at reserve time; settle charges at it
 	Estimate   Usage
 	ReservedAt time.Time
+	// Bounded is true when Estimate.CompletionTokens is less than the
+	// request's MaxTokens: the credit pays for no more (docs/design.md §7).
+	Bounded bool
 
 	acct  *account
 	holds []hold // guarded by acct.mu
@@ -101,6 +112,13 @@ func (c Charge) PaidByJSON() string {
 // 429 (docs/v4.md §6), returned before any upstream call.
 func Arrears() error {
 	return platform.Errorf(platform.CodeArrears, "您的账户已欠费，请充值后重试。")
+}
+
+// CreditBusy is the error for a request whose credit stayed held by
+// requests in flight for longer than Config.CreditWait: V4 code 1302, the
+// account's concurrency is too high for its balance (docs/design.md §7).
+func CreditBusy() error {
+	return platform.Errorf(platform.CodeConcurrency, "您当前使用该API的并发数过高，账户余额正被进行中的请求占用，请降低并发后重试。")
 }
 
 // plan is how a request would be paid from this engine's leases.
@@ -194,8 +212,13 @@ func (e *Engine) wantPackages(a *account, now time.Time, model string, pl plan) 
 // Reserve holds credit for a request before the upstream call: the
 // prompt estimate plus MaxTokens, priced at the model's price. Packages
 // whose scope covers the model pay first, earliest expiry first, then
-// cash. When the account cannot cover the whole estimate, Reserve returns
-// the 1113 error (HTTP 429) and the request must not go upstream.
+// cash. With MinOutput set (docs/design.md §7) a request the credit cannot
+// pay in full is admitted with the largest output it pays for, at least
+// MinOutput (Reservation.Bounded); one it cannot pay even that for waits
+// while requests in flight hold credit that may come back, up to
+// Config.CreditWait. When the account cannot pay (the prompt and the
+// minimum output), Reserve returns the 1113 error (HTTP 429) and the
+// request must not go upstream.
 func (e *Engine) Reserve(ctx context.Context, req ReserveRequest) (*Reservation, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
@@ -219,6 +242,100 @@ func (e *Engine) Reserve(ctx context.Context, req ReserveRequest) (*Reservation,
 	}
 	a := e.account(req.AccountID)
 	res.acct = a
+	floor := res.Estimate
+	flexible := req.MinOutput > 0 && req.MinOutput < floor.CompletionTokens
+	if flexible {
+		floor.CompletionTokens = req.MinOutput
+	}
+	var deadline time.Time
+	delay := creditPollMin
+	for {
+		w, err := e.tryReserve(ctx, a, res, floor, flexible)
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, errInsufficient) {
+			e.inflight.Delete(req.RequestID)
+			return nil, err
+		}
+		if !flexible || !w.anyHeld() {
+			e.refuse(a, res, OutcomeRejected)
+			return nil, Arrears()
+		}
+		// Credit that could pay is held by requests in flight, here or on
+		// another replica: wait for it rather than refuse while it lasts.
+		if deadline.IsZero() {
+			deadline = time.Now().Add(e.cfg.CreditWait)
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			e.refuse(a, res, OutcomeBusy)
+			return nil, CreditBusy()
+		}
+		if w.elsewhere > 0 || w.release == nil {
+			// Another holder's leases come back through the database:
+			// poll it, backing off.
+			wait = min(wait, delay)
+			delay = min(delay*2, creditPollMax)
+		}
+		if !e.awaitCredit(ctx, a, w.release, wait) {
+			e.refuse(a, res, OutcomeBusy)
+			if err := ctx.Err(); err != nil {
+				return nil, platform.Wrap(platform.CodeConcurrency, "request cancelled while waiting for credit", err)
+			}
+			return nil, CreditBusy()
+		}
+	}
+}
+
+// Polling bounds of a request waiting for credit another replica holds.
+const (
+	creditPollMin = 5 * time.Millisecond
+	creditPollMax = 100 * time.Millisecond
+)
+
+// creditWait says what a refused try saw held: by this engine's requests
+// in flight (release is closed when one settles) and by other holders'
+// leases in the database.
+type creditWait struct {
+	release   <-chan struct{}
+	held      int64
+	elsewhere int64
+}
+
+func (w creditWait) anyHeld() bool { return w.held > 0 || w.elsewhere > 0 }
+
+// awaitCredit waits until release is closed, d passes or ctx ends; false
+// when ctx ended or the engine closed. The account counts its waiters
+// meanwhile, so a scarce lease is kept for them rather than returned.
+func (e *Engine) awaitCredit(ctx context.Context, a *account, release <-chan struct{}, d time.Duration) bool {
+	a.mu.Lock()
+	a.waiters++
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.waiters--
+		a.mu.Unlock()
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-release:
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	case <-e.stop:
+		return false
+	}
+	return true
+}
+
+// tryReserve makes one attempt at holding credit for res: the whole
+// estimate when the credit pays for it, else the largest output down to
+// floor's. Only a flexible request looks for credit held in flight: on
+// errInsufficient the creditWait says what is held that may
+// come back.
+func (e *Engine) tryReserve(ctx context.Context, a *account, res *Reservation, floor Usage, flexible bool) (creditWait, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if e.closed.Load() {
@@ -226,39 +343,43 @@ func (e *Engine) Reserve(ctx context.Context, req ReserveRequest) (*Reservation,
 		// under it, so a reservation that got here after the marking would
 		// lease credit nobody returns (it would wait for another engine's
 		// Reconcile after LeaseTTL).
-		e.inflight.Delete(req.RequestID)
-		return nil, ErrClosed
+		e.inflight.Delete(res.RequestID)
+		return creditWait{}, ErrClosed
 	}
-	pl := makePlan(a, now, now, req.Model, res.Price, res.Estimate, nil)
-	if pl.cashShort > 0 || e.wantPackages(a, now, req.Model, pl) {
+	now := e.cfg.Now()
+	want := res.Estimate
+	pl := makePlan(a, now, now, res.Model, res.Price, want, nil)
+	if pl.cashShort > 0 || e.wantPackages(a, now, res.Model, pl) {
 		err := e.acquire(ctx, a, acquireReq{
-			model: req.Model, price: res.Price, use: res.Estimate, at: now,
+			model: res.Model, price: res.Price, use: want, floor: floor, at: now,
 			memCovered: pl.covered, memCash: pl.cashNeed - pl.cashShort,
-			wantPkg: e.wantPackages(a, now, req.Model, pl), strict: true,
+			wantPkg: e.wantPackages(a, now, res.Model, pl), strict: true,
 		})
-		if err != nil {
-			e.inflight.Delete(req.RequestID)
-			if errors.Is(err, errInsufficient) {
-				e.reject(a, res, now)
-				return nil, Arrears()
-			}
-			return nil, err
+		if err != nil && !errors.Is(err, errInsufficient) {
+			return creditWait{}, err
 		}
-		pl = makePlan(a, now, now, req.Model, res.Price, res.Estimate, nil)
-		if pl.cashShort > 0 {
-			e.inflight.Delete(req.RequestID)
-			e.reject(a, res, now)
-			return nil, Arrears()
-		}
+		pl = makePlan(a, now, now, res.Model, res.Price, want, nil)
 	}
-	if pl.covered > 0 && e.orderStale(a, now, req.Model) {
+	use := want
+	if pl.cashShort > 0 {
+		out, ok := e.fit(a, now, res, floor.CompletionTokens, want.CompletionTokens-1)
+		if !ok {
+			if !flexible {
+				return creditWait{}, errInsufficient
+			}
+			return e.heldFor(ctx, a, res.Model, now), errInsufficient
+		}
+		use.CompletionTokens = out
+		pl = makePlan(a, now, now, res.Model, res.Price, use, nil)
+	}
+	if pl.covered > 0 && e.orderStale(a, now, res.Model) {
 		// Leases pay, but a package that must pay before them may have
 		// been granted or become effective since (order.go).
-		if err := e.refreshOrder(ctx, a, req.Model, res.Price, now, pl); err != nil {
+		if err := e.refreshOrder(ctx, a, res.Model, res.Price, now, pl); err != nil {
 			// Money stays exact either way; only the order would lag.
 			e.cfg.Logger.Warn("billing: package order refresh", "account", a.id, "err", err)
 		}
-		pl = makePlan(a, now, now, req.Model, res.Price, res.Estimate, nil)
+		pl = makePlan(a, now, now, res.Model, res.Price, use, nil)
 	}
 	for _, h := range pl.takes {
 		h.l.avail -= h.n
@@ -266,15 +387,83 @@ func (e *Engine) Reserve(ctx context.Context, req ReserveRequest) (*Reservation,
 		h.l.lastUsed = now
 	}
 	res.holds = pl.takes
-	return res, nil
+	res.Bounded = use.CompletionTokens < want.CompletionTokens
+	res.Estimate = use
+	res.ReservedAt = now
+	return creditWait{}, nil
 }
 
-// reject records the one usage row of a request refused with 1113.
-// Called with a.mu held.
-func (e *Engine) reject(a *account, res *Reservation, now time.Time) {
-	_ = a
+// fit is the largest completion in [lo, hi] the leases pay for in full
+// with res's prompt and images; ok is false when not even lo is paid.
+// Cost grows with the completion, so a binary search finds it. Called
+// with a.mu held.
+func (e *Engine) fit(a *account, now time.Time, res *Reservation, lo, hi int64) (int64, bool) {
+	pays := func(n int64) bool {
+		u := res.Estimate
+		u.CompletionTokens = n
+		return makePlan(a, now, now, res.Model, res.Price, u, nil).cashShort == 0
+	}
+	if lo > hi || !pays(lo) {
+		return 0, false
+	}
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		if pays(mid) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo, true
+}
+
+// heldFor says what credit that could pay for model is held by requests in
+// flight: on this engine (with the channel its next settlement closes)
+// and, from the database, by other holders' leases. Called with a.mu held.
+func (e *Engine) heldFor(ctx context.Context, a *account, model string, now time.Time) creditWait {
+	var w creditWait
+	for _, l := range a.leases {
+		if l.held > 0 && (l.pkg == nil || l.paysFor(model, now)) {
+			w.held += l.held
+		}
+	}
+	if w.held > 0 {
+		if a.release == nil {
+			a.release = make(chan struct{})
+		}
+		w.release = a.release
+	}
+	others, err := e.db.LeasedElsewhere(ctx, a.id, e.cfg.Holder)
+	if err != nil {
+		// Without the answer, credit elsewhere counts as gone: the request
+		// is refused as before this policy rather than left waiting.
+		e.cfg.Logger.Warn("billing: credit held elsewhere", "account", a.id, "err", err)
+		return w
+	}
+	for _, n := range others {
+		w.elsewhere += max(n, 0)
+	}
+	return w
+}
+
+// released wakes the requests waiting for credit of account a: a
+// settlement gave some back. Called with a.mu held.
+func (a *account) released() {
+	if a.release != nil {
+		close(a.release)
+		a.release = nil
+	}
+}
+
+// refuse records the one usage row of a refused request (1113, or 1302
+// after waiting for credit) and forgets the request.
+func (e *Engine) refuse(a *account, res *Reservation, outcome string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := e.cfg.Now()
+	e.inflight.Delete(res.RequestID)
 	e.enqueue(&UsageRecord{
 		RequestID: res.RequestID, AccountID: res.AccountID, KeyID: res.KeyID, Model: res.Model,
-		Outcome: OutcomeRejected, ReservedAt: now, CreatedAt: now,
+		Outcome: outcome, ReservedAt: now, CreatedAt: now,
 	})
 }

@@ -132,8 +132,17 @@ func (e *Engine) Settle(ctx context.Context, res *Reservation, u Usage, outcome 
 		t.l.spent += t.n
 		t.l.lastUsed = now
 	}
+	giveBack := false
 	for l, n := range mine {
 		l.avail += n // release what was reserved and not used
+		giveBack = giveBack || (l.scarce && l.held == 0)
+	}
+	a.released()
+	if giveBack && a.waiters == 0 {
+		select {
+		case e.giveBack <- struct{}{}:
+		default:
+		}
 	}
 	rec.Charge = chargeOf(res.Price, u, pl)
 	res.result = rec.Charge

@@ -16,7 +16,8 @@ import (
 // payment) or the backend's failure, and CallerLeft tells a caller that
 // went away from both.
 func (c *Call) Chat(ctx context.Context, req platform.ChatRequest, prompt int) (*zhipuai.ChatCompletion, []byte, error) {
-	if err := c.admitChat(ctx, req, prompt); err != nil {
+	req, err := c.admitChat(ctx, req, prompt)
+	if err != nil {
 		return nil, nil, err
 	}
 	model := req.Req.Model
@@ -31,19 +32,45 @@ func (c *Call) Chat(ctx context.Context, req platform.ChatRequest, prompt int) (
 
 // admitChat reserves for a chat by the one rule every caller shares:
 // the prompt estimate plus max_tokens, else the model's MaxOutput
-// (platform.ModelInfo.ReserveOutput).
-func (c *Call) admitChat(ctx context.Context, req platform.ChatRequest, prompt int) error {
+// (platform.ModelInfo.ReserveOutput), admitted with less output when the
+// balance pays for at least ModelInfo.AdmitOutput (docs/design.md §7). It
+// returns the request to send upstream: the caller's, or a copy whose
+// max_tokens is the output the balance pays for.
+func (c *Call) admitChat(ctx context.Context, req platform.ChatRequest, prompt int) (platform.ChatRequest, error) {
 	if req.Req == nil {
-		return platform.Errorf(platform.CodeMissingField, "missing request")
+		return req, platform.Errorf(platform.CodeMissingField, "missing request")
 	}
 	info, err := c.model(req.Req.Model)
 	if err != nil {
-		return err
+		return req, err
 	}
 	if c.s.chat == nil || !info.Chat() {
-		return platform.Errorf(platform.CodeUnsupportedMode, "model %s does not answer chat completions", req.Req.Model)
+		return req, platform.Errorf(platform.CodeUnsupportedMode, "model %s does not answer chat completions", req.Req.Model)
 	}
-	return c.admit(ctx, req.Req.Model, prompt, info.ReserveOutput(req.Req.MaxTokens), 0)
+	if err := c.admit(ctx, req.Req.Model, prompt, info.ReserveOutput(req.Req.MaxTokens), info.AdmitOutput(req.Req.MaxTokens), 0); err != nil {
+		return req, err
+	}
+	return boundOutput(req, c.res), nil
+}
+
+// boundOutput returns req with max_tokens lowered to what the reservation
+// pays for, when it pays for less than the request asked (docs/design.md
+// §7). The caller's request is not changed (an async task keeps its stored
+// body); the raw body is dropped so a pass-through backend encodes the
+// bounded request instead of forwarding the original bytes.
+func boundOutput(req platform.ChatRequest, res platform.Reservation) platform.ChatRequest {
+	b, ok := res.(platform.OutputBound)
+	if !ok {
+		return req
+	}
+	n, bounded := b.OutputTokens()
+	if !bounded {
+		return req
+	}
+	r := *req.Req
+	r.MaxTokens = &n
+	req.Req, req.Raw = &r, nil
+	return req
 }
 
 // ChatStream starts a streaming chat completion (see Chat for prompt and
@@ -51,7 +78,8 @@ func (c *Call) admitChat(ctx context.Context, req platform.ChatRequest, prompt i
 // usage it reported, or when none came an estimate (the prompt plus the
 // tokens of the text relayed), is what the call settles.
 func (c *Call) ChatStream(ctx context.Context, req platform.ChatRequest, prompt int) (*Stream, error) {
-	if err := c.admitChat(ctx, req, prompt); err != nil {
+	req, err := c.admitChat(ctx, req, prompt)
+	if err != nil {
 		return nil, err
 	}
 	model := req.Req.Model

@@ -15,7 +15,7 @@ func (c *Call) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest, pr
 	if c.s.embed == nil {
 		return nil, platform.Errorf(platform.CodeUnsupportedMode, "model %s does not answer embeddings", req.Model)
 	}
-	if err := c.admit(ctx, req.Model, prompt, 0, 0); err != nil {
+	if err := c.admit(ctx, req.Model, prompt, 0, 0, 0); err != nil {
 		return nil, err
 	}
 	resp, err := c.s.embed.Embeddings(c.backendCtx(ctx), req)
@@ -42,7 +42,7 @@ func (c *Call) Images(ctx context.Context, req *zhipuai.ImageRequest) (*zhipuai.
 	if req.N != nil {
 		n = *req.N
 	}
-	if err := c.admit(ctx, req.Model, platform.EstimateTokens(req.Prompt), 0, n); err != nil {
+	if err := c.admit(ctx, req.Model, platform.EstimateTokens(req.Prompt), 0, 0, n); err != nil {
 		return nil, err
 	}
 	resp, err := c.s.images.Images(c.backendCtx(ctx), req)

@@ -196,7 +196,7 @@ func (c *Call) limitRequest(model string, promptTokens int, stage platform.Limit
 
 // admit runs the limits and the reservation; a refusal is a *platform.Error
 // for the caller to answer with, before any backend call.
-func (c *Call) admit(ctx context.Context, model string, promptTokens, maxTokens, images int) error {
+func (c *Call) admit(ctx context.Context, model string, promptTokens, maxTokens, minOutput, images int) error {
 	if c.permit == nil {
 		if err := c.Limit(ctx, model, promptTokens); err != nil {
 			return err
@@ -204,7 +204,7 @@ func (c *Call) admit(ctx context.Context, model string, promptTokens, maxTokens,
 	}
 	res, err := c.s.meter.Reserve(ctx, platform.ReserveRequest{RequestLogID: c.Row.ID, AccountID: c.Row.AccountID,
 		KeyID: c.Row.KeyID, Model: model, Endpoint: c.Row.Endpoint, PromptTokens: promptTokens,
-		MaxTokens: maxTokens, Images: images})
+		MaxTokens: maxTokens, MinOutput: minOutput, Images: images})
 	if err != nil {
 		return err
 	}

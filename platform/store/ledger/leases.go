@@ -113,10 +113,24 @@ func (t *txn) ChargeOrphan(ctx context.Context, id string, spent, uncollected in
 
 // Outstanding implements billing.Ledger.
 func (l *DB) Outstanding(ctx context.Context, account string) (map[string]int64, error) {
+	return l.outstanding(ctx, account, "")
+}
+
+// LeasedElsewhere implements billing.Ledger.
+func (l *DB) LeasedElsewhere(ctx context.Context, account, holder string) (map[string]int64, error) {
+	return l.outstanding(ctx, account, holder)
+}
+
+// outstanding sums granted − spent of active leases per source, of one
+// account (or all: ""), leaving out the leases of notHolder (none: "").
+func (l *DB) outstanding(ctx context.Context, account, notHolder string) (map[string]int64, error) {
 	var args []any
 	q := `SELECT source, SUM(granted - spent) FROM billing_leases WHERE state = 'active'`
 	if account != "" {
 		q += ` AND account_id = ` + store.Arg(&args, account)
+	}
+	if notHolder != "" {
+		q += ` AND holder <> ` + store.Arg(&args, notHolder)
 	}
 	q += ` GROUP BY source`
 	rows, err := l.db.SQL.QueryContext(ctx, q, args...)
