@@ -138,7 +138,7 @@ type Engine struct {
 	// giveBack wakes the maintainer to return scarce leases at once.
 	giveBack chan struct{}
 	stop     chan struct{}
-	wg   sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 // account is one account's in-memory credit: the leases this engine holds
@@ -179,8 +179,8 @@ type lease struct {
 	dead       bool // the database no longer lists it as ours
 	// scarce: taken when its source had little left, so it goes back as
 	// soon as no request holds it (returnIdle, docs/design.md §7).
-	scarce bool
-	lastUsed   time.Time
+	scarce   bool
+	lastUsed time.Time
 }
 
 type pkgScope struct {

@@ -15,7 +15,7 @@ var errInsufficient = errors.New("billing: insufficient funds")
 type acquireReq struct {
 	model string
 	price Price
-	use   Usage     // the whole request (estimate or actual)
+	use   Usage // the whole request (estimate or actual)
 	// floor is the least of use a strict acquire must cover (Reserve of
 	// a request that may be bounded, docs/design.md §7); zero means use.
 	floor Usage
