@@ -392,6 +392,8 @@ func (e *Engine) returnIdle(ctx context.Context, all bool) error {
 			gone[id] = true
 		}
 		b.a.mu.Lock()
+		// Returned package tokens may pay again: forget "no package".
+		clear(b.a.noPkg)
 		kept := b.a.leases[:0]
 		for _, l := range b.a.leases {
 			if !gone[l.id] {

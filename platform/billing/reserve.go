@@ -350,10 +350,14 @@ func (e *Engine) tryReserve(ctx context.Context, a *account, res *Reservation, f
 	want := res.Estimate
 	pl := makePlan(a, now, now, res.Model, res.Price, want, nil)
 	if pl.cashShort > 0 || e.wantPackages(a, now, res.Model, pl) {
+		// A request that may wait or be refused asks the database for
+		// packages whatever the cache says: a package's credit may have
+		// come back from a lease since it last had none.
+		wantPkg := e.wantPackages(a, now, res.Model, pl) || (flexible && pl.uncovered > 0)
 		err := e.acquire(ctx, a, acquireReq{
 			model: res.Model, price: res.Price, use: want, floor: floor, at: now,
 			memCovered: pl.covered, memCash: pl.cashNeed - pl.cashShort,
-			wantPkg: e.wantPackages(a, now, res.Model, pl), strict: true,
+			wantPkg: wantPkg, strict: true,
 		})
 		if err != nil && !errors.Is(err, errInsufficient) {
 			return creditWait{}, err
@@ -423,8 +427,13 @@ func (e *Engine) fit(a *account, now time.Time, res *Reservation, lo, hi int64) 
 func (e *Engine) heldFor(ctx context.Context, a *account, model string, now time.Time) creditWait {
 	var w creditWait
 	for _, l := range a.leases {
-		if l.held > 0 && (l.pkg == nil || l.paysFor(model, now)) {
-			w.held += l.held
+		if l.pkg != nil && !l.paysFor(model, now) {
+			continue
+		}
+		w.held += l.held
+		if l.closing {
+			// On its way back to the database, where a retry finds it.
+			w.elsewhere += l.avail
 		}
 	}
 	if w.held > 0 {
