@@ -179,7 +179,11 @@ type lease struct {
 	dead       bool // the database no longer lists it as ours
 	// scarce: taken when its source had little left, so it goes back as
 	// soon as no request holds it (returnIdle, docs/design.md §7).
-	scarce   bool
+	scarce bool
+	// small: the source could not give a whole block (TokenBlock,
+	// CashBlock), so the account is near its end; an idle small lease
+	// goes back after smallIdle rather than IdleReturn (docs/design.md §7).
+	small    bool
 	lastUsed time.Time
 }
 
@@ -318,12 +322,19 @@ func (e *Engine) maintainLoop() {
 	defer e.wg.Done()
 	t := time.NewTicker(e.cfg.LeaseTTL / 4)
 	defer t.Stop()
+	small := time.NewTicker(smallIdle)
+	defer small.Stop()
 	lastPrices := time.Now()
 	for {
 		ctx := context.Background()
 		select {
 		case <-e.stop:
 			return
+		case <-small.C:
+			if err := e.returnIdle(ctx, false); err != nil {
+				e.cfg.Logger.Error("billing: return idle leases", "err", err)
+			}
+			continue
 		case <-e.giveBack:
 			if err := e.returnIdle(ctx, false); err != nil {
 				e.cfg.Logger.Error("billing: return scarce leases", "err", err)
@@ -387,5 +398,10 @@ func (e *Engine) pendingLen() int {
 	defer e.pmu.Unlock()
 	return len(e.pending)
 }
+
+// smallIdle is how long a small lease may stay idle before it goes back,
+// so another replica's request waiting for the last of an account's
+// credit gets it soon (docs/design.md §7).
+const smallIdle = time.Second
 
 func errf(format string, args ...any) error { return fmt.Errorf("billing: "+format, args...) }

@@ -114,6 +114,7 @@ func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) error {
 				return err
 			}
 			l.scarce = p.remaining-p.take < p.take
+			l.small = p.take < e.cfg.TokenBlock
 			newLeases = append(newLeases, l)
 		}
 		if cashTake > 0 {
@@ -121,7 +122,7 @@ func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) error {
 				return err
 			}
 			l := &lease{id: platform.RandomID("ls_", 10), source: cashSource(a.id), granted: cashTake, avail: cashTake,
-				scarce: cash-cashTake < cashTake}
+				scarce: cash-cashTake < cashTake, small: cashTake < int64(e.cfg.CashBlock)}
 			if err := e.insertLease(ctx, tx, a.id, l, now, exp); err != nil {
 				return err
 			}
@@ -365,8 +366,11 @@ func (e *Engine) returnIdle(ctx context.Context, all bool) error {
 			}
 			expired := l.pkg != nil && !now.Before(l.pkg.expires)
 			// A scarce lease nobody here waits for goes back at once, so
-			// another replica's request can spend it (docs/design.md §7).
-			scarce := l.scarce && a.waiters == 0
+			// another replica's request can spend it; a small one idle
+			// for smallIdle goes back even with waiters here, which it
+			// could not pay (two replicas each keeping a scrap for its own
+			// waiters would wait for each other, docs/design.md §7).
+			scarce := (l.scarce && a.waiters == 0) || (l.small && now.Sub(l.lastUsed) >= smallIdle)
 			if all || (l.held == 0 && (l.avail == 0 || l.dead || expired || scarce || now.Sub(l.lastUsed) >= e.cfg.IdleReturn)) {
 				l.closing = true
 				ids = append(ids, l.id)

@@ -135,7 +135,17 @@ func (e *Engine) Settle(ctx context.Context, res *Reservation, u Usage, outcome 
 	giveBack := false
 	for l, n := range mine {
 		l.avail += n // release what was reserved and not used
-		giveBack = giveBack || (l.scarce && l.held == 0)
+	}
+	for _, t := range pl.takes {
+		// A lease that could not pay its part of this request again is
+		// near its end: it goes back as soon as nothing holds it, so
+		// another replica's request can spend the rest (docs/design.md §7).
+		if t.l.avail < t.n {
+			t.l.scarce = true
+		}
+	}
+	for _, l := range a.leases {
+		giveBack = giveBack || (l.scarce && l.held == 0 && !l.closing)
 	}
 	a.released()
 	if giveBack && a.waiters == 0 {
