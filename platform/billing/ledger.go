@@ -49,6 +49,10 @@ type Ledger interface {
 	// snapshot, for one account or every account ("").
 	Snapshot(ctx context.Context, account string) (*LedgerSnapshot, error)
 
+	// AuditLog lists the operator's audit log, newest first, of one
+	// account (every account: ""), at most limit rows (all: 0).
+	AuditLog(ctx context.Context, account string, limit int) ([]AuditEntry, error)
+
 	// Prices is the price table, by model.
 	Prices(ctx context.Context) ([]Price, error)
 	// PutPrice creates or replaces a model's price.
@@ -102,6 +106,17 @@ type LedgerTx interface {
 	TakePackageTokens(ctx context.Context, id string, n int64) error
 	// ReturnPackageTokens gives n tokens back to a package.
 	ReturnPackageTokens(ctx context.Context, id string, n int64) error
+
+	// LockPackage locks a package and returns it with ID, AccountID,
+	// Name, Models, TokensGranted, Unleased, EffectiveAt and ExpiresAt set;
+	// found=false when missing.
+	LockPackage(ctx context.Context, id string) (p Package, found bool, err error)
+	// AdjustPackage adds delta to a package's granted and unleased tokens
+	// together, never leaving unleased below 0 (fewer is a conflict), and
+	// with a non-zero expires moves its expiry there.
+	AdjustPackage(ctx context.Context, id string, delta int64, expires time.Time) error
+	// InsertAudit records one entry of the operator's audit log.
+	InsertAudit(ctx context.Context, e AuditEntry) error
 
 	// InsertCredit records a top-up or grant.
 	InsertCredit(ctx context.Context, c Credit) error
@@ -176,6 +191,12 @@ type LeaseRow struct {
 const (
 	CreditTopUp   = "topup"
 	CreditPackage = "package"
+	// CreditAdjust is an operator's cash correction, up or down (Micros
+	// signed); the audit counts it with the top-ups.
+	CreditAdjust = "adjust"
+	// CreditPackageAdjust is an operator's package correction (Tokens
+	// signed, Ref the package): a shrink or a revoke.
+	CreditPackageAdjust = "package_adjust"
 )
 
 // Credit records money put into an account: a top-up (Micros) or a

@@ -32,7 +32,7 @@ func (l *DB) Snapshot(ctx context.Context, account string) (*billing.LedgerSnaps
 	}{
 		{"packages", `SELECT id, account_id, tokens_granted, tokens_remaining FROM billing_packages` + where, s.pkg},
 		{"wallets", `SELECT account_id, cash_micros FROM billing_wallets` + where, s.wallet},
-		{"top-ups", `SELECT account_id, COALESCE(SUM(micros), 0) FROM billing_credits` + andWhere(where, "kind = 'topup'") + ` GROUP BY account_id`, s.topUp},
+		{"top-ups", `SELECT account_id, COALESCE(SUM(micros), 0) FROM billing_credits` + andWhere(where, "kind IN ('topup', 'adjust')") + ` GROUP BY account_id`, s.topUp},
 		{"leases", `SELECT id, account_id, source, granted, spent, uncollected, state, returned FROM billing_leases` + where, s.lease},
 		{"usage", `SELECT request_id, account_id, amount_micros, discount_micros, cash_micros, shortfall_micros, package_tokens FROM billing_usage` + where, s.usage},
 		{"usage parts", parts, s.part},

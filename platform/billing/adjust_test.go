@@ -1,0 +1,74 @@
+package billing
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A package granted by a typo is revoked, cash topped up by mistake is
+// taken back: each correction leaves an audit-log entry, and the money
+// audit balances after each (its ledger entry moves both sides).
+func TestUndoWithAuditTrail(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		r := newRig(t, dsn)
+		ctx := context.Background()
+		by := Correction{Actor: "cli:ops", Reason: "typo in --tokens"}
+		typo := r.grant(Grant{AccountID: "acct", Tokens: 99_999_999_999_999_999, ExpiresAt: t0.AddDate(1, 0, 0)})
+		good := r.grant(Grant{AccountID: "acct", Tokens: 1000})
+		r.topup("acct", "50")
+		// Spend some of the good package through an engine first.
+		e := r.engine(Config{})
+		res, err := e.Reserve(ctx, ReserveRequest{RequestID: "r1", AccountID: "acct", Model: "glm-4", PromptTokens: 10, MaxTokens: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Settle(ctx, res, Usage{PromptTokens: 10, CompletionTokens: 10}, "ok", false); err != nil {
+			t.Fatal(err)
+		}
+		closeAll(t, e)
+
+		if _, err := r.store.RevokePackage(ctx, typo.ID, Correction{Actor: "cli:ops"}); err == nil || !strings.Contains(err.Error(), "reason") {
+			t.Errorf("revoke without a reason: got %v, want refused", err)
+		}
+		r.clk.Add(time.Second)
+		ent, err := r.store.RevokePackage(ctx, typo.ID, by)
+		if err != nil {
+			t.Fatalf("revoke: %v", err)
+		}
+		if ent.Action != ActionPackageRevoke || !strings.Contains(ent.Before, "granted 99999999999999999, unleased 99999999999999999") || !strings.Contains(ent.After, "unleased 0") {
+			t.Errorf("revoke entry: got %+v", ent)
+		}
+		r.audit("acct", true)
+		if _, err := r.store.AdjustPackage(ctx, good.ID, -5000, by); err == nil {
+			t.Errorf("shrinking 1000 tokens by 5000: got nil error, want refused")
+		}
+		r.clk.Add(time.Second)
+		if _, err := r.store.AdjustPackage(ctx, good.ID, -100, by); err != nil {
+			t.Fatalf("shrink: %v", err)
+		}
+		if _, err := r.store.AdjustCash(ctx, "acct", -mustCNY("60"), by); err == nil {
+			t.Errorf("taking 60 of 50 CNY: got nil error, want refused")
+		}
+		r.clk.Add(time.Second)
+		if _, err := r.store.AdjustCash(ctx, "acct", -mustCNY("45"), by); err != nil {
+			t.Fatalf("adjust cash: %v", err)
+		}
+		a := r.audit("acct", true)
+		for _, src := range a.Sources {
+			t.Logf("audit %s/%s: granted %d remaining %d charged %d", src.Account, src.Source, src.Granted, src.Remaining, src.Charged)
+		}
+		cash, left := r.funds("acct")
+		if cash != mustCNY("5") || left[typo.ID] != 0 || left[good.ID] != 1000-20-100 {
+			t.Errorf("got cash %v, packages %v; want 5 CNY, typo 0, good 880", cash, left)
+		}
+		log, err := r.store.AuditLog(ctx, "acct", 0)
+		if err != nil || len(log) != 3 {
+			t.Fatalf("audit log: got %d entries, %v; want 3", len(log), err)
+		}
+		if log[0].Action != ActionCashAdjust || log[2].Action != ActionPackageRevoke || log[0].Reason != by.Reason || log[0].Actor != "cli:ops" {
+			t.Errorf("audit log newest first: got %+v", log)
+		}
+	})
+}
