@@ -20,7 +20,13 @@ type Account struct {
 	ID        string
 	Name      string
 	CreatedAt time.Time
+	// DisabledAt is when an operator disabled the account (zero: enabled);
+	// a disabled account's keys are refused.
+	DisabledAt time.Time
 }
+
+// Disabled reports whether the account is disabled.
+func (a Account) Disabled() bool { return !a.DisabledAt.IsZero() }
 
 // Key is an API key "id.secret" (docs/v4.md §2). The id is 32 lowercase hex
 // characters and the secret 16 alphanumerics: neither may contain a dot, as
@@ -35,6 +41,9 @@ type Key struct {
 	CreatedAt  time.Time
 	LastUsedAt time.Time // zero = never used
 	RevokedAt  time.Time // zero = active
+	// AccountDisabled is set by GetKey when the key's account is disabled:
+	// the key is refused like a revoked one while it stays so.
+	AccountDisabled bool
 }
 
 // Full returns the key as clients send it, "id.secret".

@@ -163,6 +163,12 @@ func (a *serveApp) startAPI(cfg router.Config, backends *router.Router, m meteri
 		return ctx, func() string { return tr.Backend }
 	}
 	a.auth = auth.New(a.store, auth.Options{Recheck: a.o.keyRecheck, MaxTokenTTL: a.o.maxTokenTTL})
+	if m.Admin != nil {
+		// A disable through the admin API applies here at once; prices,
+		// scopes and limits name models the router serves.
+		m.Admin.AccountChanged = a.auth.AccountChanged
+		m.Admin.Models = func(name string) bool { _, ok := backends.Model(name); return ok }
+	}
 	metrics := httpapi.NewMetrics()
 	a.reqlog = requestlog.New(a.store, requestlog.Options{Logger: a.log, OnCut: metrics.InputCut})
 	// The request log's last flush follows the drain, so that every

@@ -245,6 +245,12 @@ func startMetering(ctx context.Context, env meteringEnv, f meteringOptions) (met
 		m.Admin = &admin.Options{Token: token, Accounts: env.Store, Keys: env.Store, Billing: bst, Limits: reloader}
 		if eng != nil {
 			m.Admin.PackagesChanged = eng.PackagesChanged
+			m.Admin.PackageRevoked = eng.PackageRevoked
+			m.Admin.PricesChanged = func() {
+				if err := eng.ReloadPrices(context.Background()); err != nil {
+					env.Logger.Error("billing: reload prices", "err", err)
+				}
+			}
 		}
 	}
 	return m, nil

@@ -61,6 +61,22 @@ type Options struct {
 	// process's meter uses the package at once (billing.Engine's
 	// PackagesChanged); other processes see it within their recheck.
 	PackagesChanged func(accountID string)
+	// PackageRevoked, when set, is told about each revoke so this
+	// process's meter stops paying from the package at once
+	// (billing.Engine's PackageRevoked); other processes stop at their
+	// next lease renewal.
+	PackageRevoked func(accountID, packageID string)
+	// PricesChanged, when set, is told about a deleted price row so this
+	// process charges without it at once.
+	PricesChanged func()
+	// AccountChanged, when set, is told about a disabled or enabled
+	// account so this process applies it at once (auth.Authenticator's
+	// AccountChanged).
+	AccountChanged func(accountID string)
+	// Models, when set, reports whether this platform serves a model:
+	// price rows, package scopes and limits naming another are refused
+	// unless forced ("force": true).
+	Models func(string) bool
 	// Limits, when set, is the limiter's reloader: a limit change through
 	// the API is applied on this process at once (Reload), and GET
 	// /limits shows what it enforces. Other processes pick changes up
@@ -110,6 +126,13 @@ func NewHandler(o Options) *mux.Mux {
 		{"GET", "/bills", a.bills},
 		{"GET", "/prices", a.listPrices},
 		{"PUT", "/prices/{model}", a.setPrice},
+		{"POST", "/accounts/{account}/cash/adjust", a.adjustCash},
+		{"POST", "/accounts/{account}/disable", a.switchAccount(true)},
+		{"POST", "/accounts/{account}/enable", a.switchAccount(false)},
+		{"POST", "/packages/{package}/revoke", a.revokePackage},
+		{"POST", "/packages/{package}/adjust", a.adjustPackage},
+		{"DELETE", "/prices/{model}", a.deletePrice},
+		{"GET", "/audit", a.auditLog},
 		{"GET", "/limits", a.listLimits},
 		{"GET", "/limits/accounts/{id}", a.getLimit(platform.LimitAccount)},
 		{"PUT", "/limits/accounts/{id}", a.setLimit(platform.LimitAccount)},

@@ -53,6 +53,7 @@ func (a *adminAPI) grantPackage(w http.ResponseWriter, r *http.Request) error {
 		Models      []string `json:"models"`
 		Name        string   `json:"name"`
 		Type        string   `json:"type"`
+		Force       bool     `json:"force"`
 	}
 	if err := decode(w, r, &in); err != nil {
 		return err
@@ -61,6 +62,9 @@ func (a *adminAPI) grantPackage(w http.ResponseWriter, r *http.Request) error {
 	g, err := GrantInput{AccountID: acct.ID, Tokens: in.Tokens, Days: in.Days, ExpiresAt: in.ExpiresAt,
 		EffectiveAt: in.EffectiveAt, Models: in.Models, Name: in.Name, Type: in.Type}.Grant(now)
 	if err != nil {
+		return err
+	}
+	if err := Models("models", g.Models, a.o.Models, in.Force); err != nil {
 		return err
 	}
 	p, err := a.o.Billing.GrantPackage(r.Context(), g)
@@ -234,8 +238,12 @@ func (a *adminAPI) setPrice(w http.ResponseWriter, r *http.Request) error {
 	}
 	var in struct {
 		Price, Input, Output, Image Amount
+		Force                       bool
 	}
 	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if err := Models("model", []string{model}, a.o.Models, in.Force); err != nil {
 		return err
 	}
 	change := PriceInput{Price: in.Price, Input: in.Input, Output: in.Output, Image: in.Image}

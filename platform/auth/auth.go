@@ -7,7 +7,8 @@
 // once in this process; another process (a second replica, or `glm keys
 // revoke` against the same database) is seen within Recheck (default 5 s),
 // because a cached key is re-read from the store when its entry is older
-// than that.
+// than that. A disabled account's keys are refused by the same rule
+// (AccountChanged applies it at once in this process).
 package auth
 
 import (
@@ -121,6 +122,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 	if err != nil {
 		return Principal{}, err
 	}
+	if k != nil && k.AccountDisabled && !k.Revoked() {
+		return Principal{}, &platform.Error{Code: platform.CodeAuthFailed,
+			Message: "the account of this API key is disabled; ask the platform's operator"}
+	}
 	if k == nil || k.Revoked() {
 		// Do the work a wrong secret costs (an HMAC, a constant-time
 		// compare), so the answer's timing does not tell an unknown or
@@ -219,6 +224,19 @@ func (a *Authenticator) Invalidate(id string) {
 		a.negative--
 	}
 	delete(a.cache, id)
+}
+
+// AccountChanged drops every cached key of an account, so a disable or
+// enable applies to the next request in this process; other processes see
+// it within Recheck.
+func (a *Authenticator) AccountChanged(accountID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, e := range a.cache {
+		if !e.missing && e.key.AccountID == accountID {
+			delete(a.cache, id)
+		}
+	}
 }
 
 // Revoke revokes a key in the store and in this process at once.

@@ -32,9 +32,12 @@ type AuditEntry struct {
 
 // Audit-log actions.
 const (
-	ActionPackageAdjust = "package.adjust"
-	ActionPackageRevoke = "package.revoke"
-	ActionCashAdjust    = "cash.adjust"
+	ActionPackageAdjust  = "package.adjust"
+	ActionPackageRevoke  = "package.revoke"
+	ActionCashAdjust     = "cash.adjust"
+	ActionPriceDelete    = "price.delete"
+	ActionAccountDisable = "account.disable"
+	ActionAccountEnable  = "account.enable"
 )
 
 // ErrNotFound is returned for a package that does not exist.
@@ -67,7 +70,8 @@ func (s *Store) AdjustPackage(ctx context.Context, id string, delta int64, c Cor
 	}
 	return s.changePackage(ctx, id, c, func(p Package) (int64, time.Time, string, error) {
 		if p.Unleased+delta < 0 {
-			return 0, time.Time{}, "", fmt.Errorf("billing: package %s has %d unleased tokens; cannot take %d", id, p.Unleased, -delta)
+			return 0, time.Time{}, "", platform.Errorf(platform.CodeInvalidField,
+				"package %s has %d tokens no process holds; cannot take %d (leased tokens come back when their lease is returned)", id, p.Unleased, -delta)
 		}
 		return delta, time.Time{}, ActionPackageAdjust, nil
 	})
@@ -158,7 +162,8 @@ func (s *Store) AdjustCash(ctx context.Context, account string, amount Micros, c
 		if amount > 0 {
 			err = tx.AddCash(ctx, account, int64(amount), now)
 		} else if cash+int64(amount) < 0 {
-			return fmt.Errorf("billing: account %s has %s unleased cash; cannot take %s", account, Micros(cash), -amount)
+			return platform.Errorf(platform.CodeInvalidField,
+				"account %s has ¥%s no process holds; cannot take ¥%s (leased cash comes back when its lease is returned)", account, Micros(cash), -amount)
 		} else {
 			err = tx.TakeCash(ctx, account, -int64(amount), now)
 		}
@@ -179,4 +184,39 @@ func (s *Store) AdjustCash(ctx context.Context, account string, amount Micros, c
 // AuditLog lists the operator's audit log, newest first.
 func (s *Store) AuditLog(ctx context.Context, account string, limit int) ([]AuditEntry, error) {
 	return s.db.AuditLog(ctx, account, limit)
+}
+
+// DeletePrice removes a model's price row, so the model is charged at the
+// "*" row, else free (Engine.PriceOf); found=false when it had none. The
+// audit log keeps the row as it was.
+func (s *Store) DeletePrice(ctx context.Context, model string, c Correction) (AuditEntry, bool, error) {
+	if err := c.check(); err != nil {
+		return AuditEntry{}, false, err
+	}
+	now := s.now()
+	var e AuditEntry
+	found := false
+	err := s.db.Tx(ctx, func(tx LedgerTx) error {
+		p, ok, err := tx.DeletePrice(ctx, model)
+		if err != nil || !ok {
+			found = false
+			return err
+		}
+		found = true
+		e = AuditEntry{ID: platform.RandomID("au_", 10), At: now, Actor: c.Actor, Action: ActionPriceDelete, Subject: model,
+			Before: fmt.Sprintf("input %s, output %s, image %s", p.Input, p.Output, p.Image), After: "no row", Reason: c.Reason}
+		return tx.InsertAudit(ctx, e)
+	})
+	return e, found, err
+}
+
+// RecordAudit adds an entry to the audit log for a correction made outside
+// billing's tables (an account disabled or enabled in the platform store).
+func (s *Store) RecordAudit(ctx context.Context, e AuditEntry) (AuditEntry, error) {
+	if err := (Correction{Actor: e.Actor, Reason: e.Reason}).check(); err != nil {
+		return AuditEntry{}, err
+	}
+	e.ID, e.At = platform.RandomID("au_", 10), s.now()
+	err := s.db.Tx(ctx, func(tx LedgerTx) error { return tx.InsertAudit(ctx, e) })
+	return e, err
 }

@@ -272,14 +272,24 @@ func (e *Engine) renew(ctx context.Context) error {
 	// judged: one acquired meanwhile is not in the answer yet, and marking
 	// it dead would strand its credit until the next idle return.
 	known := map[*lease]bool{}
+	pkgSet := map[string]bool{}
 	for _, a := range e.allAccounts() {
 		a.mu.Lock()
 		for _, l := range a.leases {
 			known[l] = true
+			if l.pkg != nil {
+				pkgSet[l.pkg.id] = true
+			}
 		}
 		a.mu.Unlock()
 	}
+	pkgIDs := make([]string, 0, len(pkgSet))
+	for id := range pkgSet {
+		pkgIDs = append(pkgIDs, id)
+	}
+	sort.Strings(pkgIDs)
 	alive := map[string]bool{}
+	var expiries map[string]time.Time
 	err := db.Tx(ctx, func(tx LedgerTx) error {
 		clear(alive)
 		ids, err := tx.LockHolderLeases(ctx, e.cfg.Holder)
@@ -287,6 +297,11 @@ func (e *Engine) renew(ctx context.Context) error {
 			return err
 		}
 		if err := tx.ExtendLeases(ctx, ids, now.Add(e.cfg.LeaseTTL)); err != nil {
+			return err
+		}
+		// A package revoked by another process (glm packages revoke)
+		// stops paying here from this renewal on.
+		if expiries, err = tx.PackageExpiries(ctx, pkgIDs); err != nil {
 			return err
 		}
 		for _, id := range ids {
@@ -305,6 +320,11 @@ func (e *Engine) renew(ctx context.Context) error {
 				l.validUntil = valid
 			} else if known[l] && !l.closing {
 				l.dead = true
+			}
+			if l.pkg != nil {
+				if exp, ok := expiries[l.pkg.id]; ok && exp.Before(l.pkg.expires) {
+					l.pkg.expires = exp
+				}
 			}
 		}
 		a.mu.Unlock()

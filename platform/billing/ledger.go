@@ -115,6 +115,9 @@ type LedgerTx interface {
 	// together, never leaving unleased below 0 (fewer is a conflict), and
 	// with a non-zero expires moves its expiry there.
 	AdjustPackage(ctx context.Context, id string, delta int64, expires time.Time) error
+	// DeletePrice removes a model's price row and returns it; found=false
+	// when there was none.
+	DeletePrice(ctx context.Context, model string) (p Price, found bool, err error)
 	// InsertAudit records one entry of the operator's audit log.
 	InsertAudit(ctx context.Context, e AuditEntry) error
 
@@ -136,6 +139,9 @@ type LedgerTx interface {
 	// ExtendLeases moves the expiry of the given leases, those still
 	// active, to until.
 	ExtendLeases(ctx context.Context, ids []string, until time.Time) error
+	// PackageExpiries returns the expiry of each of the packages ids that
+	// exists, unlocked.
+	PackageExpiries(ctx context.Context, ids []string) (map[string]time.Time, error)
 	// AddLeaseSpent adds n to an active lease's spent total; ok=false when
 	// the lease is not active (nothing changed).
 	AddLeaseSpent(ctx context.Context, id string, n int64) (ok bool, err error)

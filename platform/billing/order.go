@@ -96,3 +96,27 @@ func (e *Engine) PackagesChanged(accountID string) {
 	clear(a.noPkg)
 	clear(a.pkgLook)
 }
+
+// PackageRevoked stops this engine paying from a package an operator
+// revoked: its leases here are treated as expired from now, so no new
+// reservation uses them, reservations already holding them settle as
+// reserved, and they go back to the database when nothing holds them.
+// Other engines stop at their next lease renewal (renew reads the
+// package's expiry).
+func (e *Engine) PackageRevoked(accountID, packageID string) {
+	now := e.cfg.Now()
+	a := e.account(accountID)
+	a.mu.Lock()
+	for _, l := range a.leases {
+		if l.pkg != nil && l.pkg.id == packageID && now.Before(l.pkg.expires) {
+			l.pkg.expires = now
+		}
+	}
+	clear(a.noPkg)
+	clear(a.pkgLook)
+	a.mu.Unlock()
+	select {
+	case e.giveBack <- struct{}{}:
+	default:
+	}
+}

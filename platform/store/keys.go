@@ -20,19 +20,19 @@ func (s *SQL) CreateAccount(ctx context.Context, a platform.Account) error {
 // GetAccount reads one account.
 func (s *SQL) GetAccount(ctx context.Context, id string) (platform.Account, error) {
 	var a platform.Account
-	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, created_at FROM accounts WHERE id = $1`, id).
-		Scan(&a.ID, &a.Name, &created)
+	var created, disabled int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, created_at, disabled_at FROM accounts WHERE id = $1`, id).
+		Scan(&a.ID, &a.Name, &created, &disabled)
 	if err != nil {
 		return platform.Account{}, fmt.Errorf("store: get account: %w", notFound(err))
 	}
-	a.CreatedAt = fromMS(created)
+	a.CreatedAt, a.DisabledAt = fromMS(created), fromMS(disabled)
 	return a, nil
 }
 
 // ListAccounts lists all accounts, oldest first.
 func (s *SQL) ListAccounts(ctx context.Context) ([]platform.Account, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at FROM accounts ORDER BY created_at, id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at, disabled_at FROM accounts ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list accounts: %w", err)
 	}
@@ -40,11 +40,11 @@ func (s *SQL) ListAccounts(ctx context.Context) ([]platform.Account, error) {
 	var out []platform.Account
 	for rows.Next() {
 		var a platform.Account
-		var created int64
-		if err := rows.Scan(&a.ID, &a.Name, &created); err != nil {
+		var created, disabled int64
+		if err := rows.Scan(&a.ID, &a.Name, &created, &disabled); err != nil {
 			return nil, fmt.Errorf("store: list accounts: %w", err)
 		}
-		a.CreatedAt = fromMS(created)
+		a.CreatedAt, a.DisabledAt = fromMS(created), fromMS(disabled)
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
@@ -74,9 +74,9 @@ func (s *SQL) CreateKey(ctx context.Context, k platform.Key) error {
 func (s *SQL) GetKey(ctx context.Context, id string) (platform.Key, error) {
 	var k platform.Key
 	var sealed string
-	var created, used, revoked int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, account_id, name, secret_sealed, created_at, last_used_at, revoked_at
-		FROM api_keys WHERE id = $1`, id).Scan(&k.ID, &k.AccountID, &k.Name, &sealed, &created, &used, &revoked)
+	var created, used, revoked, disabled int64
+	err := s.db.QueryRowContext(ctx, `SELECT k.id, k.account_id, k.name, k.secret_sealed, k.created_at, k.last_used_at, k.revoked_at, a.disabled_at
+		FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = $1`, id).Scan(&k.ID, &k.AccountID, &k.Name, &sealed, &created, &used, &revoked, &disabled)
 	if err != nil {
 		return platform.Key{}, fmt.Errorf("store: get key: %w", notFound(err))
 	}
@@ -85,7 +85,26 @@ func (s *SQL) GetKey(ctx context.Context, id string) (platform.Key, error) {
 		return platform.Key{}, err
 	}
 	k.CreatedAt, k.LastUsedAt, k.RevokedAt = fromMS(created), fromMS(used), fromMS(revoked)
+	k.AccountDisabled = disabled != 0
 	return k, nil
+}
+
+// SetAccountDisabled disables (at != zero) or enables an account; its keys
+// are refused while it is disabled (platform/auth). ErrNotFound when the
+// account does not exist.
+func (s *SQL) SetAccountDisabled(ctx context.Context, id string, at time.Time) error {
+	v := int64(0)
+	if !at.IsZero() {
+		v = ms(at)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE accounts SET disabled_at = $1 WHERE id = $2`, v, id)
+	if err != nil {
+		return fmt.Errorf("store: disable account: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("store: disable account %s: %w", id, platform.ErrNotFound)
+	}
+	return nil
 }
 
 // ListKeys lists keys without their secrets.

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/glmkit/glmkit/platform/billing"
@@ -88,4 +89,55 @@ func (l *DB) AuditLog(ctx context.Context, account string, limit int) ([]billing
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// DeletePrice implements billing.LedgerTx.
+func (t *txn) DeletePrice(ctx context.Context, model string) (billing.Price, bool, error) {
+	p := billing.Price{Model: model}
+	var in, o, im int64
+	err := t.tx.QueryRowContext(ctx, `SELECT input_micros, output_micros, image_micros FROM billing_prices WHERE model = $1`+t.forUpdate, model).Scan(&in, &o, &im)
+	if store.IsNoRows(err) {
+		return billing.Price{}, false, nil
+	}
+	if err != nil {
+		return billing.Price{}, false, fmt.Errorf("billing: delete price: %w", err)
+	}
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM billing_prices WHERE model = $1`, model); err != nil {
+		return billing.Price{}, false, fmt.Errorf("billing: delete price: %w", err)
+	}
+	p.Input, p.Output, p.Image = billing.Micros(in), billing.Micros(o), billing.Micros(im)
+	return p, true, nil
+}
+
+// PackageExpiries implements billing.LedgerTx, in chunks of extendChunk
+// ids.
+func (t *txn) PackageExpiries(ctx context.Context, ids []string) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(ids))
+	for i := 0; i < len(ids); i += extendChunk {
+		chunk := ids[i:min(i+extendChunk, len(ids))]
+		var args []any
+		ph := make([]string, len(chunk))
+		for j, id := range chunk {
+			ph[j] = store.Arg(&args, id)
+		}
+		rows, err := t.tx.QueryContext(ctx, `SELECT id, expires_at FROM billing_packages WHERE id IN (`+strings.Join(ph, ", ")+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("billing: package expiries: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var exp int64
+			if err := rows.Scan(&id, &exp); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("billing: package expiries: %w", err)
+			}
+			out[id] = fromMS(exp)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("billing: package expiries: %w", err)
+		}
+	}
+	return out, nil
 }

@@ -17,3 +17,7 @@ CREATE TABLE audit_log (
     reason       TEXT NOT NULL
 );
 CREATE INDEX audit_log_time ON audit_log (created_at);
+
+-- An account an operator disabled: its keys are refused until it is
+-- enabled again (0 = enabled).
+ALTER TABLE accounts ADD COLUMN disabled_at BIGINT NOT NULL DEFAULT 0;
