@@ -74,8 +74,8 @@ func parseWhen(s string) (time.Time, error) {
 func cst(t time.Time) string { return t.In(billing.BillingZone).Format("2006-01-02 15:04:05") }
 
 func newPackagesCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "packages", Short: "Grant and list resource packages (资源包)"}
-	cmd.AddCommand(newPackagesGrantCmd(), newPackagesListCmd())
+	cmd := &cobra.Command{Use: "packages", Short: "Grant, list, revoke and adjust resource packages (资源包)"}
+	cmd.AddCommand(newPackagesGrantCmd(), newPackagesListCmd(), newPackagesRevokeCmd(), newPackagesAdjustCmd())
 	return cmd
 }
 
@@ -84,10 +84,10 @@ func newPackagesCmd() *cobra.Command {
 
 func newPackagesGrantCmd() *cobra.Command {
 	var f storeFlags
-	var account, name, kind, models, effective, expires string
+	var account, name, kind, models, effective, expires, config string
 	var tokens int64
 	var days int
-	var asJSON bool
+	var asJSON, force bool
 	cmd := &cobra.Command{
 		Use:   "grant",
 		Short: "Give an account a package of tokens",
@@ -112,6 +112,9 @@ func newPackagesGrantCmd() *cobra.Command {
 			g, err := in.Grant(now)
 			if err != nil {
 				return validationErr(err)
+			}
+			if err := checkModels(ctx, config, force, "models", g.Models); err != nil {
+				return err
 			}
 			if err := checkAccount(ctx, &f, account, cmd.ErrOrStderr()); err != nil {
 				return err
@@ -140,6 +143,7 @@ func newPackagesGrantCmd() *cobra.Command {
 	cmd.Flags().StringVar(&effective, "effective", "", "effective time (default now), Beijing time")
 	cmd.Flags().StringVar(&expires, "expires", "", "expiry time instead of --days, Beijing time")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	modelCheckFlags(cmd, &config, &force)
 	return cmd
 }
 
@@ -341,7 +345,7 @@ func newBillsCmd() *cobra.Command {
 
 func newPricesCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "prices", Short: "Show and edit the price table (CNY per 1K tokens; per image)"}
-	cmd.AddCommand(newPricesListCmd(), newPricesSetCmd())
+	cmd.AddCommand(newPricesListCmd(), newPricesSetCmd(), newPricesDeleteCmd())
 	return cmd
 }
 
@@ -383,7 +387,8 @@ func newPricesListCmd() *cobra.Command {
 
 func newPricesSetCmd() *cobra.Command {
 	var f storeFlags
-	var in, out, image, both string
+	var in, out, image, both, config string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "set MODEL",
 		Short: "Set a model's price ('*' prices every model without a row)",
@@ -397,6 +402,9 @@ func newPricesSetCmd() *cobra.Command {
 			if err := change.Check(args[0]); err != nil {
 				return validationErr(err)
 			}
+			if err := checkModels(ctx, config, force, "model", args); err != nil {
+				return err
+			}
 			return withBilling(ctx, &f, func(st *billing.Store) error {
 				// As before: an unreadable price table counts as empty, so
 				// the model starts from a zero price.
@@ -408,7 +416,7 @@ func newPricesSetCmd() *cobra.Command {
 				if err := st.SetPrice(ctx, p); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: input ¥%s/1K, output ¥%s/1K, image ¥%s\n", p.Model, p.Input, p.Output, p.Image)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: input ¥%s/1K, output ¥%s/1K, image ¥%s\nrunning servers charge it within 30 s (their price refresh)\n", p.Model, p.Input, p.Output, p.Image)
 				return nil
 			})
 		},
@@ -418,14 +426,15 @@ func newPricesSetCmd() *cobra.Command {
 	cmd.Flags().StringVar(&in, "input", "", "input price, CNY per 1K tokens")
 	cmd.Flags().StringVar(&out, "output", "", "output price, CNY per 1K tokens")
 	cmd.Flags().StringVar(&image, "image", "", "price per image, CNY")
+	modelCheckFlags(cmd, &config, &force)
 	return cmd
 }
 
 // newAccountsCmd: accounts live in the platform store; billing adds the
 // balance column.
 func newAccountsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "accounts", Short: "Create and list accounts"}
-	cmd.AddCommand(newAccountsCreateCmd(), newAccountsListCmd())
+	cmd := &cobra.Command{Use: "accounts", Short: "Create, list, disable and enable accounts"}
+	cmd.AddCommand(newAccountsCreateCmd(), newAccountsListCmd(), newAccountsSwitchCmd(true), newAccountsSwitchCmd(false))
 	return cmd
 }
 
@@ -507,4 +516,10 @@ func newAccountsListCmd() *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// modelCheckFlags adds the flags of the served-model check.
+func modelCheckFlags(cmd *cobra.Command, config *string, force *bool) {
+	cmd.Flags().StringVar(config, "config", "", "backends file of glm serve: model names are checked against its models (default: the Zhipu catalogue)")
+	cmd.Flags().BoolVar(force, "force", false, "accept model names no backend serves (yet)")
 }

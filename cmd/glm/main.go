@@ -26,7 +26,7 @@ func newRoot() *cobra.Command {
 		newChatCmd(), newEmbedCmd(), newTokenCmd(), newRagCmd(), newExtractCmd(), newAnalyzeCmd(), newAsyncCmd(),
 		// Server side: the platform and its operator commands.
 		newServeCmd(), newKeysCmd(), newLimitsCmd(),
-		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newUsageCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),
+		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newCashCmd(), newAuditCmd(), newUsageCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),
 		newBenchCmd(), // measuring the server: the fault suite's soak
 	)
 	return root
