@@ -15,7 +15,7 @@ import (
 // row the money audit counts: a package's granted tokens move with its
 // remaining ones, a cash adjustment counts with the top-ups) and its
 // audit-log entry, so the audit balances after any of them and the log
-// says who did what, when, from what to what, and why.
+// says who did what, when, from what to what, and why (docs/design.md §8).
 
 // AuditEntry is one row of the operator's audit log.
 type AuditEntry struct {
