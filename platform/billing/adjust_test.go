@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,48 @@ func TestUndoWithAuditTrail(t *testing.T) {
 		}
 		if log[0].Action != ActionCashAdjust || log[2].Action != ActionPackageRevoke || log[0].Reason != by.Reason || log[0].Actor != "cli:ops" {
 			t.Errorf("audit log newest first: got %+v", log)
+		}
+	})
+}
+
+// A revoked package stops paying on the engine that holds a lease of it:
+// at once when told (the admin API's process), at its next renewal
+// otherwise (glm packages revoke from another process). A reservation
+// made before the revoke still settles on it.
+func TestRevokeStopsServingEngines(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		for _, told := range []bool{true, false} {
+			r := newRig(t, dsn)
+			ctx := context.Background()
+			acct := fmt.Sprintf("acct-%v", told)
+			p := r.grant(Grant{AccountID: acct, Tokens: 100_000})
+			e := r.engine(Config{})
+			req := func(id string) ReserveRequest {
+				return ReserveRequest{RequestID: id, AccountID: acct, Model: "glm-4", PromptTokens: 10, MaxTokens: 100, MinOutput: 8}
+			}
+			first, err := e.Reserve(ctx, req(acct+"-1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.clk.Add(time.Second)
+			if _, err := r.store.RevokePackage(ctx, p.ID, Correction{Actor: "test", Reason: "typo"}); err != nil {
+				t.Fatal(err)
+			}
+			r.clk.Add(time.Second)
+			if told {
+				e.PackageRevoked(acct, p.ID)
+			} else if err := e.Maintain(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Reserve(ctx, req(acct+"-2")); !is1113(err) {
+				t.Errorf("told %v: reserve after the revoke: got %v, want 1113", told, err)
+			}
+			c, err := e.Settle(ctx, first, Usage{PromptTokens: 10, CompletionTokens: 50}, "ok", false)
+			if err != nil || c.PackageTokens != 60 {
+				t.Errorf("told %v: settling the earlier reservation: got %+v, %v; want 60 package tokens", told, c, err)
+			}
+			closeAll(t, e)
+			r.audit(acct, true)
 		}
 	})
 }

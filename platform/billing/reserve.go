@@ -270,6 +270,9 @@ func (e *Engine) Reserve(ctx context.Context, req ReserveRequest) (*Reservation,
 		wait := time.Until(deadline)
 		if wait <= 0 {
 			e.refuse(a, res, OutcomeBusy)
+			e.cfg.Logger.Warn("billing: refused with 1302: credit held by requests in flight did not come back in time",
+				"request_id", req.RequestID, "account", req.AccountID, "model", req.Model, "waited", e.cfg.CreditWait,
+				"held_here", w.held, "held_elsewhere", w.elsewhere)
 			return nil, CreditBusy()
 		}
 		if w.elsewhere > 0 || w.release == nil {
