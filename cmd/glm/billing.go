@@ -113,7 +113,7 @@ func newPackagesGrantCmd() *cobra.Command {
 			if err != nil {
 				return validationErr(err)
 			}
-			if err := checkModels(ctx, config, force, "models", g.Models); err != nil {
+			if err := checkModels(ctx, config, force, "--models", g.Models); err != nil {
 				return err
 			}
 			if err := checkAccount(ctx, &f, account, cmd.ErrOrStderr()); err != nil {
@@ -402,7 +402,7 @@ func newPricesSetCmd() *cobra.Command {
 			if err := change.Check(args[0]); err != nil {
 				return validationErr(err)
 			}
-			if err := checkModels(ctx, config, force, "model", args); err != nil {
+			if err := checkModels(ctx, config, force, "MODEL", args); err != nil {
 				return err
 			}
 			return withBilling(ctx, &f, func(st *billing.Store) error {

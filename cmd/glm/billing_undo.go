@@ -328,8 +328,9 @@ func servedModels(ctx context.Context, config string) (func(string) bool, error)
 	return func(name string) bool { _, ok := r.Model(name); return ok }, nil
 }
 
-// checkModels refuses model names no backend serves, unless --force.
-func checkModels(ctx context.Context, config string, force bool, flag string, names []string) error {
+// checkModels refuses model names no backend serves, unless --force;
+// what names the input in the message (a flag, or an argument).
+func checkModels(ctx context.Context, config string, force bool, what string, names []string) error {
 	if force {
 		return nil
 	}
@@ -337,9 +338,8 @@ func checkModels(ctx context.Context, config string, force bool, flag string, na
 	if err != nil {
 		return err
 	}
-	if err := admin.Models(flag, names, known, false); err != nil {
+	if err := admin.Models(what, names, known, false); err != nil {
 		msg := validationErr(err).Error()
-		msg = strings.Replace(msg, flag+":", "--"+flag+":", 1)
 		msg = strings.Replace(msg, "or force it", "or pass --force", 1)
 		return errors.New(msg + " (models served: the backends of --config, else the Zhipu catalogue)")
 	}
