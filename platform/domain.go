@@ -229,12 +229,18 @@ type RequestLog struct {
 	Charge Charge
 }
 
-// Usage is a token count in the request log (the wire zhipuai.Usage minus
-// the optional details).
+// Usage is a token count in the request log and in a settlement (the wire
+// zhipuai.Usage, its details flattened).
 type Usage struct {
 	PromptTokens     int
 	CompletionTokens int
 	TotalTokens      int
+	// CachedTokens is the part of PromptTokens the upstream served from its
+	// prompt cache (docs/v4.md §11): never in addition to PromptTokens.
+	CachedTokens int
+	// ReasoningTokens is the part of CompletionTokens spent thinking; it is
+	// output and priced as output (docs/design.md §3 "Money").
+	ReasoningTokens int
 	// Images counts generated images (billed per image).
 	Images int
 }

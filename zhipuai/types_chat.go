@@ -74,7 +74,15 @@ type ChatCompletionRequest struct {
 	SensitiveWordCheck *SensitiveWordCheck `json:"sensitive_word_check,omitempty"`
 	Meta               *Meta               `json:"meta,omitempty"`
 	ResponseFormat     *ResponseFormat     `json:"response_format,omitempty"`
-	Thinking           *Thinking           `json:"thinking,omitempty"`
+	// Thinking switches a thinking model's reasoning (GLM-4.5 and later,
+	// docs/v4.md §11); nil leaves the model's default.
+	Thinking *Thinking `json:"thinking,omitempty"`
+	// ToolStream asks a stream for tool-call arguments in pieces (GLM-4.6
+	// and later); glm serve's own translation sends each call whole, which
+	// is one valid piece (docs/v4.md §11).
+	ToolStream bool `json:"tool_stream,omitempty"`
+	// WatermarkEnabled asks the cloud to mark generated content.
+	WatermarkEnabled *bool `json:"watermark_enabled,omitempty"`
 	// Extra carries codegeex-4's free-form "extra" object untouched.
 	Extra json.RawMessage `json:"extra,omitempty"`
 }
@@ -130,9 +138,18 @@ type ResponseFormat struct {
 	Type string `json:"type"`
 }
 
-// Thinking is {type:"enabled"|"disabled"} (GLM-4.5 and later).
+// Thinking types (docs/v4.md §11).
+const (
+	ThinkingEnabled  = "enabled"
+	ThinkingDisabled = "disabled"
+)
+
+// Thinking is {type:"enabled"|"disabled", clear_thinking:bool} (GLM-4.5 and
+// later). ClearThinking false keeps the reasoning of earlier assistant
+// turns in the prompt ("preserved thinking"); nil is the model's default.
 type Thinking struct {
-	Type string `json:"type"`
+	Type          string `json:"type,omitempty"`
+	ClearThinking *bool  `json:"clear_thinking,omitempty"`
 }
 
 // Message is one entry of "messages" in a request.
@@ -143,6 +160,9 @@ type Message struct {
 	Content    Content    `json:"content,omitzero"`
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
+	// ReasoningContent is an assistant turn's reasoning, sent back in
+	// multi-turn chats when thinking is preserved (docs/v4.md §11).
+	ReasoningContent string `json:"reasoning_content,omitempty"`
 	// Name is accepted for OpenAI-shaped clients; the V4 API ignores it.
 	Name string `json:"name,omitempty"`
 }
@@ -316,17 +336,43 @@ func (m *CompletionMessage) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Usage counts tokens. All three fields are always encoded.
+// Usage counts tokens. The three counts are always encoded; the details
+// only when the upstream reported them (docs/v4.md §11).
 type Usage struct {
-	PromptTokens        int                  `json:"prompt_tokens"`
-	CompletionTokens    int                  `json:"completion_tokens"`
-	TotalTokens         int                  `json:"total_tokens"`
-	PromptTokensDetails *PromptTokensDetails `json:"prompt_tokens_details,omitempty"`
+	PromptTokens            int                      `json:"prompt_tokens"`
+	CompletionTokens        int                      `json:"completion_tokens"`
+	TotalTokens             int                      `json:"total_tokens"`
+	PromptTokensDetails     *PromptTokensDetails     `json:"prompt_tokens_details,omitempty"`
+	CompletionTokensDetails *CompletionTokensDetails `json:"completion_tokens_details,omitempty"`
 }
 
-// PromptTokensDetails reports cached prompt tokens (later models).
+// PromptTokensDetails reports cached prompt tokens: a part OF
+// prompt_tokens, never in addition to it (docs/v4.md §11).
 type PromptTokensDetails struct {
 	CachedTokens int `json:"cached_tokens"`
+}
+
+// CompletionTokensDetails reports reasoning tokens: a part of
+// completion_tokens (docs/v4.md §11).
+type CompletionTokensDetails struct {
+	ReasoningTokens int `json:"reasoning_tokens"`
+}
+
+// CachedTokens is prompt_tokens_details.cached_tokens, 0 when absent.
+func (u Usage) CachedTokens() int {
+	if u.PromptTokensDetails == nil {
+		return 0
+	}
+	return u.PromptTokensDetails.CachedTokens
+}
+
+// ReasoningTokens is completion_tokens_details.reasoning_tokens, 0 when
+// absent.
+func (u Usage) ReasoningTokens() int {
+	if u.CompletionTokensDetails == nil {
+		return 0
+	}
+	return u.CompletionTokensDetails.ReasoningTokens
 }
 
 // WebSearchResult is one source the web_search tool used.

@@ -81,7 +81,10 @@ func nilRequest() *ValidationError {
 //   - model has at most 128 bytes, request_id at most 128 visible ASCII
 //     characters, user_id 6–128 characters and no control characters
 //     (validate_ids.go: the server stores and echoes them);
-//   - response_format and thinking have one of their documented types.
+//   - response_format and thinking have one of their documented types
+//     (thinking's may be empty: the model's default), sensitive_word_check
+//     type "ALL" and status "ENABLE" or "DISABLE"; only assistant messages
+//     carry reasoning_content (docs/v4.md §11).
 //
 // The ranges are the ones glm serve enforces, chosen for the clients that
 // exist: temperature 0 is greedy decoding for OpenAI-shaped clients, and
@@ -141,8 +144,18 @@ func ValidateChatRequest(r *ChatCompletionRequest) error {
 	if rf := r.ResponseFormat; rf != nil && rf.Type != "text" && rf.Type != "json_object" {
 		return invalid("response_format.type", `must be "text" or "json_object", got %q`, rf.Type)
 	}
-	if th := r.Thinking; th != nil && th.Type != "enabled" && th.Type != "disabled" {
+	// An empty type leaves the model's default, so {"clear_thinking": false}
+	// alone is a request to keep earlier reasoning (docs/v4.md §11).
+	if th := r.Thinking; th != nil && th.Type != "" && th.Type != ThinkingEnabled && th.Type != ThinkingDisabled {
 		return invalid("thinking.type", `must be "enabled" or "disabled", got %q`, th.Type)
+	}
+	if sw := r.SensitiveWordCheck; sw != nil {
+		if sw.Type != "" && sw.Type != "ALL" {
+			return invalid("sensitive_word_check.type", `must be "ALL", got %q`, sw.Type)
+		}
+		if sw.Status != "" && sw.Status != "ENABLE" && sw.Status != "DISABLE" {
+			return invalid("sensitive_word_check.status", `must be "ENABLE" or "DISABLE", got %q`, sw.Status)
+		}
 	}
 	if len(r.Extra) > 0 && !json.Valid(r.Extra) {
 		return malformed("extra", "is not valid JSON")
@@ -167,6 +180,9 @@ func validateMessage(i int, m *Message) error {
 	}
 	if len(m.ToolCalls) > 0 && m.Role != RoleAssistant {
 		return invalid(field+".tool_calls", "only assistant messages carry tool calls")
+	}
+	if m.ReasoningContent != "" && m.Role != RoleAssistant {
+		return invalid(field+".reasoning_content", "only assistant messages carry reasoning")
 	}
 	// An assistant turn may have no content at all when tool_calls carry it
 	// (docs/v4.md §10: the OpenAI SDKs send it back that way).

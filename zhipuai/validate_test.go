@@ -84,6 +84,12 @@ func TestValidateChatRequest(t *testing.T) {
 		{"user_id", InvalidField, func(r *ChatCompletionRequest) { r.UserID = strings.Repeat("u", 129) }},
 		{"response_format.type", InvalidField, func(r *ChatCompletionRequest) { r.ResponseFormat = &ResponseFormat{Type: "xml"} }},
 		{"thinking.type", InvalidField, func(r *ChatCompletionRequest) { r.Thinking = &Thinking{Type: "on"} }},
+		{"thinking.type", InvalidField, func(r *ChatCompletionRequest) { r.Thinking = &Thinking{Type: "ENABLED"} }},
+		{"sensitive_word_check.type", InvalidField, func(r *ChatCompletionRequest) { r.SensitiveWordCheck = &SensitiveWordCheck{Type: "SOME"} }},
+		{"sensitive_word_check.status", InvalidField, func(r *ChatCompletionRequest) {
+			r.SensitiveWordCheck = &SensitiveWordCheck{Type: "ALL", Status: "OFF"}
+		}},
+		{"messages[0].reasoning_content", InvalidField, func(r *ChatCompletionRequest) { r.Messages[0].ReasoningContent = "hmm" }},
 		{"extra", MalformedRequest, func(r *ChatCompletionRequest) { r.Extra = json.RawMessage("{") }},
 	} {
 		r := good()
@@ -110,8 +116,18 @@ func TestValidateChatRequest(t *testing.T) {
 	ok.Messages = append(ok.Messages, AssistantToolCallsMessage(ToolCall{ID: "c", Function: FunctionCall{Name: "f", Arguments: "{}"}}),
 		ToolMessage("c", "sunny"), UserParts(TextPart("x"), ImageURLPart("https://a/b.png")),
 		Message{Role: RoleAssistant, Content: Content{Parts: []ContentPart{TextPart("t")}}})
+	ok.Thinking = &Thinking{Type: ThinkingEnabled, ClearThinking: Ptr(false)}
+	ok.ToolStream, ok.WatermarkEnabled = true, Ptr(false)
+	ok.ResponseFormat = &ResponseFormat{Type: "json_object"}
+	ok.SensitiveWordCheck = &SensitiveWordCheck{Type: "ALL", Status: "DISABLE"}
+	ok.Messages = append(ok.Messages, Message{Role: RoleAssistant, Content: Content{Text: "a"}, ReasoningContent: "r"}, UserMessage("again"))
 	if err := ValidateChatRequest(ok); err != nil {
 		t.Fatal(err)
+	}
+	// A thinking object without a type keeps the model's default.
+	ok.Thinking = &Thinking{ClearThinking: Ptr(false)}
+	if err := ValidateChatRequest(ok); err != nil {
+		t.Fatalf("thinking without type: got %v, want nil", err)
 	}
 	var ve *ValidationError
 	if err := ValidateChatRequest(nil); !errors.As(err, &ve) || ve.Kind != MalformedRequest {

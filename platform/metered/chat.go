@@ -191,5 +191,9 @@ func usageOf(u zhipuai.Usage) platform.Usage {
 	if total == 0 {
 		total = u.PromptTokens + u.CompletionTokens
 	}
-	return platform.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: total}
+	// The details are parts of the counts (docs/v4.md §11); an upstream that
+	// reports more than the whole is clamped so no tier is counted twice.
+	return platform.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: total,
+		CachedTokens:    min(max(u.CachedTokens(), 0), max(u.PromptTokens, 0)),
+		ReasoningTokens: min(max(u.ReasoningTokens(), 0), max(u.CompletionTokens, 0))}
 }

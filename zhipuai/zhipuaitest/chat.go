@@ -21,9 +21,10 @@ const runesPerChunk = 3
 // writes a string. Decoding them with the zhipuai types gives the same
 // values; the tests check that.
 type wireMessage struct {
-	Role      string             `json:"role"`
-	Content   *string            `json:"content"`
-	ToolCalls []zhipuai.ToolCall `json:"tool_calls,omitempty"`
+	Role             string             `json:"role"`
+	Content          *string            `json:"content"`
+	ReasoningContent string             `json:"reasoning_content,omitempty"`
+	ToolCalls        []zhipuai.ToolCall `json:"tool_calls,omitempty"`
 }
 
 type wireChoice struct {
@@ -54,11 +55,12 @@ type wireAsyncResult struct {
 
 // answer is a reply resolved against one request.
 type answer struct {
-	content string
-	pieces  []string
-	calls   []zhipuai.ToolCall
-	finish  string
-	usage   zhipuai.Usage
+	content   string
+	reasoning []string
+	pieces    []string
+	calls     []zhipuai.ToolCall
+	finish    string
+	usage     zhipuai.Usage
 }
 
 // tokens estimates a token count: one per 4 bytes of UTF-8, rounded up,
@@ -136,22 +138,36 @@ func (s *Server) resolve(cr *zhipuai.ChatCompletionRequest, rep Reply) answer {
 	if rep.finish != "" {
 		a.finish = rep.finish
 	}
+	a.reasoning = rep.reasoning
+	thought := tokens(strings.Join(a.reasoning, ""))
 	if rep.usage != nil {
 		a.usage = *rep.usage
 	} else {
-		c := tokens(a.content)
+		c := tokens(a.content) + thought
 		for _, tc := range a.calls {
 			c += tokens(tc.Function.Name) + tokens(tc.Function.Arguments)
 		}
 		p := promptTokens(cr)
 		a.usage = zhipuai.Usage{PromptTokens: p, CompletionTokens: c, TotalTokens: p + c}
+		if len(a.reasoning) > 0 {
+			a.usage.CompletionTokensDetails = &zhipuai.CompletionTokensDetails{ReasoningTokens: thought}
+		}
+	}
+	if rep.hasDetails {
+		a.usage.PromptTokensDetails, a.usage.CompletionTokensDetails = nil, nil
+		if rep.details[0] >= 0 {
+			a.usage.PromptTokensDetails = &zhipuai.PromptTokensDetails{CachedTokens: rep.details[0]}
+		}
+		if rep.details[1] >= 0 {
+			a.usage.CompletionTokensDetails = &zhipuai.CompletionTokensDetails{ReasoningTokens: rep.details[1]}
+		}
 	}
 	return a
 }
 
 // choice is the sync/async form of an answer.
 func (a answer) choice() wireChoice {
-	m := wireMessage{Role: zhipuai.RoleAssistant, ToolCalls: a.calls}
+	m := wireMessage{Role: zhipuai.RoleAssistant, ToolCalls: a.calls, ReasoningContent: strings.Join(a.reasoning, "")}
 	if a.content != "" || len(a.calls) == 0 {
 		m.Content = &a.content
 	}
@@ -257,6 +273,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, cr *zhipuai.Chat
 		})
 	}
 	var events [][]byte
+	for _, p := range a.reasoning {
+		events = append(events, chunk(zhipuai.Delta{ReasoningContent: p}, "", nil))
+	}
 	for _, p := range a.pieces {
 		events = append(events, chunk(zhipuai.Delta{Content: p}, "", nil))
 	}

@@ -29,26 +29,31 @@ const (
 // kept in a variable and reused. The zero Reply means "the default answer"
 // (what Handle's default returns).
 type Reply struct {
-	kind     kind
-	content  string
-	calls    []zhipuai.ToolCall
-	status   int
-	code     string
-	message  string
-	vectors  [][]float64
-	usage    *zhipuai.Usage
-	finish   string
-	chunks   []string
-	delay    time.Duration
-	cut      bool
-	cutAfter int
-	stall    bool
-	stallAt  int
-	headers  [][2]string
-	times    int
-	fail     bool
-	failCode string
-	failMsg  string
+	kind    kind
+	content string
+	// reasoning is the thinking before the answer, streamed first.
+	reasoning []string
+	calls     []zhipuai.ToolCall
+	status    int
+	code      string
+	message   string
+	vectors   [][]float64
+	usage     *zhipuai.Usage
+	// details are cached and reasoning tokens (WithUsageDetails).
+	details    [2]int
+	hasDetails bool
+	finish     string
+	chunks     []string
+	delay      time.Duration
+	cut        bool
+	cutAfter   int
+	stall      bool
+	stallAt    int
+	headers    [][2]string
+	times      int
+	fail       bool
+	failCode   string
+	failMsg    string
 }
 
 // Text answers with content: on a sync call as choices[0].message.content;
@@ -108,6 +113,27 @@ func Embeddings(vectors ...[]float64) Reply {
 // per 4 bytes of UTF-8, rounded up).
 func (r Reply) WithUsage(prompt, completion int) Reply {
 	r.usage = &zhipuai.Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion}
+	return r
+}
+
+// WithReasoning makes the reply a thinking model's (docs/v4.md §11): the
+// pieces arrive first as delta.reasoning_content chunks, one each, then the
+// content; a sync or async reply carries their concatenation as
+// message.reasoning_content. Unless WithUsage says otherwise, the estimated
+// usage counts them as completion tokens and reports them in
+// completion_tokens_details.reasoning_tokens.
+func (r Reply) WithReasoning(pieces ...string) Reply {
+	r.reasoning = slices.Clone(pieces)
+	return r
+}
+
+// WithUsageDetails adds the usage details of docs/v4.md §11 to the usage
+// set by WithUsage (or to the estimate): cached is a part of prompt_tokens,
+// reasoning a part of completion_tokens; a negative value leaves that
+// detail out.
+func (r Reply) WithUsageDetails(cached, reasoning int) Reply {
+	r.details = [2]int{cached, reasoning}
+	r.hasDetails = true
 	return r
 }
 
