@@ -39,6 +39,7 @@ type oaDelta struct {
 	Role             string       `json:"role"`
 	Content          *string      `json:"content"`
 	ReasoningContent *string      `json:"reasoning_content"`
+	Reasoning        *string      `json:"reasoning"` // newer vLLM, Ollama
 	ToolCalls        []oaToolCall `json:"tool_calls"`
 }
 
@@ -65,8 +66,9 @@ type chunkTranslator struct {
 	finish  string
 	usage   *zhipuai.Usage
 	final   bool
-	// completion estimates the completion tokens, for engines without usage.
-	completion int
+	// completion estimates the completion tokens, for engines without usage;
+	// reasoning the part of it that was reasoning (oaUsage.v4).
+	completion, reasoning int
 	// glm holds content that may be a GLM-4 native tool call (glm4tools.go);
 	// nil when the backend or request does not ask for that parsing.
 	glm *glm4Stream
@@ -97,15 +99,15 @@ func (t *chunkTranslator) push(c *oaChunk) []*zhipuai.ChatCompletionChunk {
 	for i := range c.Choices {
 		ch := &c.Choices[i]
 		d := &ch.Delta
-		var content, reasoning string
+		var content string
 		if d.Content != nil {
 			content = *d.Content
 		}
-		if d.ReasoningContent != nil {
-			reasoning = *d.ReasoningContent
-		}
+		reasoning := reasoningOf(d.ReasoningContent, d.Reasoning)
 		if content != "" || reasoning != "" {
-			t.completion += platform.EstimateTokens(content) + platform.EstimateTokens(reasoning)
+			r := platform.EstimateTokens(reasoning)
+			t.completion += platform.EstimateTokens(content) + r
+			t.reasoning += r
 			if t.glm != nil && ch.Index == 0 && content != "" {
 				content = t.glm.feed(content) // "" while it may be a call
 			}
@@ -121,7 +123,7 @@ func (t *chunkTranslator) push(c *oaChunk) []*zhipuai.ChatCompletionChunk {
 		}
 	}
 	if c.Usage != nil {
-		u := c.Usage.v4()
+		u := c.Usage.v4(t.reasoning)
 		t.usage = &u
 	}
 	if t.finish != "" && t.usage != nil && !t.final {
@@ -223,6 +225,9 @@ func (t *chunkTranslator) emitFinal() {
 	if u == nil {
 		p := platform.EstimateChatPromptTokens(t.req)
 		u = &zhipuai.Usage{PromptTokens: p, CompletionTokens: t.completion, TotalTokens: p + t.completion}
+		if t.reasoning > 0 {
+			u.CompletionTokensDetails = &zhipuai.CompletionTokensDetails{ReasoningTokens: t.reasoning}
+		}
 	}
 	c := t.chunk(0, zhipuai.Delta{Role: zhipuai.RoleAssistant})
 	c.Choices[0].FinishReason = t.finish

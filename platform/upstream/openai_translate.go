@@ -37,6 +37,9 @@ type oaChatRequest struct {
 	Tools          []oaTool                `json:"tools,omitempty"`
 	ToolChoice     string                  `json:"tool_choice,omitempty"`
 	ResponseFormat *zhipuai.ResponseFormat `json:"response_format,omitempty"`
+	// ChatTemplateKwargs carries thinking to the engine's chat template
+	// (docs/v4.md §11: enable_thinking, clear_thinking).
+	ChatTemplateKwargs map[string]any `json:"chat_template_kwargs,omitempty"`
 }
 
 type oaStreamOptions struct {
@@ -51,6 +54,9 @@ type oaMessage struct {
 	ToolCalls  []oaToolCall    `json:"tool_calls,omitempty"`
 	ToolCallID string          `json:"tool_call_id,omitempty"`
 	Name       string          `json:"name,omitempty"`
+	// ReasoningContent is an earlier assistant turn's reasoning; the GLM-4.5+
+	// chat templates render it when thinking is preserved (docs/v4.md §11).
+	ReasoningContent string `json:"reasoning_content,omitempty"`
 }
 
 type oaPart struct {
@@ -83,9 +89,13 @@ type oaTool struct {
 
 // ToOpenAIChat translates a V4 chat request for an engine (docs/peers.md §4.3):
 //   - Zhipu-only fields are dropped: request_id, user_id, do_sample,
-//     sensitive_word_check, meta, thinking, extra, web_search and retrieval
-//     tools (engines have neither); tool_choice goes only with tools left
-//     (vLLM rejects tool_choice without tools);
+//     sensitive_word_check, watermark_enabled, tool_stream, meta, extra,
+//     web_search and retrieval tools (engines have neither); tool_choice
+//     goes only with tools left (vLLM rejects tool_choice without tools);
+//   - thinking becomes chat_template_kwargs enable_thinking (and
+//     clear_thinking) for the engines whose chat templates read them (vLLM,
+//     SGLang, llama.cpp; docs/v4.md §11); an assistant turn's
+//     reasoning_content goes back with it;
 //   - do_sample:false becomes temperature 0 (greedy) without top_p;
 //   - a bare base64 image becomes a data URI (engines require one; the
 //     Python SDK strips the prefix, docs/v4.md §3), http(s) and data URIs pass;
@@ -119,6 +129,7 @@ func ToOpenAIChat(req *zhipuai.ChatCompletionRequest, stream bool, flavor string
 	if len(out.Tools) > 0 && req.ToolChoice != "" {
 		out.ToolChoice = req.ToolChoice
 	}
+	out.ChatTemplateKwargs = thinkingKwargs(req.Thinking, flavor)
 	for i := range req.Messages {
 		m, err := toOpenAIMessage(&req.Messages[i], flavor)
 		if err != nil {
@@ -131,8 +142,38 @@ func ToOpenAIChat(req *zhipuai.ChatCompletionRequest, stream bool, flavor string
 
 var jsonNull = json.RawMessage("null")
 
+// thinkingKwargs is the chat_template_kwargs that switch a GLM-4.5+ model's
+// thinking on an engine, nil when there is nothing to say or the engine
+// does not take them. Ollama's OpenAI layer has no such field and an
+// unnamed engine may refuse unknown fields, so only the engines known to
+// pass them to the template get them.
+func thinkingKwargs(th *zhipuai.Thinking, flavor string) map[string]any {
+	if th == nil {
+		return nil
+	}
+	switch flavor {
+	case FlavorVLLM, FlavorSGLang, FlavorLlamaCpp:
+	default:
+		return nil
+	}
+	kw := map[string]any{}
+	switch th.Type {
+	case zhipuai.ThinkingEnabled:
+		kw["enable_thinking"] = true
+	case zhipuai.ThinkingDisabled:
+		kw["enable_thinking"] = false
+	}
+	if th.ClearThinking != nil {
+		kw["clear_thinking"] = *th.ClearThinking
+	}
+	if len(kw) == 0 {
+		return nil
+	}
+	return kw
+}
+
 func toOpenAIMessage(m *zhipuai.Message, flavor string) (oaMessage, error) {
-	out := oaMessage{Role: m.Role, ToolCallID: m.ToolCallID, Name: m.Name}
+	out := oaMessage{Role: m.Role, ToolCallID: m.ToolCallID, Name: m.Name, ReasoningContent: m.ReasoningContent}
 	for _, tc := range m.ToolCalls {
 		typ := tc.Type
 		if typ == "" {
@@ -250,11 +291,26 @@ type oaChoice struct {
 	FinishReason string     `json:"finish_reason"`
 }
 
+// oaReplyMsg is an engine's reply message. Engines name the reasoning
+// differently: vLLM's reasoning parsers and llama.cpp write
+// reasoning_content, newer vLLM and Ollama write reasoning.
 type oaReplyMsg struct {
 	Role             string       `json:"role"`
 	Content          *string      `json:"content"`
 	ReasoningContent *string      `json:"reasoning_content"`
+	Reasoning        *string      `json:"reasoning"`
 	ToolCalls        []oaToolCall `json:"tool_calls"`
+}
+
+// reasoningOf is the reasoning an engine sent under either name.
+func reasoningOf(rc, r *string) string {
+	if rc != nil && *rc != "" {
+		return *rc
+	}
+	if r != nil {
+		return *r
+	}
+	return ""
 }
 
 type oaUsage struct {
@@ -264,15 +320,30 @@ type oaUsage struct {
 	PromptTokensDetails *struct {
 		CachedTokens int `json:"cached_tokens"`
 	} `json:"prompt_tokens_details"`
+	CompletionTokensDetails *struct {
+		ReasoningTokens int `json:"reasoning_tokens"`
+	} `json:"completion_tokens_details"`
 }
 
-func (u *oaUsage) v4() zhipuai.Usage {
+// v4 converts the usage; reasoning estimates the reasoning tokens from the
+// reasoning text relayed, used when the engine reports no
+// reasoning_tokens of its own (vLLM and llama.cpp count them inside
+// completion_tokens without a detail). The detail is a part of
+// completion_tokens either way, so it never changes what is billed
+// (docs/v4.md §11).
+func (u *oaUsage) v4(reasoning int) zhipuai.Usage {
 	out := zhipuai.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
 	if out.TotalTokens == 0 {
 		out.TotalTokens = out.PromptTokens + out.CompletionTokens
 	}
 	if u.PromptTokensDetails != nil && u.PromptTokensDetails.CachedTokens > 0 {
 		out.PromptTokensDetails = &zhipuai.PromptTokensDetails{CachedTokens: u.PromptTokensDetails.CachedTokens}
+	}
+	if u.CompletionTokensDetails != nil && u.CompletionTokensDetails.ReasoningTokens > 0 {
+		reasoning = u.CompletionTokensDetails.ReasoningTokens
+	}
+	if reasoning > 0 {
+		out.CompletionTokensDetails = &zhipuai.CompletionTokensDetails{ReasoningTokens: min(reasoning, out.CompletionTokens)}
 	}
 	return out
 }
@@ -317,9 +388,7 @@ func FromOpenAIChat(in *oaChatCompletion, req *zhipuai.ChatCompletionRequest, mo
 		if c.Message.Content != nil {
 			msg.Content = *c.Message.Content
 		}
-		if c.Message.ReasoningContent != nil {
-			msg.ReasoningContent = *c.Message.ReasoningContent
-		}
+		msg.ReasoningContent = reasoningOf(c.Message.ReasoningContent, c.Message.Reasoning)
 		for i, tc := range c.Message.ToolCalls {
 			msg.ToolCalls = append(msg.ToolCalls, v4ToolCall(tc, i))
 		}
@@ -329,10 +398,17 @@ func FromOpenAIChat(in *oaChatCompletion, req *zhipuai.ChatCompletionRequest, mo
 		}
 		out.Choices = append(out.Choices, zhipuai.Choice{Index: c.Index, FinishReason: fr, Message: msg})
 	}
+	thought := 0
+	for _, c := range out.Choices {
+		thought += platform.EstimateTokens(c.Message.ReasoningContent)
+	}
 	if in.Usage != nil {
-		out.Usage = in.Usage.v4()
+		out.Usage = in.Usage.v4(thought)
 	} else {
 		out.Usage = estimateUsage(req, replyText(out))
+		if thought > 0 {
+			out.Usage.CompletionTokensDetails = &zhipuai.CompletionTokensDetails{ReasoningTokens: min(thought, out.Usage.CompletionTokens)}
+		}
 	}
 	return out
 }

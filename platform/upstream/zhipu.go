@@ -295,7 +295,8 @@ func badReply(backend string, err error) *platform.Error {
 func replyText(c *zhipuai.ChatCompletion) string {
 	var s string
 	for _, ch := range c.Choices {
-		s += ch.Message.Content
+		// Reasoning is output too (docs/design.md §3 "Money").
+		s += ch.Message.ReasoningContent + ch.Message.Content
 		for _, tc := range ch.Message.ToolCalls {
 			s += tc.Function.Name + tc.Function.Arguments
 		}
