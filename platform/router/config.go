@@ -55,12 +55,14 @@ type BackendConfig struct {
 	// Flavor names the engine behind an openai backend ("vllm", "sglang",
 	// "ollama", "llamacpp") so its known quirks are handled; optional.
 	Flavor string `json:"flavor,omitempty"`
-	// ToolParser (openai backends): "auto" (default) turns GLM-4 native
-	// tool calls ("name\n{json}" in the engine's text) into V4 tool calls
-	// for models whose upstream name looks like GLM-4 / GLM-4-0414; "glm4"
-	// does so for every model of the backend (and on vLLM also sends
-	// tool_choice "none", which a vLLM without --tool-call-parser needs to
-	// accept tools at all); "none" never does.
+	// ToolParser (openai backends): "auto" (default) turns tool calls the
+	// engine left in its text into V4 tool calls: GLM-4 native ones
+	// ("name\n{json}") for models whose upstream name looks like GLM-4 /
+	// GLM-4-0414, GLM-4.5+ markup ("<tool_call>name<arg_key>…") for GLM-4.5
+	// and later; "glm4" / "glm45" parse that form for every model of the
+	// backend (and on vLLM also send tool_choice "none", which a vLLM
+	// without --tool-call-parser needs to accept tools at all); "none"
+	// never parses.
 	ToolParser string `json:"tool_parser,omitempty"`
 	// Models served; for zhipu an empty list means every model of the
 	// Zhipu catalogue. Entries may be plain strings ("glm-4").

@@ -91,28 +91,6 @@ func GLM4NativeToolModel(model string) bool {
 	return false
 }
 
-// glm4ToolNames returns the request's function tool names when GLM-4 native
-// calls should be parsed for it (mode and engine model allow it, and the
-// request offers function tools), else nil.
-func glm4ToolNames(mode string, req *zhipuai.ChatCompletionRequest) []string {
-	switch mode {
-	case ToolParserNone:
-		return nil
-	case ToolParserGLM4:
-	default:
-		if !GLM4NativeToolModel(req.Model) {
-			return nil
-		}
-	}
-	var names []string
-	for _, t := range req.Tools {
-		if t.Type == zhipuai.ToolTypeFunction && t.Function != nil && t.Function.Name != "" {
-			names = append(names, t.Function.Name)
-		}
-	}
-	return names
-}
-
 // glm4Call is one extracted call; Arguments is the model's JSON object text.
 type glm4Call struct {
 	Name, Arguments string
@@ -381,7 +359,7 @@ func (g *glm4Stream) finish(convert bool) (text string, calls []glm4Call) {
 }
 
 // glm4EngineRequest adjusts the engine request when this backend was told
-// explicitly (ToolParserGLM4) that the gateway parses the calls: vLLM
+// explicitly (ToolParserGLM4, ToolParserGLM45) that the gateway parses the calls: vLLM
 // refuses tool_choice "auto" — and a missing tool_choice with tools, which
 // it turns into "auto" — unless started with --enable-auto-tool-choice and
 // a --tool-call-parser (vllm serving_chat.py; vLLM #9986 is exactly this
@@ -390,8 +368,9 @@ func (g *glm4Stream) finish(convert bool) (text string, calls []glm4Call) {
 // --exclude-tools-when-tool-choice-none) and returns the model's text,
 // which the gateway then parses. The tools field itself is unchanged. Only
 // vLLM: other engines drop the tools from the prompt on "none".
-func (b *OpenAI) glm4EngineRequest(oreq *oaChatRequest, names []string) {
-	if names == nil || b.toolParser != ToolParserGLM4 || b.flavor != FlavorVLLM || len(oreq.Tools) == 0 {
+func (b *OpenAI) glm4EngineRequest(oreq *oaChatRequest, parser *textToolParser) {
+	explicit := b.toolParser == ToolParserGLM4 || b.toolParser == ToolParserGLM45
+	if parser == nil || !explicit || b.flavor != FlavorVLLM || len(oreq.Tools) == 0 {
 		return
 	}
 	oreq.ToolChoice = "none"

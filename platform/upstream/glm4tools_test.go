@@ -238,7 +238,7 @@ func TestGLM4StreamTextReleasedEarly(t *testing.T) {
 	}
 	for _, s := range steps {
 		tr := newChunkTranslator(req, "glm-4")
-		tr.glm = newGLM4Stream(glm4ToolNames(ToolParserAuto, req))
+		tr.glm = textToolParserFor(ToolParserAuto, req).stream()
 		for _, st := range s.steps {
 			if got := push(tr, st[0]); got != st[1] {
 				t.Fatalf("%s: push(%q) emitted %q, want %q", s.name, st[0], got, st[1])
@@ -334,7 +334,7 @@ func BenchmarkGLM4StreamTextChunk(b *testing.B) {
 	line := []byte(`{"id":"chatcmpl-7c2","object":"chat.completion.chunk","created":1718000001,"model":"THUDM/glm-4-9b-chat","choices":[{"index":0,"delta":{"content":"查一下"},"logprobs":null,"finish_reason":null}]}`)
 	req := glm4Request("THUDM/glm-4-9b-chat", []string{"get_current_weather", "get_time"})
 	tr := newChunkTranslator(req, "glm-4")
-	tr.glm = newGLM4Stream(glm4ToolNames(ToolParserAuto, req))
+	tr.glm = textToolParserFor(ToolParserAuto, req).stream()
 	b.SetBytes(int64(len(line)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -363,7 +363,7 @@ func benchTranslate(b *testing.B, parse bool, wantCalls int) {
 	for b.Loop() {
 		tr := newChunkTranslator(req, "glm-4")
 		if parse {
-			tr.glm = newGLM4Stream(glm4ToolNames(ToolParserAuto, req))
+			tr.glm = textToolParserFor(ToolParserAuto, req).stream()
 		}
 		calls := 0
 		emit := func(cs []*zhipuai.ChatCompletionChunk) {

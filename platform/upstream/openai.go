@@ -28,9 +28,10 @@ type OpenAIOptions struct {
 	Flavor string
 	// HTTPClient defaults to NewHTTPClient().
 	HTTPClient *http.Client
-	// ToolParser: ToolParserAuto ("" too), ToolParserGLM4 or ToolParserNone —
-	// whether GLM-4 native tool calls in the engine's text become V4 tool
-	// calls (glm4tools.go).
+	// ToolParser: ToolParserAuto ("" too), ToolParserGLM4, ToolParserGLM45 or
+	// ToolParserNone — whether tool calls the engine left in its text (GLM-4
+	// native, glm4tools.go; GLM-4.5+ markup, glm45tools.go) become V4 tool
+	// calls.
 	ToolParser string
 	// StreamIdle cuts a stream that sends no byte for this long after its
 	// first (default DefaultStreamIdle; negative: never).
@@ -56,9 +57,9 @@ func NewOpenAI(o OpenAIOptions) (*OpenAI, error) {
 		return nil, errors.New("openai backend: base_url is required")
 	}
 	switch o.ToolParser {
-	case "", ToolParserAuto, ToolParserGLM4, ToolParserNone:
+	case "", ToolParserAuto, ToolParserGLM4, ToolParserGLM45, ToolParserNone:
 	default:
-		return nil, fmt.Errorf("openai backend: unknown tool_parser %q (auto, glm4 or none)", o.ToolParser)
+		return nil, fmt.Errorf("openai backend: unknown tool_parser %q (auto, glm4, glm45 or none)", o.ToolParser)
 	}
 	b := &OpenAI{name: o.Name, base: o.BaseURL, key: o.APIKey, flavor: o.Flavor, client: o.HTTPClient, toolParser: o.ToolParser,
 		idle: streamIdle(o.StreamIdle)}
@@ -90,8 +91,8 @@ func (b *OpenAI) Chat(ctx context.Context, req platform.ChatRequest) (*zhipuai.C
 	if err != nil {
 		return nil, nil, err
 	}
-	glmNames := glm4ToolNames(b.toolParser, req.Req)
-	b.glm4EngineRequest(oreq, glmNames)
+	parser := textToolParserFor(b.toolParser, req.Req)
+	b.glm4EngineRequest(oreq, parser)
 	body, err := json.Marshal(oreq)
 	if err != nil {
 		return nil, nil, platform.Wrap(platform.CodeInternal, "internal error", err)
@@ -115,8 +116,8 @@ func (b *OpenAI) Chat(ctx context.Context, req platform.ChatRequest) (*zhipuai.C
 		return nil, nil, engineError(b.name, http.StatusInternalServerError, raw, req.Req.Model, clientModel(req))
 	}
 	out := FromOpenAIChat(&in, req.Req, clientModel(req))
-	if glmNames != nil {
-		applyGLM4Calls(out, glmNames)
+	if parser != nil {
+		parser.apply(out)
 	}
 	enc, err := json.Marshal(out)
 	if err != nil {
@@ -134,8 +135,8 @@ func (b *OpenAI) ChatStream(ctx context.Context, req platform.ChatRequest) (plat
 	if err != nil {
 		return nil, err
 	}
-	glmNames := glm4ToolNames(b.toolParser, req.Req)
-	b.glm4EngineRequest(oreq, glmNames)
+	parser := textToolParserFor(b.toolParser, req.Req)
+	b.glm4EngineRequest(oreq, parser)
 	body, err := json.Marshal(oreq)
 	if err != nil {
 		return nil, platform.Wrap(platform.CodeInternal, "internal error", err)
@@ -160,8 +161,8 @@ func (b *OpenAI) ChatStream(ctx context.Context, req platform.ChatRequest) (plat
 	}
 	resp.Body = newIdleBody(resp.Body, b.idle, cancel)
 	tr := newChunkTranslator(req.Req, clientModel(req))
-	if glmNames != nil {
-		tr.glm = newGLM4Stream(glmNames)
+	if parser != nil {
+		tr.glm = parser.stream()
 	}
 	return &oaStream{
 		ctx: ctx, cancel: cancel, backend: b.name, upModel: req.Req.Model,

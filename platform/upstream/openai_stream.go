@@ -69,9 +69,10 @@ type chunkTranslator struct {
 	// completion estimates the completion tokens, for engines without usage;
 	// reasoning the part of it that was reasoning (oaUsage.v4).
 	completion, reasoning int
-	// glm holds content that may be a GLM-4 native tool call (glm4tools.go);
-	// nil when the backend or request does not ask for that parsing.
-	glm *glm4Stream
+	// glm holds content that may be a tool call written as text
+	// (glm4tools.go, glm45tools.go); nil when the backend or request does
+	// not ask for that parsing.
+	glm toolText
 
 	out []*zhipuai.ChatCompletionChunk
 }

@@ -82,10 +82,10 @@ var types = map[string]Type{
 				return err
 			}
 			switch s.ToolParser {
-			case "", ToolParserAuto, ToolParserGLM4, ToolParserNone:
+			case "", ToolParserAuto, ToolParserGLM4, ToolParserGLM45, ToolParserNone:
 				return nil
 			}
-			return fmt.Errorf("unknown tool_parser %q (auto, glm4 or none)", s.ToolParser)
+			return fmt.Errorf("unknown tool_parser %q (auto, glm4, glm45 or none)", s.ToolParser)
 		},
 		New: func(s Settings) (platform.Backend, error) {
 			return NewOpenAI(OpenAIOptions{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey, Flavor: s.Flavor,
