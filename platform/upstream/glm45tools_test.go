@@ -155,9 +155,9 @@ func TestGLM45MarkupEdges(t *testing.T) {
 	p := textToolParserFor(ToolParserAuto, req)
 	for _, text := range []string{
 		"<tool_call>delete_all<arg_key>x</arg_key><arg_value>1</arg_value></tool_call>", // not offered
-		"<tool_call>get_weather<arg_key>city</arg_key>北京</tool_call>",                  // no arg_value
-		"<tool_call>get_weather<arg_key>city</arg_key><arg_value>北京</arg_value>",       // not closed
-		"<tool_call>get_weather</tool_call> and then some prose",                       // text after
+		"<tool_call>get_weather<arg_key>city</arg_key>北京</tool_call>",                   // no arg_value
+		"<tool_call>get_weather<arg_key>city</arg_key><arg_value>北京</arg_value>",        // not closed
+		"<tool_call>get_weather</tool_call> and then some prose",                        // text after
 	} {
 		if _, _, ok := p.parseGLM45(text); ok {
 			t.Errorf("parseGLM45(%q): got ok, want text", text)
