@@ -62,6 +62,24 @@ type ImageBackend interface {
 	Images(ctx context.Context, req *zhipuai.ImageRequest) (*zhipuai.ImagesResponse, error)
 }
 
+// TokenizerBackend counts the prompt tokens of chat messages with the
+// model's own tokenizer (docs/v4.md §11). A backend that cannot count for a
+// model (an engine without a tokenize endpoint) returns ErrNotCounted, and
+// the caller falls back to a labelled estimate.
+type TokenizerBackend interface {
+	Backend
+	Tokenize(ctx context.Context, req *zhipuai.TokenizerRequest) (*zhipuai.TokenizerResponse, error)
+}
+
+// ErrNotCounted is TokenizerBackend's answer when it has no exact count.
+var ErrNotCounted = &Error{Code: CodeUnsupportedMode, Message: "this backend cannot count tokens"}
+
+// RerankBackend scores documents against a query (KindRerank models).
+type RerankBackend interface {
+	Backend
+	Rerank(ctx context.Context, req *zhipuai.RerankRequest) (*zhipuai.RerankResponse, error)
+}
+
 // Serves reports whether b implements the capability a model of kind
 // needs.
 func Serves(b Backend, kind ModelKind) bool {
@@ -74,6 +92,9 @@ func Serves(b Backend, kind ModelKind) bool {
 		return ok
 	case KindImage:
 		_, ok := b.(ImageBackend)
+		return ok
+	case KindRerank:
+		_, ok := b.(RerankBackend)
 		return ok
 	}
 	return false

@@ -10,7 +10,7 @@ import (
 )
 
 // ModelKind says which API a model answers: chat, vision (chat with
-// images), embedding or image generation.
+// images), embedding, image generation or rerank.
 type ModelKind string
 
 // Model kinds.
@@ -19,7 +19,20 @@ const (
 	KindVision    ModelKind = "vision"
 	KindEmbedding ModelKind = "embedding"
 	KindImage     ModelKind = "image"
+	KindRerank    ModelKind = "rerank"
 )
+
+// Capabilities say what a chat model takes beyond text, for the models
+// list (docs/v4.md §11).
+type Capabilities struct {
+	// Thinking: the model reasons before answering (reasoning_content)
+	// and takes the "thinking" switch.
+	Thinking bool
+	// Tools: the model calls function tools.
+	Tools bool
+	// Vision: the model reads images (KindVision).
+	Vision bool
+}
 
 // ModelInfo describes one model as clients see it.
 type ModelInfo struct {
@@ -35,6 +48,7 @@ type ModelInfo struct {
 	// Dimensions are the allowed embedding sizes; the first is the default.
 	Dimensions []int
 	OwnedBy    string
+	Caps       Capabilities
 }
 
 // DefaultDimensions is the vector size used when a request names none
@@ -107,20 +121,35 @@ const OwnerZhipu = "zhipuai"
 // disagree the smaller figure is used, so a 1261 from glm serve is never
 // stricter than needed only by accident of a bigger guess. MaxOutput: docs/v4.md §3
 // (glm-4 2024 docs: 8192; glm-4-plus current docs: 4K).
+//
+// The GLM-4.5 and later rows (docs/v4.md §11) are thinking models: GLM-4.5
+// (and -air, -x, -airx, -flash) 128K context and 96K output; GLM-4.6, 4.7
+// and 5 200K and 128K; GLM-4.5V 64K and 16K, GLM-4.6V 128K and 32K.
 var zhipuModels = []ModelInfo{
-	{ID: "glm-4", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 8192},
-	{ID: "glm-4-0520", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 4095},
-	{ID: "glm-4-plus", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 4095},
-	{ID: "glm-4-air", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 4095},
-	{ID: "glm-4-airx", Kind: KindChat, ContextTokens: 8_000, MaxOutput: 4095},
-	{ID: "glm-4-flash", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 4095},
-	{ID: "glm-4-long", Kind: KindChat, ContextTokens: 1_000_000, MaxOutput: 4095},
-	{ID: "glm-3-turbo", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 4095},
+	{ID: "glm-4", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 8192, Caps: tools},
+	{ID: "glm-4-0520", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 4095, Caps: tools},
+	{ID: "glm-4-plus", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 4095, Caps: tools},
+	{ID: "glm-4-air", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 4095, Caps: tools},
+	{ID: "glm-4-airx", Kind: KindChat, ContextTokens: 8_000, MaxOutput: 4095, Caps: tools},
+	{ID: "glm-4-flash", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 4095, Caps: tools},
+	{ID: "glm-4-long", Kind: KindChat, ContextTokens: 1_000_000, MaxOutput: 4095, Caps: tools},
+	{ID: "glm-3-turbo", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 4095, Caps: tools},
 	{ID: "charglm-3", Kind: KindChat, ContextTokens: 4_000, MaxOutput: 2048},
 	{ID: "codegeex-4", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 32_000},
+	{ID: "glm-4.5", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 96_000, Caps: thinkingTools},
+	{ID: "glm-4.5-air", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 96_000, Caps: thinkingTools},
+	{ID: "glm-4.5-airx", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 96_000, Caps: thinkingTools},
+	{ID: "glm-4.5-x", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 96_000, Caps: thinkingTools},
+	{ID: "glm-4.5-flash", Kind: KindChat, ContextTokens: 128_000, MaxOutput: 96_000, Caps: thinkingTools},
+	{ID: "glm-4.6", Kind: KindChat, ContextTokens: 200_000, MaxOutput: 128_000, Caps: thinkingTools},
+	{ID: "glm-4.7", Kind: KindChat, ContextTokens: 200_000, MaxOutput: 128_000, Caps: thinkingTools},
+	{ID: "glm-4.7-flash", Kind: KindChat, ContextTokens: 200_000, MaxOutput: 128_000, Caps: thinkingTools},
+	{ID: "glm-5", Kind: KindChat, ContextTokens: 200_000, MaxOutput: 128_000, Caps: thinkingTools},
 	{ID: "glm-4v", Kind: KindVision, ContextTokens: 2_000, MaxOutput: 1024},
 	{ID: "glm-4v-plus", Kind: KindVision, ContextTokens: 8_000, MaxOutput: 1024},
 	{ID: "glm-4v-flash", Kind: KindVision, ContextTokens: 8_000, MaxOutput: 1024},
+	{ID: "glm-4.5v", Kind: KindVision, ContextTokens: 64_000, MaxOutput: 16_000, Caps: Capabilities{Thinking: true}},
+	{ID: "glm-4.6v", Kind: KindVision, ContextTokens: 128_000, MaxOutput: 32_000, Caps: thinkingTools},
 	// Embedding limits are per input (docs/v4.md §5): embedding-2 512 tokens,
 	// embedding-3 3072 tokens.
 	{ID: "embedding-2", Kind: KindEmbedding, ContextTokens: 512, Dimensions: []int{1024}},
@@ -128,12 +157,22 @@ var zhipuModels = []ModelInfo{
 	{ID: "cogview-3", Kind: KindImage},
 	{ID: "cogview-3-plus", Kind: KindImage},
 	{ID: "cogview-3-flash", Kind: KindImage},
+	{ID: "cogview-4", Kind: KindImage},
+	// The cloud's reranker takes a query and at most 128 documents of 4096
+	// characters (docs/v4.md §11).
+	{ID: "rerank", Kind: KindRerank},
 }
+
+var (
+	tools         = Capabilities{Tools: true}
+	thinkingTools = Capabilities{Thinking: true, Tools: true}
+)
 
 var zhipuByID = func() map[string]ModelInfo {
 	m := make(map[string]ModelInfo, len(zhipuModels))
 	for i := range zhipuModels {
 		zhipuModels[i].OwnedBy = OwnerZhipu
+		zhipuModels[i].Caps.Vision = zhipuModels[i].Kind == KindVision
 		m[zhipuModels[i].ID] = zhipuModels[i]
 	}
 	return m

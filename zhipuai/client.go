@@ -10,6 +10,8 @@
 //	res, err := client.Chat.AsyncCompletions.RetrieveCompletionResult(ctx, task.ID)
 //	emb, err := client.Embeddings.Create(ctx, &zhipuai.EmbeddingRequest{...})
 //	img, err := client.Images.Generations(ctx, &zhipuai.ImageRequest{...})
+//	n, err := client.Tokenizer.Create(ctx, &zhipuai.TokenizerRequest{...})
+//	ranked, err := client.Rerank.Create(ctx, &zhipuai.RerankRequest{...})
 //	token, err := zhipuai.GenerateToken(apiKey, time.Minute)
 //
 // Every HTTP failure is an *APIError, every rejected request a
@@ -60,6 +62,8 @@ type Client struct {
 	Embeddings *EmbeddingsService
 	Images     *ImagesService
 	Models     *ModelsService
+	Tokenizer  *TokenizerService
+	Rerank     *RerankService
 
 	baseURL    string
 	keyID      string
@@ -169,6 +173,8 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.Embeddings = &EmbeddingsService{client: c}
 	c.Images = &ImagesService{client: c}
 	c.Models = &ModelsService{client: c}
+	c.Tokenizer = &TokenizerService{client: c}
+	c.Rerank = &RerankService{client: c}
 	return c, nil
 }
 

@@ -195,6 +195,8 @@ func (r *Router) addMember(be platform.Backend, timeout time.Duration, maxConc, 
 	m.chat, _ = be.(platform.ChatBackend)
 	m.embed, _ = be.(platform.EmbeddingBackend)
 	m.images, _ = be.(platform.ImageBackend)
+	m.tokens, _ = be.(platform.TokenizerBackend)
+	m.rerank, _ = be.(platform.RerankBackend)
 	if maxConc > 0 {
 		m.sem = make(chan struct{}, maxConc)
 	}

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,7 +54,7 @@ type BackendConfig struct {
 	APIKey    string `json:"api_key,omitempty"`
 	APIKeyEnv string `json:"api_key_env,omitempty"`
 	// Flavor names the engine behind an openai backend ("vllm", "sglang",
-	// "ollama", "llamacpp") so its known quirks are handled; optional.
+	// "ollama", "llamacpp", "tei") so its known quirks are handled; optional.
 	Flavor string `json:"flavor,omitempty"`
 	// ToolParser (openai backends): "auto" (default) turns tool calls the
 	// engine left in its text into V4 tool calls: GLM-4 native ones
@@ -93,6 +94,11 @@ type ModelConfig struct {
 	ContextTokens int                `json:"context_tokens,omitempty"`
 	MaxOutput     int                `json:"max_output,omitempty"`
 	Dimensions    []int              `json:"dimensions,omitempty"`
+	// Thinking and Tools state what the models list shows (docs/v4.md §11);
+	// absent, they come from the Zhipu catalogue, else Tools is true for
+	// chat models and Thinking for GLM-4.5+ upstream names.
+	Thinking *bool `json:"thinking,omitempty"`
+	Tools    *bool `json:"tools,omitempty"`
 }
 
 // UnmarshalJSON accepts "glm-4" as a short form of {"name":"glm-4"}.
@@ -268,6 +274,8 @@ func (m *ModelConfig) info() (platform.ModelInfo, error) {
 	info, known := platform.LookupZhipuModel(m.Name)
 	if !known {
 		info = platform.ModelInfo{ID: m.Name, Kind: platform.KindChat}
+		up := cmp.Or(m.Upstream, m.Name)
+		info.Caps = platform.Capabilities{Tools: true, Thinking: upstream.GLM45ToolModel(up)}
 	}
 	info.OwnedBy = "glmkit"
 	if known {
@@ -275,9 +283,9 @@ func (m *ModelConfig) info() (platform.ModelInfo, error) {
 	}
 	if m.Kind != "" {
 		switch m.Kind {
-		case platform.KindChat, platform.KindVision, platform.KindEmbedding, platform.KindImage:
+		case platform.KindChat, platform.KindVision, platform.KindEmbedding, platform.KindImage, platform.KindRerank:
 		default:
-			return info, fmt.Errorf("unknown kind %q (chat, vision, embedding or image)", m.Kind)
+			return info, fmt.Errorf("unknown kind %q (chat, vision, embedding, image or rerank)", m.Kind)
 		}
 		if known && m.Kind != info.Kind {
 			info.Dimensions = nil
@@ -307,6 +315,16 @@ func (m *ModelConfig) info() (platform.ModelInfo, error) {
 	if info.Kind != platform.KindEmbedding {
 		info.Dimensions = nil
 	}
+	if m.Thinking != nil {
+		info.Caps.Thinking = *m.Thinking
+	}
+	if m.Tools != nil {
+		info.Caps.Tools = *m.Tools
+	}
+	if !info.Chat() {
+		info.Caps = platform.Capabilities{}
+	}
+	info.Caps.Vision = info.Kind == platform.KindVision
 	return info, nil
 }
 

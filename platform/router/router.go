@@ -29,6 +29,8 @@ type member struct {
 	chat    platform.ChatBackend
 	embed   platform.EmbeddingBackend
 	images  platform.ImageBackend
+	tokens  platform.TokenizerBackend // nil: counts nothing exactly
+	rerank  platform.RerankBackend
 	timeout time.Duration
 	sem     chan struct{} // nil = no concurrency cap
 	brk     *breaker

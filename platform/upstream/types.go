@@ -96,10 +96,10 @@ var types = map[string]Type{
 
 func checkFlavor(f string) error {
 	switch f {
-	case "", FlavorVLLM, FlavorSGLang, FlavorOllama, FlavorLlamaCpp:
+	case "", FlavorVLLM, FlavorSGLang, FlavorOllama, FlavorLlamaCpp, FlavorTEI:
 		return nil
 	}
-	return fmt.Errorf("unknown flavor %q (vllm, sglang, ollama or llamacpp)", f)
+	return fmt.Errorf("unknown flavor %q (vllm, sglang, ollama, llamacpp or tei)", f)
 }
 
 // LookupType returns the backend type registered under name.

@@ -225,5 +225,5 @@ func (r Reply) forChat() bool { return r.kind != kindEmbeddings }
 // forEmbeddings reports whether an embeddings call may take r.
 func (r Reply) forEmbeddings() bool { return r.kind == kindEmbeddings || r.kind == kindError }
 
-// forImages reports whether an images call may take r.
+// forImages reports whether an images (tokenizer, rerank) call may take r.
 func (r Reply) forImages() bool { return r.kind == kindError }

@@ -366,6 +366,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		route = s.images
 	case rel == "/models":
 		route, method = s.models, http.MethodGet
+	case rel == "/tokenizer":
+		route = s.tokenizer
+	case rel == "/rerank":
+		route = s.rerank
 	}
 	if route == nil {
 		s.record(req)
