@@ -199,6 +199,8 @@ const (
 	EndpointEmbeddings  = "embeddings"
 	EndpointImages      = "images/generations"
 	EndpointModels      = "models"
+	EndpointTokenizer   = "tokenizer"
+	EndpointRerank      = "rerank"
 )
 
 // RequestLog is one row of the request log: every API request is recorded

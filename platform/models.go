@@ -102,6 +102,20 @@ func (m ModelInfo) AdmitOutput(maxTokens *int) int {
 	return min(m.ReserveOutput(maxTokens), MinUsefulOutput)
 }
 
+// ModelPrice is a model's list price as the models list shows it, in
+// 1e-6 CNY (never a float, docs/design.md §3 "Money"): per 1K input,
+// cached-input and output tokens, and per image. CachedInput 0 means cached
+// tokens cost what input costs.
+type ModelPrice struct {
+	Input, CachedInput, Output, Image int64
+}
+
+// PriceLister answers the list price of a model (platform/billing's price
+// table, read from memory); ok is false when the model has no price.
+type PriceLister interface {
+	ModelPrice(model string) (ModelPrice, bool)
+}
+
 // DefaultMaxTokens is the max_tokens the V4 API documents as its default
 // (docs/v4.md §3), reserved for models whose MaxOutput is unknown.
 const DefaultMaxTokens = 1024

@@ -178,7 +178,7 @@ func (a *serveApp) startAPI(cfg router.Config, backends *router.Router, m meteri
 		Log: a.reqlog, Metrics: metrics, Trace: trace, Logger: a.log})
 	a.pool = tasks.New(tasks.Options{Store: a.store, Calls: calls,
 		Workers: a.o.workers, Lease: a.o.taskLease, Retention: a.o.taskRetention, MaxQueuedPerKey: a.o.maxQueued, Logger: a.log})
-	a.api = httpapi.New(httpapi.Options{Catalogue: backends, Auth: a.auth, Tasks: a.pool, Calls: calls, Metrics: metrics,
+	a.api = httpapi.New(httpapi.Options{Catalogue: backends, Prices: m.Prices, Auth: a.auth, Tasks: a.pool, Calls: calls, Metrics: metrics,
 		Prefixes: a.o.prefixes, MaxBodyBytes: a.o.maxBody, WriteTimeout: a.o.bounds.writeTimeout, Logger: a.log})
 	return a.anthropicAPI(cfg, backends, calls, metrics.Registry)
 }

@@ -99,8 +99,18 @@ type meteringEnv struct {
 type metering struct {
 	Meter   platform.Meter
 	Limiter platform.Limiter
-	Admin   *admin.Options
-	Close   func(ctx context.Context) error
+	// Prices shows list prices on GET /models (nil with metering off).
+	Prices platform.PriceLister
+	Admin  *admin.Options
+	Close  func(ctx context.Context) error
+}
+
+// enginePrices lists the billing engine's prices for GET /models.
+type enginePrices struct{ e *billing.Engine }
+
+func (p enginePrices) ModelPrice(model string) (platform.ModelPrice, bool) {
+	pr := p.e.PriceOf(model)
+	return platform.ModelPrice{Input: int64(pr.Input), Output: int64(pr.Output), Image: int64(pr.Image)}, true
 }
 
 // billLimitsFile is the --limits format.
@@ -229,6 +239,7 @@ func startMetering(ctx context.Context, env meteringEnv, f meteringOptions) (met
 			return metering{}, err
 		}
 		m.Meter = billing.Meter{Engine: eng}
+		m.Prices = enginePrices{eng}
 		env.Logger.Info("metering on: requests are charged to packages, then cash (glm packages list; --metering=false turns it off)")
 	} else {
 		env.Logger.Warn("metering off (--metering=false): requests are not charged and leave no usage rows")

@@ -61,9 +61,11 @@ type Calls interface {
 type Options struct {
 	// Catalogue resolves and lists the served models (platform/router).
 	Catalogue platform.Catalogue
-	Auth      Authenticator
-	Tasks     Tasks
-	Calls     Calls
+	// Prices, when set, puts each model's list price into GET /models.
+	Prices platform.PriceLister
+	Auth   Authenticator
+	Tasks  Tasks
+	Calls  Calls
 	// Metrics are the API's series (platform/ops serves them); give the
 	// metered service the same value so its token and backend-error counts
 	// appear there too.
@@ -127,6 +129,8 @@ func New(opts Options) *Server {
 		s.route("POST", p+"/embeddings", platform.EndpointEmbeddings, s.handleEmbeddings)
 		s.route("POST", p+"/images/generations", platform.EndpointImages, s.handleImages)
 		s.route("GET", p+"/models", platform.EndpointModels, s.handleModels)
+		s.route("POST", p+"/tokenizer", platform.EndpointTokenizer, s.handleTokenizer)
+		s.route("POST", p+"/rerank", platform.EndpointRerank, s.handleRerank)
 	}
 	return s
 }

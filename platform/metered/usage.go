@@ -44,6 +44,9 @@ func (c *Call) bounded(model string, u platform.Usage) (platform.Usage, bool) {
 	u.PromptTokens, cutP = clamp(u.PromptTokens)
 	u.CompletionTokens, cutC = clamp(u.CompletionTokens)
 	cut := cutP || cutC
+	// The details stay parts of their counts (docs/v4.md §11).
+	u.CachedTokens = min(max(u.CachedTokens, 0), u.PromptTokens)
+	u.ReasoningTokens = min(max(u.ReasoningTokens, 0), u.CompletionTokens)
 	if sum := u.PromptTokens + u.CompletionTokens; cut || u.TotalTokens < 0 || u.TotalTokens > 2*limit {
 		cut = cut || u.TotalTokens != sum
 		u.TotalTokens = sum
