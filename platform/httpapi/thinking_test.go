@@ -7,8 +7,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/zhipuai"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
@@ -150,5 +152,62 @@ func TestThinkingValidation(t *testing.T) {
 	}
 	if n := len(e.up.Requests()); n != 0 {
 		t.Errorf("got %d upstream calls, want none", n)
+	}
+}
+
+// Rerank goes through the one metered call: reserved, charged for the input
+// the upstream reports at the model's price, one usage row; the tokenizer
+// is recorded but costs nothing.
+func TestRerankAndTokenizerMetered(t *testing.T) {
+	T := time.Date(2026, 3, 1, 10, 0, 0, 0, billing.BillingZone)
+	m := newMeteredEnv(t, T)
+	ctx := context.Background()
+	if err := m.bill.SetPrice(ctx, billing.Price{Model: "rerank", Input: 2_000}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.eng.ReloadPrices(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.bill.TopUp(ctx, "acct-1", billing.MicrosPerCNY, "test"); err != nil {
+		t.Fatal(err)
+	}
+	resp := m.do("POST", "/rerank", `{"model":"rerank","query":"北京天气","documents":["北京晴","上海雨"],"return_documents":true}`)
+	b := read(t, resp)
+	var rr zhipuai.RerankResponse
+	if err := json.Unmarshal(b, &rr); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("rerank: got %d %s, want 200", resp.StatusCode, b)
+	}
+	if len(rr.Results) != 2 || rr.Results[0].Document != "北京晴" || rr.Usage.PromptTokens <= 0 {
+		t.Fatalf("rerank: got %s, want 北京晴 first and usage", b)
+	}
+	resp = m.do("POST", "/tokenizer", `{"model":"glm-4","messages":[{"role":"user","content":"你好"}]}`)
+	if b := read(t, resp); resp.StatusCode != 200 || resp.Header.Get(headerTokenCount) != "exact" {
+		t.Fatalf("tokenizer: got %d %s (%s), want 200, exact", resp.StatusCode, b, resp.Header.Get(headerTokenCount))
+	}
+	var charged int64
+	for _, r := range m.usage() {
+		switch r.Model {
+		case "rerank":
+			want := (int64(rr.Usage.PromptTokens)*2_000 + 999) / 1000
+			if r.PromptTokens != int64(rr.Usage.PromptTokens) || r.CompletionTokens != 0 || int64(r.Amount) != want {
+				t.Errorf("rerank row: got %+v, want %d prompt tokens at %d µ¥", r, rr.Usage.PromptTokens, want)
+			}
+			charged += int64(r.Amount)
+		default:
+			if r.Amount != 0 || r.PromptTokens != 0 {
+				t.Errorf("got row %+v, want the tokenizer to cost nothing", r)
+			}
+		}
+	}
+	if charged == 0 {
+		t.Fatal("got no rerank charge, want one")
+	}
+	rows := m.logs()
+	endpoints := map[string]int{}
+	for _, r := range rows {
+		endpoints[r.Endpoint]++
+	}
+	if endpoints[platform.EndpointRerank] != 1 || endpoints[platform.EndpointTokenizer] != 1 {
+		t.Errorf("got request-log endpoints %v, want one rerank and one tokenizer row", endpoints)
 	}
 }
