@@ -289,6 +289,29 @@ func TestGoldenStreams(t *testing.T) {
 			t.Fatalf("acc = %+v", acc.ChatCompletion)
 		}
 	})
+	t.Run("thinking", func(t *testing.T) {
+		// A thinking model's stream (docs/v4.md §11): reasoning first, then
+		// content, usage with both details on the final chunk.
+		s := streamFile(t, "stream_thinking.sse")
+		var acc zhipuai.ChatCompletionAccumulator
+		var reasoning []string
+		for s.Next() {
+			acc.AddChunk(s.Current())
+			if r, ok := acc.JustFinishedReasoning(); ok {
+				reasoning = append(reasoning, r)
+			}
+		}
+		if s.Err() != nil {
+			t.Fatal(s.Err())
+		}
+		m := acc.Choices[0].Message
+		if m.ReasoningContent != "用户问六乘七。" || m.Content != "42" || len(reasoning) != 1 || reasoning[0] != m.ReasoningContent {
+			t.Fatalf("got reasoning %q (finished %q) content %q, want 用户问六乘七。 then 42", m.ReasoningContent, reasoning, m.Content)
+		}
+		if u := acc.Usage; u.CachedTokens() != 1024 || u.ReasoningTokens() != 7 || u.PromptTokens != 1210 || u.CompletionTokens != 9 {
+			t.Fatalf("got usage %+v, want 1210 (1024 cached) and 9 (7 reasoning)", u)
+		}
+	})
 	t.Run("inband_error", func(t *testing.T) {
 		s := streamFile(t, "stream_inband_error.sse")
 		n := 0

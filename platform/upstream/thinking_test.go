@@ -1,0 +1,55 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"testing"
+
+	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/zhipuai"
+)
+
+// The SDK's golden thinking stream through the zhipu pass-through: the
+// reasoning chunks pass as they came, and the final chunk keeps both usage
+// details (docs/v4.md §11), in its bytes and in Chunk.Usage for settle.
+func TestV4StreamKeepsThinkingAndUsageDetails(t *testing.T) {
+	f, err := os.Open("../../zhipuai/testdata/stream_thinking.sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	req := &zhipuai.ChatCompletionRequest{Model: "glm-4.7", Messages: []zhipuai.Message{zhipuai.UserMessage("6*7?")}}
+	s := newV4Stream(ctx, cancel, "cloud", &http.Response{Body: io.NopCloser(f)}, platform.ChatRequest{Req: req})
+	var datas [][]byte
+	var usage *zhipuai.Usage
+	for {
+		ch, err := s.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		datas = append(datas, bytes.Clone(ch.Data))
+		if ch.Usage != nil {
+			usage = ch.Usage
+		}
+	}
+	_ = s.Close()
+	if len(datas) != 4 || !bytes.Contains(datas[0], []byte(`"reasoning_content":"用户问"`)) {
+		t.Fatalf("got chunks %q, want 4 with the reasoning first", datas)
+	}
+	last := datas[3]
+	for _, want := range []string{`"cached_tokens":1024`, `"reasoning_tokens":7`, `"finish_reason":"stop"`} {
+		if !bytes.Contains(last, []byte(want)) {
+			t.Errorf("got final chunk %s, want it to keep %s", last, want)
+		}
+	}
+	if usage == nil || usage.CachedTokens() != 1024 || usage.ReasoningTokens() != 7 {
+		t.Errorf("got Chunk.Usage %+v, want both details", usage)
+	}
+}
