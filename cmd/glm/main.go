@@ -24,6 +24,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		// Client side: talk V4 to the Zhipu cloud or to glm serve.
 		newChatCmd(), newEmbedCmd(), newTokenCmd(), newRagCmd(), newExtractCmd(), newAnalyzeCmd(), newAsyncCmd(),
+		newTokenizeCmd(), newRerankCmd(),
 		// Server side: the platform and its operator commands.
 		newServeCmd(), newKeysCmd(), newLimitsCmd(),
 		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newCashCmd(), newAuditCmd(), newUsageCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),

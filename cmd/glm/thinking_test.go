@@ -244,3 +244,32 @@ func TestTokenizerRerankModelsThroughSDK(t *testing.T) {
 		t.Errorf("got reranker %+v, want kind rerank without chat capabilities", m)
 	}
 }
+
+// glm tokenize and glm rerank against the fake cloud: the count, the
+// order, and errors in the commands' own flags.
+func TestTokenizeAndRerankCommands(t *testing.T) {
+	srv := cliFake(t)
+	out, _, err := cliRunCmd(t, "", "tokenize", "--model", "glm-4", "北京天气怎么样？")
+	if err != nil || strings.TrimSpace(out) == "" || strings.Contains(out, "estimate") {
+		t.Fatalf("tokenize: got %q, %v, want a count", out, err)
+	}
+	if reqs := srv.Requests(); reqs[len(reqs)-1].Path != "/tokenizer" {
+		t.Errorf("got path %s, want /tokenizer", reqs[len(reqs)-1].Path)
+	}
+	out, _, err = cliRunCmd(t, "上海今天下雨\n\n北京天气晴朗\n", "rerank", "--query", "北京天气", "--top-n", "1")
+	if err != nil || !strings.HasSuffix(out, "\t1\t北京天气晴朗\n") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("rerank: got %q, %v, want the Beijing line alone", out, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rerank", "a"}, "--query"},
+		{[]string{"rerank", "--query", "q", "--top-n", "-1", "a"}, "--top-n"},
+		{[]string{"tokenize"}, "no text"},
+	} {
+		if _, _, err := cliRunCmd(t, "", tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want an error naming %s", tc.args, err, tc.want)
+		}
+	}
+}
