@@ -94,8 +94,8 @@ type oaTool struct {
 //     goes only with tools left (vLLM rejects tool_choice without tools);
 //   - thinking becomes chat_template_kwargs enable_thinking (and
 //     clear_thinking) for the engines whose chat templates read them (vLLM,
-//     SGLang, llama.cpp; docs/v4.md §11); an assistant turn's
-//     reasoning_content goes back with it;
+//     SGLang, llama.cpp; docs/v4.md §11), and an assistant turn's
+//     reasoning_content goes back to those engines; others get neither;
 //   - do_sample:false becomes temperature 0 (greedy) without top_p;
 //   - a bare base64 image becomes a data URI (engines require one; the
 //     Python SDK strips the prefix, docs/v4.md §3), http(s) and data URIs pass;
@@ -142,6 +142,16 @@ func ToOpenAIChat(req *zhipuai.ChatCompletionRequest, stream bool, flavor string
 
 var jsonNull = json.RawMessage("null")
 
+// templateKwargs reports whether the engine passes chat_template_kwargs
+// (and an assistant turn's reasoning_content) to the model's template.
+func templateKwargs(flavor string) bool {
+	switch flavor {
+	case FlavorVLLM, FlavorSGLang, FlavorLlamaCpp:
+		return true
+	}
+	return false
+}
+
 // thinkingKwargs is the chat_template_kwargs that switch a GLM-4.5+ model's
 // thinking on an engine, nil when there is nothing to say or the engine
 // does not take them. Ollama's OpenAI layer has no such field and an
@@ -151,9 +161,7 @@ func thinkingKwargs(th *zhipuai.Thinking, flavor string) map[string]any {
 	if th == nil {
 		return nil
 	}
-	switch flavor {
-	case FlavorVLLM, FlavorSGLang, FlavorLlamaCpp:
-	default:
+	if !templateKwargs(flavor) {
 		return nil
 	}
 	kw := map[string]any{}
@@ -173,7 +181,12 @@ func thinkingKwargs(th *zhipuai.Thinking, flavor string) map[string]any {
 }
 
 func toOpenAIMessage(m *zhipuai.Message, flavor string) (oaMessage, error) {
-	out := oaMessage{Role: m.Role, ToolCallID: m.ToolCallID, Name: m.Name, ReasoningContent: m.ReasoningContent}
+	out := oaMessage{Role: m.Role, ToolCallID: m.ToolCallID, Name: m.Name}
+	if templateKwargs(flavor) {
+		// Only engines whose GLM templates read it get it back: an unnamed
+		// OpenAI-compatible service may refuse the field in input.
+		out.ReasoningContent = m.ReasoningContent
+	}
 	for _, tc := range m.ToolCalls {
 		typ := tc.Type
 		if typ == "" {

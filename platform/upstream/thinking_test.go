@@ -3,6 +3,7 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -51,5 +52,25 @@ func TestV4StreamKeepsThinkingAndUsageDetails(t *testing.T) {
 	}
 	if usage == nil || usage.CachedTokens() != 1024 || usage.ReasoningTokens() != 7 {
 		t.Errorf("got Chunk.Usage %+v, want both details", usage)
+	}
+}
+
+// thinking and an assistant turn's reasoning reach only the engines whose
+// templates read them (docs/v4.md §11).
+func TestThinkingToEngines(t *testing.T) {
+	req := &zhipuai.ChatCompletionRequest{Model: "glm-4.7", Thinking: &zhipuai.Thinking{Type: zhipuai.ThinkingDisabled},
+		Messages: []zhipuai.Message{zhipuai.UserMessage("a"), {Role: zhipuai.RoleAssistant, Content: zhipuai.Content{Text: "b"}, ReasoningContent: "r"},
+			zhipuai.UserMessage("c")}}
+	for flavor, want := range map[string]bool{FlavorVLLM: true, FlavorSGLang: true, FlavorLlamaCpp: true, FlavorOllama: false, "": false} {
+		out, err := ToOpenAIChat(req, false, flavor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(out)
+		kw := bytes.Contains(b, []byte(`"chat_template_kwargs":{"enable_thinking":false}`))
+		rc := bytes.Contains(b, []byte(`"reasoning_content":"r"`))
+		if kw != want || rc != want {
+			t.Errorf("flavor %q: got kwargs %v reasoning %v in %s, want %v", flavor, kw, rc, b, want)
+		}
 	}
 }
