@@ -35,6 +35,9 @@ func translateTranscript(t *testing.T, transcript, goldenName string, req *zhipu
 	if p := textToolParserFor(ToolParserAuto, req); p != nil {
 		tr.glm = p.stream()
 	}
+	if thinkInText(ToolParserAuto, req.Model) {
+		tr.think = &thinkSplit{}
+	}
 	s := &oaStream{ctx: ctx, cancel: cancel, backend: "t", body: f, r: sse.NewReader(f), tr: tr}
 	datas, chunks, err := drain(t, s)
 	if err != nil {
@@ -93,6 +96,10 @@ func TestGLM45EngineTranscripts(t *testing.T) {
 		// "reasoning".
 		{"glm45_vllm_noparser.engine.sse", "glm45_vllm_noparser.v4.json", "zai-org/GLM-4.5-Air",
 			"rctf", `{"city":"北京","days":3}`, "好的，我来查。\n", [4]int{980, 40, 0, 6}},
+		// vLLM with neither parser: <think> and the markup both arrive as
+		// content, split across pieces.
+		{"glm45_vllm_noparsers.engine.sse", "glm45_vllm_noparsers.v4.json", "zai-org/GLM-4.5-Air",
+			"rctf", `{"city":"北京"}`, "好的。", [4]int{900, 40, 0, 9}},
 		// llama.cpp --jinja parsed the call itself; no content at all.
 		{"glm45_llamacpp.engine.sse", "glm45_llamacpp.v4.json", "GLM-4.5-Air-Q4_K_M.gguf",
 			"rtf", `{"city":"Beijing","days":2}`, "", [4]int{402, 31, 0, 8}},

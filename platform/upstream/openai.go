@@ -115,6 +115,9 @@ func (b *OpenAI) Chat(ctx context.Context, req platform.ChatRequest) (*zhipuai.C
 	if (len(in.Error) > 0 && string(in.Error) != "null") || len(in.Choices) == 0 {
 		return nil, nil, engineError(b.name, http.StatusInternalServerError, raw, req.Req.Model, clientModel(req))
 	}
+	if thinkInText(b.toolParser, req.Req.Model) {
+		splitThinkReply(&in)
+	}
 	out := FromOpenAIChat(&in, req.Req, clientModel(req))
 	if parser != nil {
 		parser.apply(out)
@@ -163,6 +166,9 @@ func (b *OpenAI) ChatStream(ctx context.Context, req platform.ChatRequest) (plat
 	tr := newChunkTranslator(req.Req, clientModel(req))
 	if parser != nil {
 		tr.glm = parser.stream()
+	}
+	if thinkInText(b.toolParser, req.Req.Model) {
+		tr.think = &thinkSplit{}
 	}
 	return &oaStream{
 		ctx: ctx, cancel: cancel, backend: b.name, upModel: req.Req.Model,

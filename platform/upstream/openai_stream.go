@@ -73,6 +73,9 @@ type chunkTranslator struct {
 	// (glm4tools.go, glm45tools.go); nil when the backend or request does
 	// not ask for that parsing.
 	glm toolText
+	// think moves a leading <think>…</think> of the content into the
+	// reasoning (glm45think.go); nil when not asked for.
+	think *thinkSplit
 
 	out []*zhipuai.ChatCompletionChunk
 }
@@ -105,6 +108,11 @@ func (t *chunkTranslator) push(c *oaChunk) []*zhipuai.ChatCompletionChunk {
 			content = *d.Content
 		}
 		reasoning := reasoningOf(d.ReasoningContent, d.Reasoning)
+		if t.think != nil && ch.Index == 0 && content != "" {
+			var r string
+			r, content = t.think.feed(content)
+			reasoning += r
+		}
 		if content != "" || reasoning != "" {
 			r := platform.EstimateTokens(reasoning)
 			t.completion += platform.EstimateTokens(content) + r
@@ -189,6 +197,23 @@ func (t *chunkTranslator) addCall(tc oaToolCall) {
 // chunk with finish_reason and usage.
 func (t *chunkTranslator) emitFinal() {
 	t.final = true
+	if t.think != nil {
+		// What the splitter held: unclosed reasoning, or content that goes
+		// on to the tool-call parser like any other.
+		r, c := t.think.finish()
+		rt := platform.EstimateTokens(r)
+		t.completion += rt + platform.EstimateTokens(c)
+		t.reasoning += rt
+		if r != "" {
+			t.out = append(t.out, t.chunk(0, zhipuai.Delta{Role: zhipuai.RoleAssistant, ReasoningContent: r}))
+		}
+		if c != "" && t.glm != nil {
+			c = t.glm.feed(c)
+		}
+		if c != "" {
+			t.out = append(t.out, t.chunk(0, zhipuai.Delta{Role: zhipuai.RoleAssistant, Content: c}))
+		}
+	}
 	if t.glm != nil {
 		// Held content is now either GLM-4 native calls (only when the
 		// engine sent no calls of its own) or text to send before the end.

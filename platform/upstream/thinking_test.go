@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/glmkit/glmkit/platform"
@@ -72,5 +73,45 @@ func TestThinkingToEngines(t *testing.T) {
 		if kw != want || rc != want {
 			t.Errorf("flavor %q: got kwargs %v reasoning %v in %s, want %v", flavor, kw, rc, b, want)
 		}
+	}
+}
+
+// <think> in the content: split wherever the tags fall between pieces;
+// content that does not open with the tag passes (held at most the tag's
+// length); an unclosed think is all reasoning; the sync form the same.
+func TestThinkSplit(t *testing.T) {
+	for _, tc := range []struct {
+		pieces             []string
+		reasoning, content string
+	}{
+		{[]string{"<think>", "a", "</think>", "\n\n", "b"}, "a", "b"},
+		{[]string{" <", "thi", "nk>a</", "think>b"}, "a", "b"},
+		{[]string{"<thinking is fun"}, "", "<thinking is fun"},
+		{[]string{"plain", " text"}, "", "plain text"},
+		{[]string{"<think>", "never closed </thi"}, "never closed </thi", ""},
+		{[]string{"\n"}, "", "\n"},
+	} {
+		var s thinkSplit
+		var r, c strings.Builder
+		for _, p := range tc.pieces {
+			a, b := s.feed(p)
+			r.WriteString(a)
+			c.WriteString(b)
+		}
+		a, b := s.finish()
+		r.WriteString(a)
+		c.WriteString(b)
+		if r.String() != tc.reasoning || c.String() != tc.content {
+			t.Errorf("%q: got reasoning %q content %q, want %q and %q", tc.pieces, r.String(), c.String(), tc.reasoning, tc.content)
+		}
+	}
+	in := oaChatCompletion{Choices: []oaChoice{{Message: oaReplyMsg{Content: zhipuai.Ptr("<think>r</think>\nok")}},
+		{Message: oaReplyMsg{Content: zhipuai.Ptr("<think>x</think>y"), Reasoning: zhipuai.Ptr("engine's")}}}}
+	splitThinkReply(&in)
+	if m := in.Choices[0].Message; *m.ReasoningContent != "r" || *m.Content != "ok" {
+		t.Errorf("sync: got %q / %q, want r / ok", *m.ReasoningContent, *m.Content)
+	}
+	if m := in.Choices[1].Message; *m.Content != "<think>x</think>y" {
+		t.Errorf("sync with the engine's own reasoning: got %q, want the content untouched", *m.Content)
 	}
 }
