@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/store"
 	"github.com/glmkit/glmkit/platform/store/ledger"
@@ -242,6 +243,23 @@ func TestTokenizerRerankModelsThroughSDK(t *testing.T) {
 	}
 	if m := byID["bge-reranker-v2-m3"]; m.Kind != "rerank" || m.Capabilities != nil {
 		t.Errorf("got reranker %+v, want kind rerank without chat capabilities", m)
+	}
+
+	// Every call has its request-log row under its endpoint: 3 tokenizer
+	// calls and 2 reranks that answered, 5 refused bodies.
+	s.srv.stop()
+	rows, err := openData(t, s.data).ListRequestLogs(ctx, platform.RequestLogFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := map[string]int{}
+	for _, r := range rows {
+		if r.HTTPStatus == 200 {
+			ok[r.Endpoint]++
+		}
+	}
+	if ok[platform.EndpointTokenizer] != 3 || ok[platform.EndpointRerank] != 2 {
+		t.Errorf("got answered request-log rows by endpoint %v, want 3 tokenizer and 2 rerank", ok)
 	}
 }
 

@@ -157,7 +157,9 @@ func TestThinkingValidation(t *testing.T) {
 
 // Rerank goes through the one metered call: reserved, charged for the input
 // the upstream reports at the model's price, one usage row; the tokenizer
-// is recorded but costs nothing.
+// costs nothing. (Their request-log rows: cmd/glm
+// TestTokenizerRerankModelsThroughSDK, where the log and usage share a
+// database.)
 func TestRerankAndTokenizerMetered(t *testing.T) {
 	T := time.Date(2026, 3, 1, 10, 0, 0, 0, billing.BillingZone)
 	m := newMeteredEnv(t, T)
@@ -201,13 +203,5 @@ func TestRerankAndTokenizerMetered(t *testing.T) {
 	}
 	if charged == 0 {
 		t.Fatal("got no rerank charge, want one")
-	}
-	rows := m.logs()
-	endpoints := map[string]int{}
-	for _, r := range rows {
-		endpoints[r.Endpoint]++
-	}
-	if endpoints[platform.EndpointRerank] != 1 || endpoints[platform.EndpointTokenizer] != 1 {
-		t.Errorf("got request-log endpoints %v, want one rerank and one tokenizer row", endpoints)
 	}
 }
