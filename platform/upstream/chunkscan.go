@@ -12,10 +12,22 @@ import (
 // completion tokens its text is worth.
 type contentChunk struct {
 	model   []byte // the "model" value as written (escapes kept); nil when absent
+	modelAt int    // offset of the model value's opening quote (valid when model != nil)
+	bodyAt  int    // offset just after the chunk's '{' (where a missing model goes)
 	choices int
-	noRole  bool // some delta has no role (or an empty one)
+	// roleAt holds, for each delta without a role, the offset just after its
+	// '{': the place a splice puts "role":"assistant". OpenAI-compatible
+	// engines, and some upstreams after the first chunk, send no role.
+	roleAt  [maxSplices]int
+	noRoles int
+	noDelta bool // some choice has no delta (the full path decides what it becomes)
+	text    bool // some delta carries non-empty content or reasoning_content
 	tokens  int  // estimated tokens of content + reasoning_content
 }
+
+// maxSplices bounds the role splices of one chunk; a chunk with more
+// role-less deltas (many choices) takes the full path.
+const maxSplices = 4
 
 // maxScanDepth bounds nesting in values the scanner skips over.
 const maxScanDepth = 64
@@ -26,13 +38,20 @@ const maxScanDepth = 64
 // through unchanged. ok=false sends the chunk to the full decode: anything
 // that carries usage, an error, finish_reason or tool calls (they feed the
 // request log, billing and the rewrites of v4Stream.shape), a null where a
-// string is expected, or bytes that do not scan as one JSON object.
+// string is expected, or bytes that do not scan as one JSON object. A null
+// usage, error, finish_reason or tool_calls is the same as an absent one
+// (the full decode leaves the field empty): OpenAI-style engines put
+// "finish_reason":null on every chunk (docs/v4.md §8.5).
 //
 // Keys other than those named are skipped: the bytes are relayed as they
 // are, which is what the full path does with a chunk it does not change.
 func scanContentChunk(b []byte) (cc contentChunk, ok bool) {
 	s := jscan{b: b}
-	if !s.eat('{') || s.eat('}') {
+	if !s.eat('{') {
+		return cc, false
+	}
+	cc.bodyAt = s.i
+	if s.eat('}') {
 		return cc, false
 	}
 	if !s.members(func(key []byte) bool {
@@ -42,12 +61,12 @@ func scanContentChunk(b []byte) (cc contentChunk, ok bool) {
 			if !ok {
 				return false
 			}
-			cc.model = v
+			cc.model, cc.modelAt = v, s.i-len(v)-2
 			return true
 		case "choices":
 			return s.choices(&cc)
 		case "usage", "error", "finish_reason", "tool_calls":
-			return false
+			return s.null()
 		default:
 			return s.skip(0)
 		}
@@ -124,12 +143,26 @@ func (s *jscan) str() (raw []byte, esc, ok bool) {
 	return nil, false, false
 }
 
-// text reads a string value and returns its token estimate.
-func (s *jscan) text() (int, bool) {
+// null consumes a literal null if it is next.
+func (s *jscan) null() bool {
+	s.ws()
+	if len(s.b)-s.i >= 4 && string(s.b[s.i:s.i+4]) == "null" {
+		s.i += 4
+		return true
+	}
+	return false
+}
+
+// text reads a string value and returns its token estimate; empty strings
+// leave cc.text as it was.
+func (s *jscan) text(cc *contentChunk) (int, bool) {
 	start := s.i
 	raw, esc, ok := s.str()
 	if !ok {
 		return 0, false
+	}
+	if len(raw) > 0 {
+		cc.text = true
 	}
 	if esc {
 		// Escapes (\n, \u…) are rarer than plain text: decode just this
@@ -168,7 +201,7 @@ func (s *jscan) choices(cc *contentChunk) bool {
 				hasDelta = true
 				return s.delta(cc)
 			case "finish_reason":
-				return false
+				return s.null()
 			default:
 				return s.skip(0)
 			}
@@ -176,7 +209,7 @@ func (s *jscan) choices(cc *contentChunk) bool {
 			return false
 		}
 		if !hasDelta {
-			cc.noRole = true
+			cc.noDelta = true
 		}
 		if s.eat(',') {
 			continue
@@ -190,19 +223,26 @@ func (s *jscan) delta(cc *contentChunk) bool {
 	if !s.eat('{') {
 		return false
 	}
+	at := s.i
+	if s.eat('}') {
+		// An empty delta carries nothing; the full path drops or keeps it.
+		cc.noDelta = true
+		return true
+	}
 	role := false
-	if !s.eat('}') && !s.members(func(key []byte) bool {
+	if !s.members(func(key []byte) bool {
 		switch string(key) {
 		case "role":
+			// An empty role would need a replacement, not a splice.
 			v, _, ok := s.str()
-			role = len(v) > 0
-			return ok
+			role = true
+			return ok && len(v) > 0
 		case "content", "reasoning_content":
-			n, ok := s.text()
+			n, ok := s.text(cc)
 			cc.tokens += n
 			return ok
 		case "tool_calls":
-			return false
+			return s.null()
 		default:
 			return s.skip(0)
 		}
@@ -210,7 +250,11 @@ func (s *jscan) delta(cc *contentChunk) bool {
 		return false
 	}
 	if !role {
-		cc.noRole = true
+		if cc.noRoles == maxSplices {
+			return false
+		}
+		cc.roleAt[cc.noRoles] = at
+		cc.noRoles++
 	}
 	return true
 }

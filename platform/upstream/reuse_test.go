@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sync/atomic"
 	"testing"
 
@@ -179,12 +180,26 @@ func TestScanAgreesWithFullDecode(t *testing.T) {
 		{`{"id":"1","model":"glm-4","choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"想一想","content":""}}]}`, true},
 		{`{"id":"1","model":"glm-4","choices":[{"index":0,"delta":{"role":"assistant","content":"x"}},{"index":1,"delta":{"role":"assistant","content":"yy"}}]}`, true},
 		{`{"id":"1","model":"glm-4","choices":[{"index":0,"delta":{"role":"assistant","content":"x"}}],"content_filter":[{"role":"assistant","level":3}],"x":[1,-2.5e3,true,null,{"a":[]}]}`, true},
-		// Need the full path: rewrites, usage, errors, tool calls, nulls.
-		{`{"id":"1","model":"glm-4","choices":[{"index":0,"delta":{"content":"no role"}}]}`, false},
+		// The OpenAI-style shapes: nulls, no role, another model name
+		// (spliced, never decoded).
+		{`{"id":"1","object":"chat.completion.chunk","created":1,"model":"glm-4","system_fingerprint":"fp","choices":[{"index":0,"delta":{"content":"no role"},"logprobs":null,"finish_reason":null}],"usage":null}`, true},
+		{`{"id":"1","model":"glm-4","choices":[{"index":0,"delta":{"content":"no role"}}]}`, true},
+		{`{"id":"1","model":"glm-4","choices":[{"index":0,"delta":{"reasoning_content":"想","tool_calls":null}}]}`, true},
+		{`{"id":"1","model":"glm-4","choices":[{"index":0,"delta":{"content":"x"}},{"index":1,"delta":{"role":"assistant","content":"y"}},{"index":2,"delta":{ "content":"z"}}]}`, true},
+		{`{"id":"1","model":"other","choices":[{"index":0,"delta":{"role":"assistant","content":"x"}}]}`, true},
+		{`{"id":"1","model":"o\u0074her","choices":[{"index":0,"delta":{"content":"x"}}],"error":null}`, true},
+		{`{"id":"1","choices":[{"index":0,"delta":{"role":"assistant","content":"x"}}]}`, true},
+		{`{"choices":[{"delta":{"content":"x"}}]}`, true},
+		// Need the full path: rewrites of chunks without text, usage,
+		// errors, tool calls, nulls where text is expected.
+		{`{"id":"1","model":"glm-4","choices":[{"index":0,"delta":{"content":""}}]}`, false},
+		{`{"id":"1","model":"other","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}`, false},
+		{`{"id":"1","model":"glm-4","choices":[{"index":0,"delta":{"role":"","content":"x"}}]}`, false},
+		{`{"id":"1","model":"glm-4","choices":[{"index":0,"delta":{}}]}`, false},
+		{`{"id":"1","model":"glm-4","choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}},{"index":2,"delta":{"content":"c"}},{"index":3,"delta":{"content":"d"}},{"index":4,"delta":{"content":"e"}}]}`, false},
+		{`{"id":"1","model":"glm-4","choices":[{"index":0,"finish_reason":"stop","delta":{"content":"x"}}]}`, false},
 		{`{"id":"1","model":"glm-4","choices":[{"index":0}]}`, false},
 		{`{"id":"1","model":"glm-4","choices":[]}`, false},
-		{`{"id":"1","model":"other","choices":[{"index":0,"delta":{"role":"assistant","content":"x"}}]}`, false},
-		{`{"id":"1","choices":[{"index":0,"delta":{"role":"assistant","content":"x"}}]}`, false},
 		{`{"id":"1","model":"glm-4","choices":[{"index":0,"finish_reason":"stop","delta":{"role":"assistant","content":""}}]}`, false},
 		{`{"id":"1","model":"glm-4","choices":[{"index":0,"delta":{"role":"assistant","content":""}}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`, false},
 		{`{"error":{"code":"1301","message":"sensitive"}}`, false},
@@ -198,22 +213,44 @@ func TestScanAgreesWithFullDecode(t *testing.T) {
 	for _, c := range cases {
 		s := &v4Stream{model: "glm-4", id: "1", req: userChat("glm-4", "x")}
 		cc, ok := scanContentChunk([]byte(c.line))
-		took := ok && s.passes(&cc)
-		if took != c.pass {
-			t.Errorf("%s: scan path %v, want %v", c.line, took, c.pass)
+		var got []byte
+		if ok {
+			got, ok = s.splice([]byte(c.line), &cc)
+		}
+		if ok != c.pass {
+			t.Errorf("%s: scan path %v, want %v", c.line, ok, c.pass)
 			continue
 		}
-		if !took {
+		if !ok {
 			continue
 		}
+		got = bytes.Clone(got)
 		full := new(zhipuai.ChatCompletionChunk)
 		if err := json.Unmarshal([]byte(c.line), full); err != nil {
 			t.Errorf("%s: scan accepted what does not decode: %v", c.line, err)
 			continue
 		}
-		data, keep, tokens, err := s.shape([]byte(c.line), full)
-		if err != nil || !keep || string(data) != c.line || tokens != cc.tokens {
-			t.Errorf("%s: full path keep=%v tokens=%d (scan %d) changed=%v err=%v", c.line, keep, tokens, cc.tokens, string(data) != c.line, err)
+		want, keep, tokens, err := s.shape([]byte(c.line), full)
+		if err != nil || !keep || tokens != cc.tokens {
+			t.Errorf("%s: full path keep=%v tokens=%d, scan tokens %d, err=%v", c.line, keep, tokens, cc.tokens, err)
+			continue
+		}
+		// The splice keeps keys the full path's re-encoding drops; what a
+		// V4 client decodes must be the same, and an unchanged chunk the
+		// same bytes.
+		if bytes.Equal(want, []byte(c.line)) && !bytes.Equal(got, want) {
+			t.Errorf("%s: scan path changed a chunk the full path passes: got %s", c.line, got)
+		}
+		var g, w zhipuai.ChatCompletionChunk
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Errorf("%s: splice made invalid JSON %s: %v", c.line, got, err)
+			continue
+		}
+		if err := json.Unmarshal(want, &w); err != nil {
+			t.Fatalf("full path made invalid JSON %s: %v", want, err)
+		}
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("%s:\n got %s\nwant %s", c.line, got, want)
 		}
 	}
 }

@@ -36,6 +36,8 @@ type v4Stream struct {
 	r       *sse.Reader
 	req     *zhipuai.ChatCompletionRequest
 	model   string // client-facing model ("" = keep the upstream's)
+	// modelJSON is model as a JSON string, made on the first splice.
+	modelJSON []byte
 
 	id         string
 	created    int64
@@ -78,11 +80,13 @@ func (s *v4Stream) Next() (platform.Chunk, error) {
 		}
 		if s.id != "" {
 			// Plain text chunks — nearly all of a stream — pass through
-			// without a decode when they already have the V4 shape.
-			if cc, ok := scanContentChunk(ev.Data); ok && s.passes(&cc) {
-				s.completion += cc.tokens
-				s.buf = append(s.buf[:0], ev.Data...)
-				return platform.Chunk{Data: s.buf, Tokens: cc.tokens}, nil
+			// without a decode; a missing role or another model name is
+			// spliced into the bytes.
+			if cc, ok := scanContentChunk(ev.Data); ok {
+				if data, ok := s.splice(ev.Data, &cc); ok {
+					s.completion += cc.tokens
+					return platform.Chunk{Data: data, Tokens: cc.tokens}, nil
+				}
 			}
 		}
 		c := new(zhipuai.ChatCompletionChunk)
@@ -110,11 +114,53 @@ func (s *v4Stream) Next() (platform.Chunk, error) {
 	}
 }
 
-// passes reports whether a scanned text chunk needs none of the rewrites
-// of shape: it has choices, every delta has a role, and the model is the
-// client's already.
-func (s *v4Stream) passes(cc *contentChunk) bool {
-	return cc.choices > 0 && !cc.noRole && (s.model == "" || string(cc.model) == s.model)
+// splice returns a scanned text chunk in the V4 shape without decoding
+// it: as it came when it needs none of the rewrites of shape, else with a
+// role put into each delta that lacks one and the client's model name put
+// in place of the upstream's. ok=false leaves the chunk to shape: no
+// choices, a choice without a delta, or a rewrite of a chunk with no text
+// (shape drops or keeps those by rules the bytes do not show).
+func (s *v4Stream) splice(data []byte, cc *contentChunk) ([]byte, bool) {
+	if cc.choices == 0 || cc.noDelta {
+		return nil, false
+	}
+	model := s.model != "" && string(cc.model) != s.model
+	if !model && cc.noRoles == 0 {
+		return data, true
+	}
+	if !cc.text {
+		return nil, false
+	}
+	if model && s.modelJSON == nil {
+		s.modelJSON, _ = json.Marshal(s.model)
+	}
+	const role = `"role":"assistant",`
+	out := s.buf[:0]
+	at := 0 // bytes of data copied so far
+	r := 0  // next role splice
+	put := func(to int) {
+		for ; r < cc.noRoles && cc.roleAt[r] <= to; r++ {
+			out = append(out, data[at:cc.roleAt[r]]...)
+			out = append(out, role...)
+			at = cc.roleAt[r]
+		}
+		out = append(out, data[at:to]...)
+		at = to
+	}
+	switch {
+	case model && cc.model == nil:
+		put(cc.bodyAt)
+		out = append(out, `"model":`...)
+		out = append(out, s.modelJSON...)
+		out = append(out, ',')
+	case model:
+		put(cc.modelAt)
+		out = append(out, s.modelJSON...)
+		at += len(cc.model) + 2
+	}
+	put(len(data))
+	s.buf = out
+	return out, true
 }
 
 // shape applies the rewrites listed on v4Stream. It returns keep=false for a
