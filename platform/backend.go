@@ -130,6 +130,13 @@ type Chunk struct {
 	// estimate billed when a stream ends without usage (docs/design.md §3
 	// "Client disconnect").
 	Tokens int
+	// More says the next event is already in the backend's read buffer:
+	// the next Next returns without waiting for the upstream, so the relay
+	// may leave this chunk unflushed and flush once after the last event of
+	// a read (docs/design.md §3 "flush every event"). A chunk without Data
+	// writes nothing: it is how a backend that said More and then had
+	// nothing to pass on asks for the flush before it waits.
+	More bool
 }
 
 // Catalogue is the set of models a server serves (the router's view).

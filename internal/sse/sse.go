@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 )
 
 // MaxEventSize bounds one event's data, so a hostile or broken peer cannot
@@ -25,6 +26,8 @@ const MaxEventSize = 16 << 20
 
 // ErrEventTooLarge is returned when an event exceeds MaxEventSize.
 var ErrEventTooLarge = errors.New("sse: event too large")
+
+var errReleased = errors.New("sse: read after Release")
 
 // Done is the data of the V4 end-of-stream marker.
 var Done = []byte("[DONE]")
@@ -53,15 +56,78 @@ type Reader struct {
 	skipLF  bool // the previous line ended in CR: a following LF belongs to it
 }
 
-// NewReader returns a Reader on r.
+// readBufSize is the read buffer of a Reader. It is small because glm
+// serve holds one per open stream: a V4 event is a few hundred bytes, an
+// event longer than the buffer is gathered in the line buffer, which grows
+// as far as the event needs (up to MaxEventSize). 32 KiB per stream was
+// most of the heap of thousands of idle streams.
+const readBufSize = 4 << 10
+
+// readers recycles the read buffers of released Readers.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+
+// maxKeep bounds the line and data buffers a released Reader keeps for its
+// next user; bigger ones (a huge event) go to the garbage collector.
+const maxKeep = 64 << 10
+
+// NewReader returns a Reader on r. Release returns its buffer for reuse.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 32<<10)}
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &Reader{br: br}
 }
+
+// Release gives the Reader's read buffer back for reuse by the next
+// NewReader. The Reader and the Data of its last event must not be used
+// afterwards. Calling it is optional; calling it twice is harmless.
+func (r *Reader) Release() {
+	if r.br == nil {
+		return
+	}
+	r.br.Reset(nil)
+	readers.Put(r.br)
+	r.br = nil
+	if cap(r.line) > maxKeep {
+		r.line = nil
+	}
+	if cap(r.data) > maxKeep {
+		r.data = nil
+	}
+}
+
+// Ready reports whether the next event is already complete in the read
+// buffer, so that Next will return it without reading from the stream. It
+// errs on the side of false: it says true only for an event whose first
+// line is a data line and whose blank line is buffered too. A relay uses
+// it to write all the events that came in one read and flush once, with
+// no event waiting for bytes that have not come (docs/design.md §3).
+func (r *Reader) Ready() bool {
+	if r.br == nil {
+		return false
+	}
+	buf, _ := r.br.Peek(r.br.Buffered())
+	if r.skipLF && len(buf) > 0 && buf[0] == '\n' {
+		buf = buf[1:]
+	}
+	if !bytes.HasPrefix(buf, dataField) {
+		return false
+	}
+	return bytes.Contains(buf, blankLF) || bytes.Contains(buf, blankCRLF)
+}
+
+var (
+	dataField = []byte("data:")
+	blankLF   = []byte("\n\n")
+	blankCRLF = []byte("\r\n\r\n")
+)
 
 // Next returns the next event. At the end of the stream it returns io.EOF
 // (an event cut off before its blank line is dropped, as the standard says;
 // callers detect a cut V4 stream by the missing [DONE]).
 func (r *Reader) Next() (Event, error) {
+	if r.br == nil {
+		return Event{}, errReleased
+	}
 	r.data = r.data[:0]
 	r.hasData = false
 	r.typ = ""
@@ -181,8 +247,13 @@ func (f flusherFunc) Flush() { f() }
 // WriteData writes one event "data: <data>\n\n" and flushes. Data with line
 // breaks is split into several data lines so the event decodes to the same
 // bytes; JSON from encoding/json never has raw line breaks.
-func (w *Writer) WriteData(data []byte) error {
-	w.buf = w.buf[:0]
+func (w *Writer) WriteData(data []byte) error { return w.WriteEvent(data, true) }
+
+// WriteEvent adds one event as WriteData does; with flush false it is kept
+// and written with the next event that flushes. A relay passes flush false
+// only while the next event is already at hand, so that the events of one
+// upstream read leave in one write (docs/design.md §3).
+func (w *Writer) WriteEvent(data []byte, flush bool) error {
 	for {
 		i := bytes.IndexAny(data, "\r\n")
 		w.buf = append(w.buf, "data: "...)
@@ -199,8 +270,20 @@ func (w *Writer) WriteData(data []byte) error {
 		data = data[i+1:]
 	}
 	w.buf = append(w.buf, '\n')
-	if _, err := w.w.Write(w.buf); err != nil {
-		return fmt.Errorf("sse: write: %w", err)
+	if !flush {
+		return nil
+	}
+	return w.Flush()
+}
+
+// Flush writes the events kept so far, if any, and flushes.
+func (w *Writer) Flush() error {
+	if len(w.buf) > 0 {
+		_, err := w.w.Write(w.buf)
+		w.buf = w.buf[:0]
+		if err != nil {
+			return fmt.Errorf("sse: write: %w", err)
+		}
 	}
 	if w.f != nil {
 		w.f.Flush()

@@ -242,3 +242,47 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 }
+
+// Ready says true only when Next can return an event without reading.
+func TestReaderReady(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []bool // Ready after each event
+	}{
+		{"data: a\n\ndata: b\n\ndata: c\n\n", []bool{true, true, false}},
+		{"data: a\r\n\r\ndata: b\r\n\r\n", []bool{true, false}},
+		{"data: a\n\ndata: b", []bool{false}},                      // b is not complete
+		{"data: a\n\n: note\n\ndata: b\n\n", []bool{false, false}}, // a comment first: conservative
+	}
+	for _, c := range cases {
+		r := NewReader(strings.NewReader(c.in))
+		for i, want := range c.want {
+			if _, err := r.Next(); err != nil {
+				t.Fatalf("%q event %d: %v", c.in, i, err)
+			}
+			if got := r.Ready(); got != want {
+				t.Errorf("%q after event %d: got Ready %v, want %v", c.in, i, got, want)
+			}
+		}
+		r.Release()
+		r.Release()
+		if _, err := r.Next(); err == nil {
+			t.Errorf("%q: got an event after Release, want an error", c.in)
+		}
+	}
+}
+
+// Events kept with flush false leave in one write at the next flush.
+func TestWriterKeepsUntilFlush(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	if err := w.WriteEvent([]byte("a"), false); err != nil || buf.Len() != 0 {
+		t.Fatalf("got %q, %v after a kept event, want nothing written", buf.String(), err)
+	}
+	if err := w.WriteEvent([]byte("b"), true); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := buf.String(), "data: a\n\ndata: b\n\n"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

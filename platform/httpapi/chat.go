@@ -104,7 +104,7 @@ func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int)
 				// An upstream that ends without a single chunk answered
 				// nothing: treat it as a failure before the first byte.
 				x.fail(platform.Errorf(platform.CodeNetwork, "the model backend ended the stream without output"))
-			} else if err := ew.event(sse.Done); err != nil {
+			} else if err := ew.event(sse.Done, true); err != nil {
 				st.Abandon()
 				cut, cause = writeCut(err), err
 			}
@@ -125,9 +125,21 @@ func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int)
 				}
 				x.call.Row.ErrorCode = e.Code
 				b, _ := json.Marshal(envelope(e, ""))
-				_ = ew.event(b)
+				_ = ew.event(b, true)
 			}
 			break
+		}
+		if len(ch.Data) == 0 {
+			// Nothing to write; the backend asks for the flush it had put
+			// off (platform.Chunk.More).
+			if ew != nil && !ch.More {
+				if err := ew.flush(); err != nil {
+					st.Abandon()
+					cut, cause = writeCut(err), err
+					break
+				}
+			}
+			continue
 		}
 		if ew == nil {
 			h := x.w.Header()
@@ -138,11 +150,13 @@ func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int)
 			x.ok(http.StatusOK)
 			ew = newEventWriter(x.w, s.opts.WriteTimeout)
 		}
-		// One Write and one Flush per event (docs/design.md §3: flush every event;
-		// sse.Writer reuses its buffer). The metered stream took the usage
-		// and the text's token estimate from beside the bytes, so
-		// pass-through chunks are never decoded here.
-		if err := ew.event(ch.Data); err != nil {
+		// The events of one upstream read leave in one Write and one
+		// Flush: an event is held only while the next is already at hand
+		// (ch.More), so none waits for the upstream (docs/design.md §3).
+		// The metered stream took the usage and the text's token estimate
+		// from beside the bytes, so pass-through chunks are never decoded
+		// here.
+		if err := ew.event(ch.Data, !ch.More); err != nil {
 			// The client is gone or stopped reading: stop the upstream
 			// now, not at its end.
 			st.Abandon()
@@ -214,15 +228,40 @@ func newEventWriter(w http.ResponseWriter, timeout time.Duration) *eventWriter {
 	return ew
 }
 
-// event writes and flushes one event.
-func (ew *eventWriter) event(data []byte) error {
+// event writes one event; with flush false it is kept for the next
+// event's write (sse.Writer.WriteEvent).
+func (ew *eventWriter) event(data []byte, flush bool) error {
 	if ew.err != nil {
 		return ew.err
 	}
-	// Moving the deadline is a runtime timer update; moving it only once
-	// an eighth of the timeout has passed keeps every write's budget
-	// between 7/8 of the timeout and all of it, at a fraction of the cost
-	// for streams of many small events.
+	if !flush {
+		_ = ew.sse.WriteEvent(data, false) // only buffers
+		return nil
+	}
+	ew.deadline()
+	if err := ew.sse.WriteEvent(data, true); err != nil && ew.err == nil {
+		ew.err = err
+	}
+	return ew.err
+}
+
+// flush writes and flushes the events kept so far.
+func (ew *eventWriter) flush() error {
+	if ew.err != nil {
+		return ew.err
+	}
+	ew.deadline()
+	if err := ew.sse.Flush(); err != nil && ew.err == nil {
+		ew.err = err
+	}
+	return ew.err
+}
+
+// deadline moves the write deadline before a write. Moving it is a
+// runtime timer update; moving it only once an eighth of the timeout has
+// passed keeps every write's budget between 7/8 of the timeout and all of
+// it, at a fraction of the cost for streams of many small events.
+func (ew *eventWriter) deadline() {
 	if now := time.Now(); ew.timeout > 0 && now.Sub(ew.setAt) > ew.timeout/8 {
 		if ew.rc.SetWriteDeadline(now.Add(ew.timeout)) != nil {
 			ew.timeout = 0 // a writer without deadlines (not a connection): ask once
@@ -230,10 +269,6 @@ func (ew *eventWriter) event(data []byte) error {
 			ew.setAt = now
 		}
 	}
-	if err := ew.sse.WriteData(data); err != nil && ew.err == nil {
-		ew.err = err
-	}
-	return ew.err
 }
 
 // eventSink is what sse.Writer writes to: the response, with a flush that

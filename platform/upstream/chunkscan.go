@@ -40,8 +40,8 @@ const maxScanDepth = 64
 // request log, billing and the rewrites of v4Stream.shape), a null where a
 // string is expected, or bytes that do not scan as one JSON object. A null
 // usage, error, finish_reason or tool_calls is the same as an absent one
-// (the full decode leaves the field empty): OpenAI-style engines put
-// "finish_reason":null on every chunk (docs/v4.md §8.5).
+// (docs/v4.md §8.11): OpenAI-style engines put "finish_reason":null on
+// every chunk and a role on the first delta only.
 //
 // Keys other than those named are skipped: the bytes are relayed as they
 // are, which is what the full path does with a chunk it does not change.

@@ -281,6 +281,7 @@ type oaStream struct {
 	queue []*zhipuai.ChatCompletionChunk
 	done  bool
 	err   error
+	ahead readAhead
 }
 
 // Next implements platform.Stream. Engine chunks are always decoded: they are
@@ -299,13 +300,17 @@ func (s *oaStream) Next() (platform.Chunk, error) {
 			for i := range c.Choices {
 				n += deltaTokens(&c.Choices[i].Delta)
 			}
-			return platform.Chunk{Data: b, Usage: c.Usage, Tokens: n}, nil
+			more := s.ahead.more(s.r) || len(s.queue) > 0
+			return platform.Chunk{Data: b, Usage: c.Usage, Tokens: n, More: more}, nil
 		}
 		if s.err != nil {
 			return platform.Chunk{}, s.err
 		}
 		if s.done {
 			return platform.Chunk{}, io.EOF
+		}
+		if s.ahead.due(s.r) {
+			return platform.Chunk{}, nil
 		}
 		ev, err := s.r.Next()
 		if err != nil {
@@ -343,5 +348,7 @@ func (s *oaStream) Next() (platform.Chunk, error) {
 
 // Close implements platform.Stream (see closeStream for why the order matters).
 func (s *oaStream) Close() error {
-	return closeStream(s.body, s.cancel, s.done && s.err == nil)
+	err := closeStream(s.body, s.cancel, s.done && s.err == nil)
+	s.r.Release()
+	return err
 }

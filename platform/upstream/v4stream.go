@@ -46,7 +46,29 @@ type v4Stream struct {
 	done       bool
 	err        error
 	completion int    // estimated completion tokens so far
-	buf        []byte // Data of pass-through chunks, reused (valid until the next Next)
+	buf        []byte // Data of spliced chunks, reused (valid until the next Next)
+	ahead      readAhead
+}
+
+// readAhead keeps a stream's More promise (platform.Chunk.More): a chunk
+// said More because the next event was buffered; if that event is then
+// dropped and the buffer is empty, the relay must flush before the stream
+// waits for the upstream.
+type readAhead struct{ owed bool }
+
+// more is the More of a chunk about to be returned.
+func (a *readAhead) more(r *sse.Reader) bool {
+	a.owed = r.Ready()
+	return a.owed
+}
+
+// due reports, before a read, whether a flush-only chunk must go first.
+func (a *readAhead) due(r *sse.Reader) bool {
+	if a.owed && !r.Ready() {
+		a.owed = false
+		return true
+	}
+	return false
 }
 
 func newV4Stream(ctx context.Context, cancel context.CancelFunc, backend string, resp *http.Response, req platform.ChatRequest) *v4Stream {
@@ -65,6 +87,9 @@ func (s *v4Stream) Next() (platform.Chunk, error) {
 		}
 		if s.done {
 			return platform.Chunk{}, io.EOF
+		}
+		if s.ahead.due(s.r) {
+			return platform.Chunk{}, nil
 		}
 		ev, err := s.r.Next()
 		if err != nil {
@@ -85,7 +110,7 @@ func (s *v4Stream) Next() (platform.Chunk, error) {
 			if cc, ok := scanContentChunk(ev.Data); ok {
 				if data, ok := s.splice(ev.Data, &cc); ok {
 					s.completion += cc.tokens
-					return platform.Chunk{Data: data, Tokens: cc.tokens}, nil
+					return platform.Chunk{Data: data, Tokens: cc.tokens, More: s.ahead.more(s.r)}, nil
 				}
 			}
 		}
@@ -109,7 +134,7 @@ func (s *v4Stream) Next() (platform.Chunk, error) {
 			return platform.Chunk{}, err
 		}
 		if keep {
-			return platform.Chunk{Data: data, Usage: c.Usage, Tokens: tokens}, nil
+			return platform.Chunk{Data: data, Usage: c.Usage, Tokens: tokens, More: s.ahead.more(s.r)}, nil
 		}
 	}
 }
@@ -274,5 +299,7 @@ func (s *v4Stream) readError(err error) error {
 
 // Close implements platform.Stream.
 func (s *v4Stream) Close() error {
-	return closeStream(s.body, s.cancel, s.done && s.err == nil)
+	err := closeStream(s.body, s.cancel, s.done && s.err == nil)
+	s.r.Release()
+	return err
 }

@@ -56,6 +56,12 @@ func drain(t *testing.T, s platform.Stream) ([][]byte, []*zhipuai.ChatCompletion
 			}
 			return datas, chunks, err
 		}
+		if len(ch.Data) == 0 {
+			if ch.More {
+				t.Fatal("got a chunk without data that says More, want only flush requests")
+			}
+			continue // a flush request (platform.Chunk.More)
+		}
 		datas = append(datas, append([]byte(nil), ch.Data...))
 		chunks = append(chunks, checkChunk(t, ch))
 	}
