@@ -20,7 +20,7 @@ import (
 // the process that serves it.
 type target struct {
 	name string
-	url  string
+	base string // scheme and host; the load's path follows
 	auth string
 	proc *proc
 }
@@ -32,6 +32,7 @@ type loadSpec struct {
 	n      int           // total requests, shared by the workers
 	stream bool
 	body   []byte
+	path   string // chatPath or embedPath
 }
 
 // sample is what one request left behind.
@@ -118,7 +119,7 @@ func runLoad(ctx context.Context, client *http.Client, t target, spec loadSpec) 
 // doRequest sends one chat completion and reads the reply to the end. The
 // error kind is "" on success, else the HTTP status, "net" or "bad-body".
 func doRequest(ctx context.Context, client *http.Client, t target, spec loadSpec) (sample, string) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(spec.body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.base+spec.path, bytes.NewReader(spec.body))
 	if err != nil {
 		return sample{}, "build"
 	}

@@ -25,7 +25,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -81,6 +80,14 @@ type options struct {
 	DurS       float64       `json:"duration_s"`
 	WarmupS    float64       `json:"warmup_s"`
 	GapUS      float64       `json:"chunk_gap_us"`
+	// Scenario names the load in a -suite run ("sync c16", "stream c64 openai", …).
+	Scenario string `json:"scenario,omitempty"`
+	Shape    string `json:"shape,omitempty"`
+	Embed    bool   `json:"embeddings,omitempty"`
+	EmbModel string `json:"embedding_model,omitempty"`
+	EmbDims  int    `json:"embedding_dims,omitempty"`
+	Capacity int    `json:"capacity,omitempty"`
+	Suite    bool   `json:"suite,omitempty"`
 
 	glm       string
 	json      bool
@@ -108,6 +115,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.glm, "glm", "", "glm binary (default: build cmd/glm of the current module)")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, server stderr)")
+	fs.StringVar(&o.Shape, "shape", "v4", "stream chunk shape at the upstream: v4 (role on every delta) or openai (role on the first delta only, finish_reason null)")
+	fs.BoolVar(&o.Embed, "embeddings", false, "embeddings instead of chat completions")
+	fs.StringVar(&o.EmbModel, "embedding-model", "embedding-2", "embedding model sent and configured on the zhipu backend")
+	fs.IntVar(&o.EmbDims, "embedding-dims", 1024, "dimensions of the instant upstream's embedding vector")
+	fs.IntVar(&o.Capacity, "capacity", 0, "stream capacity: hold N slow streams open at once (one each, -chunk-gap apart, default gap 250ms) and report each process's peak RSS (VmHWM); with -suite, runs after the suite")
+	fs.BoolVar(&o.Suite, "suite", false, "run the standard set in one go: sync c1/c16/c64, stream c64 in both shapes, embeddings c16 (-c, -stream, -shape, -embeddings ignored; default targets baseline,glm-key,glm-meter)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -121,8 +134,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("need -d > 0 or -n > 0")
 	case o.Rounds < 1:
 		return nil, errors.New("-rounds must be at least 1")
-	case o.Chunks < 0 || o.Warmup < 0 || o.Gap < 0:
-		return nil, errors.New("-chunks, -warmup and -chunk-gap must not be negative")
+	case o.Chunks < 0 || o.Warmup < 0 || o.Gap < 0 || o.Capacity < 0:
+		return nil, errors.New("-chunks, -warmup, -chunk-gap and -capacity must not be negative")
+	case o.Shape != "v4" && o.Shape != "openai":
+		return nil, fmt.Errorf("-shape %q: want v4 or openai", o.Shape)
+	case o.Embed && o.Stream:
+		return nil, errors.New("-embeddings and -stream exclude each other")
+	}
+	if *targets == "" && o.Suite {
+		*targets = strings.Join([]string{tBaseline, tKey, tMeter}, ",")
 	}
 	if *targets == "" {
 		o.Targets = []string{tBaseline, tKey, tJWT}
@@ -236,7 +256,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer os.RemoveAll(dir)
 	}
 
-	up := newInstantUpstream(o.Model, o.Chunks, o.Gap)
+	up := newInstantUpstream(o.Model, o.EmbModel, o.Chunks, o.EmbDims, o.Gap)
 	upURL, stopUp, err := startUpstream(ctx, up)
 	if err != nil {
 		return err
@@ -248,56 +268,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-
-	body, err := json.Marshal(map[string]any{
-		"model":    o.Model,
-		"messages": []any{map[string]string{"role": "user", "content": "Say hello in one short sentence."}},
-		"stream":   o.Stream,
-	})
-	if err != nil {
-		return err
-	}
-	spec := loadSpec{conc: o.Conc, dur: o.Dur, n: o.N, stream: o.Stream, body: body}
-	warm := loadSpec{conc: o.Conc, dur: o.Warmup, stream: o.Stream, body: body}
-
-	// One client per target, kept over rounds: the warm-up opens the
-	// connections the measured phases reuse.
-	clients := map[string]*http.Client{}
-	for _, t := range targets {
-		clients[t.name] = newClient(o.Conc)
-	}
-	defer func() {
-		for _, c := range clients {
-			c.CloseIdleConnections()
+	var reps []Report
+	for _, sc := range scenarios(o) {
+		rep, err := runScenario(ctx, sc, targets, up, progress)
+		if err != nil {
+			return err
 		}
-	}()
-
-	var results []Result
-	for round := range o.Rounds {
-		// Rotate the order each round so no target always runs first (cold
-		// caches) or last (others' builds ramping up on a shared machine).
-		for i := range targets {
-			t := targets[(i+round)%len(targets)]
-			c := clients[t.name]
-			if o.Warmup > 0 {
-				runLoad(ctx, c, t, warm)
-			}
-			r := measure(ctx, c, t, spec, round+1, up)
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			progress("round %d %-9s %7.0f rps  p50 %6.0fµs  p99 %6.0fµs  ok %d/%d  cpu: server %3.0f%%, client %3.0f%%  upstream conns %d",
-				round+1, t.name, r.RPS, r.P50, r.P99, r.OK, r.Requests, r.CPUPct, r.ClientCPUPct, r.UpstreamConns)
-			results = append(results, r)
-		}
+		reps = append(reps, rep)
 	}
-	rep := Report{Options: o, Rounds: results, Summary: summarizeAll(targets, results)}
 	if o.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		if len(reps) == 1 {
+			return enc.Encode(reps[0])
+		}
+		return enc.Encode(SuiteReport{Reports: reps})
 	}
-	printTables(stdout, rep)
+	for i, rep := range reps {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		printTables(stdout, rep)
+	}
+	if len(reps) > 1 {
+		printSuite(stdout, reps)
+	}
 	return nil
 }
 
@@ -317,7 +312,7 @@ func startTargets(ctx context.Context, o *options, dir, upURL string, progress f
 		return nil, stopAll, err
 	}
 	procs = append(procs, base)
-	byName := map[string]target{tBaseline: {name: tBaseline, url: base.base + chatPath, proc: base}}
+	byName := map[string]target{tBaseline: {name: tBaseline, base: base.base, proc: base}}
 
 	needGlm := slices.Contains(o.Targets, tKey) || slices.Contains(o.Targets, tJWT)
 	if needGlm || slices.Contains(o.Targets, tMeter) || o.autoMeter {
@@ -334,7 +329,7 @@ func startTargets(ctx context.Context, o *options, dir, upURL string, progress f
 		if needGlm {
 			// One server for both auth modes: they differ only in what
 			// the client sends, and its RSS then covers both.
-			g, err := startGlm(ctx, "glm", bin, dir, upURL, o.Model, strings.Fields(o.GlmArgs))
+			g, err := startGlm(ctx, "glm", bin, dir, upURL, []string{o.Model, o.EmbModel}, strings.Fields(o.GlmArgs))
 			if err != nil {
 				return nil, stopAll, err
 			}
@@ -343,11 +338,11 @@ func startTargets(ctx context.Context, o *options, dir, upURL string, progress f
 			if err != nil {
 				return nil, stopAll, fmt.Errorf("sign JWT: %w", err)
 			}
-			byName[tKey] = target{name: tKey, url: g.base + chatPath, auth: "Bearer " + g.key, proc: g}
-			byName[tJWT] = target{name: tJWT, url: g.base + chatPath, auth: "Bearer " + tok, proc: g}
+			byName[tKey] = target{name: tKey, base: g.base, auth: "Bearer " + g.key, proc: g}
+			byName[tJWT] = target{name: tJWT, base: g.base, auth: "Bearer " + tok, proc: g}
 		}
 		if slices.Contains(o.Targets, tMeter) {
-			m, err := startGlm(ctx, "glm-meter", bin, dir, upURL, o.Model, strings.Fields(o.MeterArgs))
+			m, err := startGlm(ctx, "glm-meter", bin, dir, upURL, []string{o.Model, o.EmbModel}, strings.Fields(o.MeterArgs))
 			if err != nil {
 				return nil, stopAll, err
 			}
@@ -357,7 +352,7 @@ func startTargets(ctx context.Context, o *options, dir, upURL string, progress f
 					return nil, stopAll, err
 				}
 			}
-			byName[tMeter] = target{name: tMeter, url: m.base + chatPath, auth: "Bearer " + m.key, proc: m}
+			byName[tMeter] = target{name: tMeter, base: m.base, auth: "Bearer " + m.key, proc: m}
 		}
 	}
 	// Every target sends the same header size as glm-key, baseline included.
@@ -409,55 +404,6 @@ func topup(ctx context.Context, bin, dataDir, cny string) error {
 		return fmt.Errorf("glm topup for glm-meter: %w\n%s", err, out)
 	}
 	return nil
-}
-
-// measure runs one measured phase while sampling the server process.
-func measure(ctx context.Context, c *http.Client, t target, spec loadSpec, round int, up *instantUpstream) Result {
-	pid := t.proc.pid()
-	calls0, conns0 := up.calls.Load(), up.conns.Load()
-	self0, _ := procCPU(os.Getpid())
-	cpu0, _ := procCPU(pid)
-	var rssMax int64
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		// 10 Hz is enough for RSS, which moves slowly, and costs nothing
-		// the targets would notice.
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if rss, _, err := procStatus(pid); err == nil {
-				rssMax = max(rssMax, rss)
-			}
-			select {
-			case <-stopSampling:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	p := runLoad(ctx, c, t, spec)
-	close(stopSampling)
-	<-sampled
-	cpu1, _ := procCPU(pid)
-	self1, _ := procCPU(os.Getpid())
-	_, hwm, _ := procStatus(pid)
-
-	r := summarize(t.name, round, p)
-	r.UpstreamCalls = up.calls.Load() - calls0
-	r.UpstreamConns = up.conns.Load() - conns0
-	// The kernel updates VmHWM lazily (per-thread RSS counters are folded
-	// in at intervals), so a VmRSS sample can exceed it; peak is the larger.
-	r.RSSMaxKB, r.HWMKB = rssMax, max(hwm, rssMax)
-	if cpu := cpu1 - cpu0; cpu > 0 {
-		if p.ok > 0 {
-			r.CPUPerReq = float64(cpu.Microseconds()) / float64(p.ok)
-		}
-		r.CPUPct = 100 * cpu.Seconds() / p.elapsed.Seconds()
-	}
-	r.ClientCPUPct = 100 * (self1 - self0).Seconds() / p.elapsed.Seconds()
-	return r
 }
 
 func median(xs []float64) float64 {
@@ -528,8 +474,13 @@ func summarizeAll(targets []target, results []Result) []Summary {
 func printTables(w io.Writer, rep Report) {
 	o := rep.Options
 	mode := "sync"
-	if o.Stream {
-		mode = fmt.Sprintf("stream (%d chunks + usage + [DONE])", o.Chunks)
+	switch {
+	case o.Capacity > 0:
+		mode = fmt.Sprintf("stream capacity (%d streams held at once, %d chunks %s apart, %s shape)", o.Capacity, o.Chunks, o.Gap, o.Shape)
+	case o.Stream:
+		mode = fmt.Sprintf("stream (%d chunks + usage + [DONE], %s shape)", o.Chunks, o.Shape)
+	case o.Embed:
+		mode = fmt.Sprintf("embeddings (%s, %d floats)", o.EmbModel, o.EmbDims)
 	}
 	per := o.Dur.String()
 	if o.N > 0 {

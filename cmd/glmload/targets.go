@@ -34,6 +34,9 @@ const (
 // chatPath is where both targets serve chat completions.
 const chatPath = "/api/paas/v4/chat/completions"
 
+// embedPath is where both targets serve embeddings.
+const embedPath = "/api/paas/v4/embeddings"
+
 // proc is a server process under test.
 type proc struct {
 	name   string
@@ -153,25 +156,25 @@ func startBaseline(ctx context.Context, dir, upstream string) (*proc, error) {
 }
 
 // glmConfig is the backends file: one zhipu backend at the instant upstream.
-func glmConfig(upstream, model string) ([]byte, error) {
+func glmConfig(upstream string, models []string) ([]byte, error) {
 	return json.MarshalIndent(map[string]any{
 		"backends": []any{map[string]any{
 			"name": "instant", "type": "zhipu",
 			"base_url": upstream + "/api/paas/v4",
 			"api_key":  "glmload.instant-upstream",
-			"models":   []string{model},
+			"models":   models,
 		}},
 	}, "", "  ")
 }
 
 // startGlm runs `glm serve` on a fresh data directory (SQLite) with extra
 // flags, and returns it with the API key it created.
-func startGlm(ctx context.Context, name, bin, dir, upstream, model string, extra []string) (*proc, error) {
+func startGlm(ctx context.Context, name, bin, dir, upstream string, models []string, extra []string) (*proc, error) {
 	data := filepath.Join(dir, name)
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	cfg, err := glmConfig(upstream, model)
+	cfg, err := glmConfig(upstream, models)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -21,15 +22,21 @@ import (
 type instantUpstream struct {
 	sync   []byte   // one chat completion with usage
 	chunks [][]byte // SSE events: K content chunks, the final chunk, [DONE]
-	gap    time.Duration
-	calls  atomic.Int64 // chat calls answered: lets a run check that every request reached the upstream
+	// oaChunks is the same stream in the shape OpenAI-compatible engines
+	// send: role on the first delta only, "finish_reason":null on every
+	// content chunk, object and system_fingerprint (-shape openai).
+	oaChunks [][]byte
+	embed    []byte      // one embeddings reply (a float vector and usage)
+	openai   atomic.Bool // stream in the OpenAI shape
+	gapNS    atomic.Int64
+	calls    atomic.Int64 // chat calls answered: lets a run check that every request reached the upstream
 	// conns counts accepted connections. A proxy that reuses its upstream
 	// connections opens about one per worker; one per request means it
 	// drops them (for the Zhipu cloud: a TLS handshake per call).
 	conns atomic.Int64
 }
 
-func newInstantUpstream(model string, k int, gap time.Duration) *instantUpstream {
+func newInstantUpstream(model, embModel string, k, dims int, gap time.Duration) *instantUpstream {
 	created := time.Now().Unix()
 	usage := map[string]int{"prompt_tokens": 12, "completion_tokens": k, "total_tokens": 12 + k}
 	sync, _ := json.Marshal(map[string]any{
@@ -40,7 +47,8 @@ func newInstantUpstream(model string, k int, gap time.Duration) *instantUpstream
 		}},
 		"usage": usage,
 	})
-	u := &instantUpstream{sync: sync, gap: gap}
+	u := &instantUpstream{sync: sync, embed: embedReply(embModel, dims)}
+	u.gapNS.Store(int64(gap))
 	for i := range k {
 		b, _ := json.Marshal(map[string]any{
 			"id": "glmload-1", "created": created, "model": model,
@@ -54,7 +62,46 @@ func newInstantUpstream(model string, k int, gap time.Duration) *instantUpstream
 		"usage":   usage,
 	})
 	u.chunks = append(u.chunks, sseEvent(final), sseEvent([]byte("[DONE]")))
+	for i := range k {
+		delta := map[string]any{"content": fmt.Sprintf("tok%d ", i)}
+		if i == 0 {
+			delta["role"] = "assistant"
+		}
+		b, _ := json.Marshal(map[string]any{
+			"id": "glmload-1", "object": "chat.completion.chunk", "created": created, "model": model,
+			"system_fingerprint": "fp_glmload",
+			"choices":            []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": nil}},
+		})
+		u.oaChunks = append(u.oaChunks, sseEvent(b))
+	}
+	oaFinal, _ := json.Marshal(map[string]any{
+		"id": "glmload-1", "object": "chat.completion.chunk", "created": created, "model": model,
+		"system_fingerprint": "fp_glmload",
+		"choices":            []any{map[string]any{"index": 0, "delta": map[string]any{}, "logprobs": nil, "finish_reason": "stop"}},
+		"usage":              usage,
+	})
+	u.oaChunks = append(u.oaChunks, sseEvent(oaFinal), sseEvent([]byte("[DONE]")))
 	return u
+}
+
+// embedReply is one embeddings reply: a vector of dims floats written the
+// way the cloud writes them (about ten significant digits) and usage.
+func embedReply(model string, dims int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"model":%q,"object":"list","data":[{"index":0,"object":"embedding","embedding":[`, model)
+	x := uint32(2463534242)
+	for i := range dims {
+		// xorshift: deterministic values spread over (-0.1, 0.1).
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatFloat((float64(x)/(1<<32)-0.5)/5, 'f', 10, 64))
+	}
+	b.WriteString(`]}],"usage":{"prompt_tokens":7,"completion_tokens":0,"total_tokens":7}}`)
+	return b.Bytes()
 }
 
 func sseEvent(data []byte) []byte {
@@ -64,8 +111,9 @@ func sseEvent(data []byte) []byte {
 // ServeHTTP answers any …/chat/completions POST; the path suffix is enough
 // because the baseline proxy and glm serve both forward to the same V4 path.
 func (u *instantUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/chat/completions") {
-		http.Error(w, `{"error":{"code":"1211","message":"instant upstream: chat completions only"}}`, http.StatusNotFound)
+	embed := strings.HasSuffix(r.URL.Path, "/embeddings")
+	if r.Method != http.MethodPost || !embed && !strings.HasSuffix(r.URL.Path, "/chat/completions") {
+		http.Error(w, `{"error":{"code":"1211","message":"instant upstream: chat completions and embeddings only"}}`, http.StatusNotFound)
 		return
 	}
 	// Read the whole body like a real engine does, so the proxy in front
@@ -75,6 +123,11 @@ func (u *instantUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.calls.Add(1)
+	if embed {
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		w.Write(u.embed)
+		return
+	}
 	stream := strings.Contains(r.Header.Get("Accept"), "text/event-stream") ||
 		bytes.Contains(body, []byte(`"stream":true`))
 	if !stream {
@@ -86,12 +139,17 @@ func (u *instantUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	fl, _ := w.(http.Flusher)
-	for _, ev := range u.chunks {
-		if u.gap > 0 {
+	chunks := u.chunks
+	if u.openai.Load() {
+		chunks = u.oaChunks
+	}
+	gap := time.Duration(u.gapNS.Load())
+	for _, ev := range chunks {
+		if gap > 0 {
 			select {
 			case <-r.Context().Done():
 				return
-			case <-time.After(u.gap):
+			case <-time.After(gap):
 			}
 		}
 		if _, err := w.Write(ev); err != nil {
