@@ -1,8 +1,15 @@
 package httpapi
 
 import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
+	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -33,32 +40,81 @@ func (s *Server) handleEmbeddings(x *exchange) {
 	if resp.Model == "" {
 		resp.Model = req.Model
 	}
-	if req.EncodingFormat != zhipuai.EncodingBase64 {
-		for i := range resp.Data {
-			if resp.Data[i].Object == "" {
-				resp.Data[i].Object = "embedding"
-			}
-		}
-		if writeJSON(x.w, x.id, http.StatusOK, resp) == nil {
-			x.ok(http.StatusOK)
-		}
+	body, err := encodeEmbeddings(resp, req.EncodingFormat == zhipuai.EncodingBase64)
+	if err != nil {
+		x.fail(platform.Wrap(platform.CodeInternal, "internal error", err))
 		return
 	}
-	type b64Embedding struct {
-		Index     int    `json:"index"`
-		Object    string `json:"object"`
-		Embedding string `json:"embedding"`
+	writeJSONBytes(x.w, http.StatusOK, body)
+	x.ok(http.StatusOK)
+}
+
+// encodeEmbeddings writes the reply in one pass into one buffer: vectors
+// as floats in the shortest form that reads back to the same float64 (as
+// zhipuai.Vector encodes them), or as base64 of little-endian float32.
+// encoding/json would call Vector's encoder and then scan its output
+// again to check and compact it, most of the CPU of an embeddings call.
+// Keys and their order are those of zhipuai.EmbeddingResponse.
+func encodeEmbeddings(resp *zhipuai.EmbeddingResponse, b64 bool) ([]byte, error) {
+	n := 0
+	for _, d := range resp.Data {
+		n += 64 + len(d.Embedding)*24
 	}
-	out := struct {
-		Model  string         `json:"model"`
-		Object string         `json:"object"`
-		Data   []b64Embedding `json:"data"`
-		Usage  zhipuai.Usage  `json:"usage"`
-	}{Model: resp.Model, Object: resp.Object, Usage: resp.Usage, Data: make([]b64Embedding, len(resp.Data))}
+	buf := make([]byte, 0, 256+n)
+	buf = append(buf, `{"model":`...)
+	buf = appendJSONString(buf, resp.Model)
+	buf = append(buf, `,"object":`...)
+	buf = appendJSONString(buf, resp.Object)
+	buf = append(buf, `,"data":[`...)
+	var f32 []byte
 	for i, d := range resp.Data {
-		out.Data[i] = b64Embedding{Index: d.Index, Object: "embedding", Embedding: zhipuai.EncodeBase64Vector(d.Embedding)}
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"index":`...)
+		buf = strconv.AppendInt(buf, int64(d.Index), 10)
+		buf = append(buf, `,"object":"embedding","embedding":`...)
+		if b64 {
+			f32 = f32[:0]
+			for _, f := range d.Embedding {
+				f32 = binary.LittleEndian.AppendUint32(f32, math.Float32bits(float32(f)))
+			}
+			buf = append(buf, '"')
+			buf = base64.StdEncoding.AppendEncode(buf, f32)
+			buf = append(buf, `"}`...)
+			continue
+		}
+		buf = append(buf, '[')
+		for j, f := range d.Embedding {
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				return nil, errors.New("embedding holds a non-finite value")
+			}
+			if j > 0 {
+				buf = append(buf, ',')
+			}
+			buf = strconv.AppendFloat(buf, f, 'g', -1, 64)
+		}
+		buf = append(buf, "]}"...)
 	}
-	if writeJSON(x.w, x.id, http.StatusOK, out) == nil {
-		x.ok(http.StatusOK)
+	usage, err := json.Marshal(resp.Usage)
+	if err != nil {
+		return nil, err
 	}
+	buf = append(buf, `],"usage":`...)
+	buf = append(buf, usage...)
+	return append(buf, '}'), nil
+}
+
+// appendJSONString appends s as a JSON string the way encoding/json
+// writes it.
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(buf, b...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
 }

@@ -203,7 +203,7 @@ func (b *OpenAI) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) 
 		return nil, engineError(b.name, resp.StatusCode, raw, req.Model, req.Model)
 	}
 	var out zhipuai.EmbeddingResponse
-	if err := json.Unmarshal(raw, &out); err != nil {
+	if err := decodeEmbeddings(raw, &out); err != nil {
 		return nil, badReply(b.name, err)
 	}
 	if len(out.Data) != len(req.Input) {

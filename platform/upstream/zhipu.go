@@ -198,9 +198,13 @@ func (z *Zhipu) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) (
 	// The HTTP layer encodes base64 itself; ask the cloud for floats, whose
 	// base64 support is unverified (docs/v4.md §5).
 	c.EncodingFormat = ""
-	var out zhipuai.EmbeddingResponse
-	if err := z.postDecode(ctx, "/embeddings", &c, &out); err != nil {
+	raw, err := z.post(ctx, "/embeddings", &c)
+	if err != nil {
 		return nil, err
+	}
+	var out zhipuai.EmbeddingResponse
+	if err := decodeEmbeddings(raw, &out); err != nil {
+		return nil, badReply(z.name, err)
 	}
 	return &out, nil
 }
@@ -215,25 +219,34 @@ func (z *Zhipu) Images(ctx context.Context, req *zhipuai.ImageRequest) (*zhipuai
 }
 
 func (z *Zhipu) postDecode(ctx context.Context, path string, in, out any) error {
-	body, err := json.Marshal(in)
+	raw, err := z.post(ctx, path, in)
 	if err != nil {
-		return platform.Wrap(platform.CodeInternal, "internal error", err)
-	}
-	resp, err := postJSON(ctx, z.client, joinURL(z.base, path), z.key, body, false)
-	if err != nil {
-		return transportError(ctx, z.name, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return z.statusError(resp)
-	}
-	raw, err := readBody(resp, maxReplyBytes)
-	if err != nil {
-		return transportError(ctx, z.name, err)
+		return err
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
 		return badReply(z.name, err)
 	}
 	return nil
+}
+
+// post sends in and returns the body of a 200 reply.
+func (z *Zhipu) post(ctx context.Context, path string, in any) ([]byte, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return nil, platform.Wrap(platform.CodeInternal, "internal error", err)
+	}
+	resp, err := postJSON(ctx, z.client, joinURL(z.base, path), z.key, body, false)
+	if err != nil {
+		return nil, transportError(ctx, z.name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, z.statusError(resp)
+	}
+	raw, err := readBody(resp, maxReplyBytes)
+	if err != nil {
+		return nil, transportError(ctx, z.name, err)
+	}
+	return raw, nil
 }
 
 // statusError reads and closes an error reply.
