@@ -33,6 +33,20 @@ type loadSpec struct {
 	stream bool
 	body   []byte
 	path   string // chatPath or embedPath
+	open   *gauge // streams whose headers have come and whose end has not (nil: not counted)
+}
+
+// gauge counts streams open at once and keeps the highest count.
+type gauge struct {
+	mu        sync.Mutex
+	cur, peak int
+}
+
+func (g *gauge) add(d int) {
+	g.mu.Lock()
+	g.cur += d
+	g.peak = max(g.peak, g.cur)
+	g.mu.Unlock()
 }
 
 // sample is what one request left behind.
@@ -152,6 +166,10 @@ func doRequest(ctx context.Context, client *http.Client, t target, spec loadSpec
 			return sample{}, "bad-body"
 		}
 		return sample{lat: time.Since(start)}, ""
+	}
+	if spec.open != nil {
+		spec.open.add(1)
+		defer spec.open.add(-1)
 	}
 	ttfb, err := readStream(resp.Body, start)
 	switch {

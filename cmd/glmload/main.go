@@ -119,7 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.Embed, "embeddings", false, "embeddings instead of chat completions")
 	fs.StringVar(&o.EmbModel, "embedding-model", "embedding-2", "embedding model sent and configured on the zhipu backend")
 	fs.IntVar(&o.EmbDims, "embedding-dims", 1024, "dimensions of the instant upstream's embedding vector")
-	fs.IntVar(&o.Capacity, "capacity", 0, "stream capacity: hold N slow streams open at once (one each, -chunk-gap apart, default gap 250ms) and report each process's peak RSS (VmHWM); with -suite, runs after the suite")
+	fs.IntVar(&o.Capacity, "capacity", 0, "stream capacity: hold N slow streams open at once (one each, -chunk-gap apart, default gap 2s) and report each process's peak RSS (VmHWM); with -suite, runs after the suite")
 	fs.BoolVar(&o.Suite, "suite", false, "run the standard set in one go: sync c1/c16/c64, stream c64 in both shapes, embeddings c16 (-c, -stream, -shape, -embeddings ignored; default targets baseline,glm-key,glm-meter)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -198,6 +198,8 @@ type Result struct {
 	CPUPct    float64 `json:"cpu_pct"`
 	RSSMaxKB  int64   `json:"rss_max_kb"`
 	HWMKB     int64   `json:"hwm_kb"`
+	// PeakOpen is the most streams open at once (capacity runs only).
+	PeakOpen int `json:"peak_open_streams,omitempty"`
 	// ClientCPUPct is this tool's own CPU (load generator and instant
 	// upstream): near the core count, the client is the bottleneck and RPS
 	// ratios understate the differences between targets.
@@ -219,6 +221,7 @@ type Summary struct {
 	TTFBP99   float64 `json:"ttfb_p99_us,omitempty"`
 	CPUPerReq float64 `json:"cpu_us_per_req"`
 	HWMKB     int64   `json:"hwm_kb"`
+	PeakOpen  int     `json:"peak_open_streams,omitempty"`
 	// UpstreamConns is the total over rounds of connections opened to the
 	// upstream while measured.
 	UpstreamConns int64 `json:"upstream_conns"`
@@ -386,6 +389,11 @@ func resolveMetering(ctx context.Context, o *options, bin string) error {
 			o.MeterArgs = "--metering=true"
 		}
 	}
+	if o.Capacity > 0 && strings.Contains(string(out), "--max-conns-per-ip") {
+		// Every stream of a capacity run comes from loopback: one address.
+		o.GlmArgs = strings.TrimSpace(o.GlmArgs + " --max-conns-per-ip=0")
+		o.MeterArgs = strings.TrimSpace(o.MeterArgs + " --max-conns-per-ip=0")
+	}
 	if o.autoMeter && o.MeterArgs != "" && !slices.Contains(o.Targets, tMeter) {
 		o.Targets = append(o.Targets, tMeter)
 	}
@@ -438,6 +446,7 @@ func summarizeAll(targets []target, results []Result) []Summary {
 			s.OK += r.OK
 			s.Errors += r.Requests - r.OK
 			s.HWMKB = max(s.HWMKB, r.HWMKB)
+			s.PeakOpen = max(s.PeakOpen, r.PeakOpen)
 			s.UpstreamConns += r.UpstreamConns
 			rps, p50, p90, p99 = append(rps, r.RPS), append(p50, r.P50), append(p90, r.P90), append(p99, r.P99)
 			tt50, tt99, cpu = append(tt50, r.TTFBP50), append(tt99, r.TTFBP99), append(cpu, r.CPUPerReq)
@@ -493,11 +502,17 @@ func printTables(w io.Writer, rep Report) {
 	if o.Stream {
 		head += "ttfb p50\tttfb p99\t"
 	}
+	if o.Capacity > 0 {
+		head += "open at once\t"
+	}
 	fmt.Fprintln(tw, head+"cpu µs/req\tpeak RSS MB\tupstream conns\tok\terrors\t")
 	for _, s := range rep.Summary {
 		line := fmt.Sprintf("%s\t%.0f\t%.0f\t%.0f\t%.0f\t", s.Target, s.RPS, s.P50, s.P90, s.P99)
 		if o.Stream {
 			line += fmt.Sprintf("%.0f\t%.0f\t", s.TTFBP50, s.TTFBP99)
+		}
+		if o.Capacity > 0 {
+			line += fmt.Sprintf("%d\t", s.PeakOpen)
 		}
 		fmt.Fprintf(tw, "%s%.0f\t%.1f\t%d\t%d\t%d\t\n", line, s.CPUPerReq, float64(s.HWMKB)/1024, s.UpstreamConns, s.OK, s.Errors)
 	}

@@ -254,6 +254,9 @@ func (w *Writer) WriteData(data []byte) error { return w.WriteEvent(data, true) 
 // only while the next event is already at hand, so that the events of one
 // upstream read leave in one write (docs/design.md §3).
 func (w *Writer) WriteEvent(data []byte, flush bool) error {
+	if w.buf == nil {
+		w.buf = *writeBufs.Get().(*[]byte)
+	}
 	for {
 		i := bytes.IndexAny(data, "\r\n")
 		w.buf = append(w.buf, "data: "...)
@@ -274,6 +277,21 @@ func (w *Writer) WriteEvent(data []byte, flush bool) error {
 		return nil
 	}
 	return w.Flush()
+}
+
+// writeBufs recycles the event buffers of released Writers.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, readBufSize); return &b }}
+
+// Release gives the Writer's buffer back for reuse once the stream has
+// ended; events kept and not flushed are dropped. Calling it is optional.
+func (w *Writer) Release() {
+	if w.buf == nil || cap(w.buf) > maxKeep {
+		w.buf = nil
+		return
+	}
+	b := w.buf[:0]
+	w.buf = nil
+	writeBufs.Put(&b)
 }
 
 // Flush writes the events kept so far, if any, and flushes.

@@ -48,11 +48,33 @@ func streamEvents() []byte {
 	return b.Bytes()
 }
 
+// openAIEvents is the same stream in the shape OpenAI-compatible engines
+// send: role on the first delta only, "finish_reason":null on every chunk.
+func openAIEvents() []byte {
+	var b bytes.Buffer
+	for i := range 16 {
+		role := ""
+		if i == 0 {
+			role = `"role":"assistant",`
+		}
+		fmt.Fprintf(&b, "data: {\"id\":\"1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"glm-4\",\"system_fingerprint\":\"fp\",\"choices\":[{\"index\":0,\"delta\":{%s\"content\":\"tok%d \"},\"logprobs\":null,\"finish_reason\":null}]}\n\n", role, i)
+	}
+	b.WriteString("data: {\"id\":\"1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"glm-4\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":16,\"total_tokens\":25}}\n\n")
+	b.WriteString("data: [DONE]\n\n")
+	return b.Bytes()
+}
+
 // BenchmarkStreamChatHandler drives a whole stream (18 events) through the
 // handler in-process: allocs/op are per stream.
-func BenchmarkStreamChatHandler(b *testing.B) {
+func BenchmarkStreamChatHandler(b *testing.B) { benchStream(b, streamEvents()) }
+
+// BenchmarkStreamChatHandlerOpenAIShape is the same with the chunks of an
+// OpenAI-compatible engine behind a zhipu-type backend.
+func BenchmarkStreamChatHandlerOpenAIShape(b *testing.B) { benchStream(b, openAIEvents()) }
+
+func benchStream(b *testing.B, events []byte) {
 	z, err := upstream.NewZhipu(upstream.ZhipuOptions{BaseURL: "http://upstream.invalid/v4", APIKey: "id.secret",
-		HTTPClient: &http.Client{Transport: canned{streamEvents()}}})
+		HTTPClient: &http.Client{Transport: canned{events}}})
 	if err != nil {
 		b.Fatal(err)
 	}

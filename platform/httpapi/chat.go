@@ -165,6 +165,9 @@ func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int)
 		}
 	}
 	st.Close()
+	if ew != nil {
+		ew.sse.Release()
+	}
 	if x.call.CallerLeft() {
 		x.gone()
 	}
