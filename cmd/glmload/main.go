@@ -118,7 +118,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.Shape, "shape", "v4", "stream chunk shape at the upstream: v4 (role on every delta) or openai (role on the first delta only, finish_reason null)")
 	fs.BoolVar(&o.Embed, "embeddings", false, "embeddings instead of chat completions")
 	fs.StringVar(&o.EmbModel, "embedding-model", "embedding-2", "embedding model sent and configured on the zhipu backend")
-	fs.IntVar(&o.EmbDims, "embedding-dims", 1024, "dimensions of the instant upstream's embedding vector")
+	fs.IntVar(&o.EmbDims, "embedding-dims", 1024, "dimensions of the instant upstream's embedding vector (must be what the model answers: embedding-2 1024)")
 	fs.IntVar(&o.Capacity, "capacity", 0, "stream capacity: hold N slow streams open at once (one each, -chunk-gap apart, default gap 2s) and report each process's peak RSS (VmHWM); with -suite, runs after the suite")
 	fs.BoolVar(&o.Suite, "suite", false, "run the standard set in one go: sync c1/c16/c64, stream c64 in both shapes, embeddings c16 (-c, -stream, -shape, -embeddings ignored; default targets baseline,glm-key,glm-meter)")
 	if err := fs.Parse(args); err != nil {

@@ -140,3 +140,73 @@ func TestTextOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestSuiteAndCapacity runs the standard set and a small capacity phase
+// in one go and checks every scenario ran on every target with sane
+// counts. Nothing about speed is asserted.
+func TestSuiteAndCapacity(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("RSS and CPU come from /proc")
+	}
+	if testing.Short() {
+		t.Skip("builds cmd/glm and starts servers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin, err := buildGlm(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, streams = 40, 30
+	args := []string{"-glm", bin, "-suite", "-n", "40", "-warmup", "0", "-rounds", "1", "-chunks", "2",
+		"-capacity", "30", "-chunk-gap", "200ms", "-json"}
+	var out, errOut bytes.Buffer
+	if err := run(ctx, args, &out, &errOut); err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	var rep SuiteReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("decode -json output: %v\n%s", err, out.String())
+	}
+	var names []string
+	for _, sc := range rep.Reports {
+		names = append(names, sc.Options.Scenario)
+	}
+	want := []string{"sync c1", "sync c16", "sync c64", "stream c64 v4", "stream c64 openai", "embeddings c16", "stream capacity 30"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("got scenarios %q, want %q", names, want)
+	}
+	for _, sc := range rep.Reports {
+		o := sc.Options
+		if !slices.Contains(o.Targets, tKey) || !slices.Contains(o.Targets, tBaseline) {
+			t.Errorf("%s: got targets %v, want baseline and glm-key at least", o.Scenario, o.Targets)
+		}
+		want := n
+		if o.Capacity > 0 {
+			want = streams
+		}
+		for _, r := range sc.Rounds {
+			errs := 0
+			for kind, c := range r.Errors {
+				errs += c
+				if r.Target != tBaseline || kind != "stream-read" && kind != "net" {
+					t.Errorf("%s %s: got %d × %s, want none", o.Scenario, r.Target, c, kind)
+				}
+			}
+			if r.Requests != want || r.OK+errs != want || r.UpstreamCalls != int64(want) {
+				t.Errorf("%s %s: got %d requests, %d ok, %d upstream calls; want %d", o.Scenario, r.Target, r.Requests, r.OK, r.UpstreamCalls, want)
+			}
+			if o.Capacity > 0 && (r.PeakOpen < 1 || r.PeakOpen > streams || r.HWMKB <= 0) {
+				t.Errorf("%s %s: got %d streams open at once, peak RSS %d kB; want 1..%d and a peak", o.Scenario, r.Target, r.PeakOpen, r.HWMKB, streams)
+			}
+			if (o.Stream || o.Capacity > 0) != (r.TTFBP50 > 0) && r.OK > 0 {
+				t.Errorf("%s %s: got ttfb %v on stream=%v", o.Scenario, r.Target, r.TTFBP50, o.Stream)
+			}
+		}
+	}
+	var text bytes.Buffer
+	printSuite(&text, rep.Reports)
+	if !strings.Contains(text.String(), "stream c64 openai") || !strings.Contains(text.String(), "embeddings c16") {
+		t.Errorf("summary table lacks scenarios:\n%s", text.String())
+	}
+}
