@@ -96,17 +96,20 @@ func (x *exchange) recoverPanic() {
 // stops arriving fails the read with a deadline error, answered 408.
 func (x *exchange) readJSON(v any) ([]byte, bool) {
 	limit := x.s.opts.MaxBodyBytes
-	tooLarge := &platform.Error{Code: platform.CodeBadParams, HTTP: http.StatusRequestEntityTooLarge,
-		Message: fmt.Sprintf("request body larger than %d bytes", limit)}
+	// Made only when needed: two allocations per request otherwise.
+	tooLarge := func() *platform.Error {
+		return &platform.Error{Code: platform.CodeBadParams, HTTP: http.StatusRequestEntityTooLarge,
+			Message: fmt.Sprintf("request body larger than %d bytes", limit)}
+	}
 	if x.r.ContentLength > limit {
-		x.fail(tooLarge)
+		x.fail(tooLarge())
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(x.w, x.r.Body, limit))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		x.fail(tooLarge)
+		x.fail(tooLarge())
 		return nil, false
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		x.fail(&platform.Error{Code: platform.CodeBadParams, HTTP: http.StatusRequestTimeout,
