@@ -7,7 +7,8 @@
 // space after the colon is dropped; comment lines start with ':'; a blank
 // line dispatches; an unterminated event at EOF is discarded). The writer
 // emits only what the V4 clients accept (docs/v4.md §8.6): "data: <one line>"
-// followed by an empty line, nothing else, flushed per event.
+// followed by an empty line, nothing else; WriteData flushes each event,
+// WriteEvent lets a relay flush once for the events of one upstream read.
 package sse
 
 import (
