@@ -75,6 +75,11 @@ func (s *Server) relayStream(x *exchange, creq *zhipuai.ChatCompletionRequest, m
 			cut, cause = s.streamFailed(x, ew, err)
 			break
 		}
+		if len(ch.Data) == 0 {
+			// A backend's flush request (platform.Chunk.More): every
+			// event here is flushed as it is written already.
+			continue
+		}
 		relayed += ch.Tokens
 		chunk = zhipuai.ChatCompletionChunk{}
 		if err := json.Unmarshal(ch.Data, &chunk); err != nil {

@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"cmp"
 	"bufio"
 	"context"
 	"encoding/json"
@@ -48,6 +49,9 @@ type env struct {
 type envOpts struct {
 	limiter platform.Limiter
 	billing bool
+	// upstream, when set, is the zhipu backend's base URL instead of the
+	// scripted fake's.
+	upstream string
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -68,7 +72,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	backends, err := router.New(ctx, router.Config{Backends: []router.BackendConfig{
-		{Name: "cloud", Type: router.TypeZhipu, BaseURL: e.up.URL(), APIKey: e.up.APIKey}}})
+		{Name: "cloud", Type: router.TypeZhipu, BaseURL: cmp.Or(o.upstream, e.up.URL()), APIKey: e.up.APIKey}}})
 	if err != nil {
 		t.Fatal(err)
 	}
