@@ -1,8 +1,8 @@
 package anthropic
 
 import (
-	"cmp"
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
