@@ -82,6 +82,8 @@ type Options struct {
 	// /limits shows what it enforces. Other processes pick changes up
 	// within their reload interval.
 	Limits *limits.Reloader
+	// Users, when set, serves /users (the console's people, glm users).
+	Users  UserStore
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -140,6 +142,10 @@ func NewHandler(o Options) *mux.Mux {
 		{"GET", "/limits/keys/{id}", a.getLimit(platform.LimitKey)},
 		{"PUT", "/limits/keys/{id}", a.setLimit(platform.LimitKey)},
 		{"DELETE", "/limits/keys/{id}", a.clearLimit(platform.LimitKey)},
+		{"GET", "/users", a.listUsers},
+		{"POST", "/users", a.createUser},
+		{"POST", "/users/{email}/disable", a.disableUser},
+		{"PUT", "/users/{email}/password", a.setUserPassword},
 	} {
 		m.HandleFunc(rt.method+" "+Prefix+rt.path, a.wrap(rt.fn))
 	}
