@@ -26,7 +26,7 @@ func newRoot() *cobra.Command {
 		newChatCmd(), newEmbedCmd(), newTokenCmd(), newRagCmd(), newExtractCmd(), newAnalyzeCmd(), newAsyncCmd(),
 		newTokenizeCmd(), newRerankCmd(),
 		// Server side: the platform and its operator commands.
-		newServeCmd(), newKeysCmd(), newLimitsCmd(),
+		newServeCmd(), newKeysCmd(), newUsersCmd(), newLimitsCmd(),
 		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newCashCmd(), newAuditCmd(), newUsageCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),
 		newBenchCmd(), // measuring the server: the fault suite's soak
 	)

@@ -42,6 +42,7 @@ type serveOptions struct {
 	pprof         string
 	metering      meteringOptions
 	anthropic     anthropicFlags
+	console       consoleOptions
 }
 
 const serveLong = `glm serve speaks the ZhipuAI V4 API under /api/paas/v4 on embedded SQLite.
@@ -91,6 +92,7 @@ func (o *serveOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.pprof, "pprof", "", "debug: serve net/http/pprof on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	o.metering.register(f)
 	o.anthropic.register(f)
+	o.console.register(f)
 }
 
 func (o *serveOptions) check() error {

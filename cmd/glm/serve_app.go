@@ -15,6 +15,7 @@ import (
 	"github.com/glmkit/glmkit/platform/anthropic"
 	"github.com/glmkit/glmkit/platform/auth"
 	"github.com/glmkit/glmkit/platform/conns"
+	"github.com/glmkit/glmkit/platform/console"
 	"github.com/glmkit/glmkit/platform/httpapi"
 	"github.com/glmkit/glmkit/platform/metered"
 	"github.com/glmkit/glmkit/platform/mux"
@@ -50,6 +51,8 @@ type serveApp struct {
 	api    *httpapi.Server
 	// anthropic is the Anthropic Messages API (serve_anthropic.go).
 	anthropic *anthropic.Server
+	// console is the web console (nil with --console=false).
+	console *console.Console
 
 	// Serving: one http.Server per listener (the public one first, then
 	// the admin one with --admin-addr), all requests parented by baseCtx.
@@ -100,6 +103,11 @@ func (a *serveApp) Start(ctx context.Context) error {
 	if err := a.startAPI(cfg, backends, m); err != nil {
 		return err
 	}
+	if a.o.console.enabled {
+		if a.console, err = a.newConsole(); err != nil {
+			return err
+		}
+	}
 	a.startRetention()
 	public, private := a.handlers(m)
 	if err := a.listen(public, private); err != nil {
@@ -141,7 +149,7 @@ func (a *serveApp) openStore(ctx context.Context) error {
 		fmt.Fprintf(a.out, "glm serve: first start: created account %q and an API key. It is shown only this once:\n\n    %s\n\n"+
 			"glm serve: more keys: glm keys create; list: glm keys list\n", DefaultAccountID, k.Full())
 	}
-	return nil
+	return a.ensureOperator(ctx)
 }
 
 // startMetering builds billing, limits and the admin API's options.
@@ -193,12 +201,15 @@ func (a *serveApp) handlers(m metering) (public, private *mux.Mux) {
 	var adminAPI *mux.Mux
 	if m.Admin != nil {
 		o := *m.Admin
-		o.Revoker, o.Logger = a.auth, a.log
+		o.Revoker, o.Logger, o.Users = a.auth, a.log, a.store
 		adminAPI = admin.NewHandler(o)
 	}
 	public = mux.New(nil)
 	public.Mount(a.api)
 	public.Mount(a.anthropic)
+	if a.console != nil {
+		public.Mount(a.console)
+	}
 	if a.o.adminAddr == "" {
 		public.Mount(ops.New(ops.Options{Health: health, Metrics: metrics}))
 		if adminAPI != nil {

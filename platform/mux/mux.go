@@ -133,7 +133,11 @@ func (m *Mux) known(path string) bool {
 	return false
 }
 
-func segments(path string) []string { return strings.Split(strings.Trim(path, "/"), "/") }
+// segments splits a path; a trailing "{$}" (an exact-path pattern such as
+// "GET /{$}") matches what its path without it matches.
+func segments(path string) []string {
+	return strings.Split(strings.Trim(strings.TrimSuffix(path, "{$}"), "/"), "/")
+}
 
 func matches(pattern, path []string) bool {
 	if len(pattern) != len(path) {

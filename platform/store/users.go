@@ -169,12 +169,15 @@ func (s *SQL) PurgeSessions(ctx context.Context, before time.Time) (int, error) 
 }
 
 // RecentRequestLogs returns an account's newest request-log rows first,
-// those created before `before` when it is not zero (paging), at most
-// limit. It walks the (account_id, created_at) index backwards, so it
+// those created before `before` when it is not zero (paging), of model
+// when it is not "", at most limit. It walks the (account_id, created_at) index backwards, so it
 // costs the page, not the log.
-func (s *SQL) RecentRequestLogs(ctx context.Context, accountID string, before time.Time, limit int) ([]platform.RequestLog, error) {
+func (s *SQL) RecentRequestLogs(ctx context.Context, accountID, model string, before time.Time, limit int) ([]platform.RequestLog, error) {
 	var args []any
 	q := `SELECT ` + logColumns + ` FROM request_log WHERE account_id = ` + Arg(&args, accountID)
+	if model != "" {
+		q += ` AND model = ` + Arg(&args, model)
+	}
 	if !before.IsZero() {
 		q += ` AND created_at < ` + Arg(&args, ms(before))
 	}

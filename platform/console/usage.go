@@ -1,0 +1,224 @@
+package console
+
+import (
+	"math"
+	"net/url"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/platform/billing"
+)
+
+// pageSize is the rows of the recent-requests table per page.
+const pageSize = 20
+
+type usageTotal struct {
+	Name     string
+	Requests int64
+	Tokens   int64
+	Cost     billing.Micros
+}
+
+type usageRow struct {
+	platform.RequestLog
+	Key  string
+	Cost billing.Micros
+}
+
+type usageData struct {
+	Days    int
+	Ranges  []int
+	Model   string
+	Models  []string
+	Tokens  chart
+	Cost    chart
+	ByModel []usageTotal
+	ByKey   []usageTotal
+	Recent  []usageRow
+	// Before is this page's cursor (0: the newest page, which refreshes
+	// itself); Next the cursor of the older page (0: none).
+	Before, Next int64
+	Live         string
+}
+
+// usageData reads the page: per-day and per-model figures from billing's
+// daily usage (the roll-ups plus the rows not rolled up yet, the numbers
+// bills are made of), the recent requests from the request log.
+func (c *Console) usageData(q *req) (*usageData, error) {
+	ctx := q.r.Context()
+	qs := q.r.URL.Query()
+	d := &usageData{Days: 14, Ranges: []int{7, 14, 30}, Model: qs.Get("model")}
+	if n, _ := strconv.Atoi(qs.Get("days")); n == 7 || n == 30 {
+		d.Days = n
+	}
+	now := c.now().In(billing.BillingZone)
+	first := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, billing.BillingZone).AddDate(0, 0, 1-d.Days)
+	days, err := c.o.Billing.DailyUsage(ctx, billing.UsageFilter{AccountID: q.account.ID, Since: first})
+	if err != nil {
+		return nil, err
+	}
+	keys, err := c.o.Store.ListKeysMasked(ctx, q.account.ID)
+	if err != nil {
+		return nil, err
+	}
+	keyName := map[string]string{}
+	for _, k := range keys {
+		keyName[k.ID] = k.Masked()
+		if k.Name != "" {
+			keyName[k.ID] = k.Name + " (" + k.Masked() + ")"
+		}
+	}
+	labels := make([]string, d.Days)
+	idx := map[string]int{}
+	for i := range labels {
+		labels[i] = first.AddDate(0, 0, i).Format(time.DateOnly)
+		idx[labels[i]] = i
+	}
+	tokens, cost := make([]float64, d.Days), make([]float64, d.Days)
+	byModel, byKey := map[string]*usageTotal{}, map[string]*usageTotal{}
+	models := map[string]bool{}
+	for _, u := range days {
+		if u.Outcome == billing.OutcomeRejected {
+			continue
+		}
+		models[u.Model] = true
+		if d.Model != "" && u.Model != d.Model {
+			continue
+		}
+		t := u.PromptTokens + u.CompletionTokens
+		if i, ok := idx[u.Day]; ok {
+			tokens[i] += float64(t)
+			cost[i] += float64(u.Amount) / 1e6
+		}
+		for _, m := range []struct {
+			to   map[string]*usageTotal
+			name string
+		}{{byModel, u.Model}, {byKey, keyName[u.KeyID]}} {
+			tot := m.to[m.name]
+			if tot == nil {
+				tot = &usageTotal{Name: m.name}
+				m.to[m.name] = tot
+			}
+			tot.Requests += u.Requests
+			tot.Tokens += t
+			tot.Cost += u.Amount
+		}
+	}
+	for m := range models {
+		d.Models = append(d.Models, m)
+	}
+	sort.Strings(d.Models)
+	d.ByModel, d.ByKey = sortedTotals(byModel), sortedTotals(byKey)
+	d.Tokens = barChart(labels, tokens, func(v float64) string { return group(int64(v)) })
+	d.Cost = barChart(labels, cost, func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) })
+
+	var before time.Time
+	if ms, err := strconv.ParseInt(qs.Get("before"), 10, 64); err == nil && ms > 0 {
+		d.Before, before = ms, time.UnixMilli(ms)
+	}
+	rows, err := c.o.Store.RecentRequestLogs(ctx, q.account.ID, d.Model, before, pageSize+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) > pageSize {
+		rows = rows[:pageSize]
+		d.Next = rows[pageSize-1].CreatedAt.UnixMilli()
+	}
+	for _, r := range rows {
+		d.Recent = append(d.Recent, usageRow{RequestLog: r, Key: keyName[r.KeyID], Cost: billing.Micros(r.Charge.Amount)})
+	}
+	d.Live = Prefix + "/live/usage?days=" + strconv.Itoa(d.Days) + "&model=" + url.QueryEscape(d.Model) + c.view(q, "", nil).AA
+	return d, nil
+}
+
+func sortedTotals(m map[string]*usageTotal) []usageTotal {
+	out := make([]usageTotal, 0, len(m))
+	for _, t := range m {
+		out = append(out, *t)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Tokens != out[j].Tokens {
+			return out[i].Tokens > out[j].Tokens
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+func (c *Console) usage(q *req) error {
+	d, err := c.usageData(q)
+	if err != nil {
+		return err
+	}
+	c.render(q, 200, "usage.html", d)
+	return nil
+}
+
+// chart is a bar chart laid out for the template's SVG: one bar per day,
+// a y axis with three labelled ticks (0, half, top) and every few days
+// labelled on the x axis.
+type chart struct {
+	W, H   int
+	Left   float64 // the plot's left edge (room for y labels)
+	Bottom float64 // the plot's bottom edge
+	Bars   []bar
+	YTicks []tick
+	XTicks []tick
+}
+
+type bar struct {
+	X, Y, W, H float64
+	Title      string
+}
+
+type tick struct {
+	X, Y  float64
+	Label string
+}
+
+func barChart(labels []string, values []float64, format func(float64) string) chart {
+	c := chart{W: 640, H: 220, Left: 64, Bottom: 190}
+	const top = 12.0
+	top2 := niceCeil(maxOf(values))
+	plotW := float64(c.W) - c.Left - 8
+	plotH := c.Bottom - top
+	step := plotW / float64(len(values))
+	for i, v := range values {
+		h := v / top2 * plotH
+		c.Bars = append(c.Bars, bar{X: c.Left + float64(i)*step + step*0.15, Y: c.Bottom - h, W: step * 0.7, H: h,
+			Title: labels[i] + ": " + format(v)})
+	}
+	for _, f := range []float64{0, 0.5, 1} {
+		c.YTicks = append(c.YTicks, tick{X: c.Left - 6, Y: c.Bottom - f*plotH, Label: format(f * top2)})
+	}
+	every := (len(labels) + 6) / 7
+	for i := 0; i < len(labels); i += every {
+		c.XTicks = append(c.XTicks, tick{X: c.Left + float64(i)*step + step/2, Y: c.Bottom + 16, Label: labels[i][5:]})
+	}
+	return c
+}
+
+func maxOf(vs []float64) float64 {
+	m := 0.0
+	for _, v := range vs {
+		m = math.Max(m, v)
+	}
+	return m
+}
+
+// niceCeil rounds up to 1, 2 or 5 times a power of ten, so the axis reads
+// in round numbers; an empty chart gets an axis up to 1.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if v <= m*p {
+			return m * p
+		}
+	}
+	return 10 * p
+}
