@@ -111,8 +111,8 @@ func (c *Console) usageData(q *req) (*usageData, error) {
 	}
 	sort.Strings(d.Models)
 	d.ByModel, d.ByKey = sortedTotals(byModel), sortedTotals(byKey)
-	d.Tokens = barChart(labels, tokens, func(v float64) string { return group(int64(v)) })
-	d.Cost = barChart(labels, cost, func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) })
+	d.Tokens = barChart(labels, tokens, 10, func(v float64) string { return group(int64(v)) })
+	d.Cost = barChart(labels, cost, 0.01, func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) })
 
 	var before time.Time
 	if ms, err := strconv.ParseInt(qs.Get("before"), 10, 64); err == nil && ms > 0 {
@@ -178,27 +178,33 @@ type tick struct {
 	Label string
 }
 
-func barChart(labels []string, values []float64, format func(float64) string) chart {
+// barChart lays out values (one per label) on an axis from 0 to at least
+// minTop, so an empty chart still reads in the unit's round numbers.
+func barChart(labels []string, values []float64, minTop float64, format func(float64) string) chart {
 	c := chart{W: 640, H: 220, Left: 64, Bottom: 190}
 	const top = 12.0
-	top2 := niceCeil(maxOf(values))
+	top2 := niceCeil(math.Max(maxOf(values), minTop))
 	plotW := float64(c.W) - c.Left - 8
 	plotH := c.Bottom - top
 	step := plotW / float64(len(values))
 	for i, v := range values {
 		h := v / top2 * plotH
-		c.Bars = append(c.Bars, bar{X: c.Left + float64(i)*step + step*0.15, Y: c.Bottom - h, W: step * 0.7, H: h,
+		c.Bars = append(c.Bars, bar{X: r1(c.Left + float64(i)*step + step*0.15), Y: r1(c.Bottom - h), W: r1(step * 0.7), H: r1(h),
 			Title: labels[i] + ": " + format(v)})
 	}
 	for _, f := range []float64{0, 0.5, 1} {
-		c.YTicks = append(c.YTicks, tick{X: c.Left - 6, Y: c.Bottom - f*plotH, Label: format(f * top2)})
+		c.YTicks = append(c.YTicks, tick{X: c.Left - 6, Y: r1(c.Bottom - f*plotH), Label: format(f * top2)})
 	}
 	every := (len(labels) + 6) / 7
 	for i := 0; i < len(labels); i += every {
-		c.XTicks = append(c.XTicks, tick{X: c.Left + float64(i)*step + step/2, Y: c.Bottom + 16, Label: labels[i][5:]})
+		c.XTicks = append(c.XTicks, tick{X: r1(c.Left + float64(i)*step + step/2), Y: c.Bottom + 16, Label: labels[i][5:]})
 	}
 	return c
 }
+
+// r1 rounds a coordinate to a tenth of a unit: enough for the eye, and a
+// shorter page.
+func r1(v float64) float64 { return math.Round(v*10) / 10 }
 
 func maxOf(vs []float64) float64 {
 	m := 0.0

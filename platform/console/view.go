@@ -80,8 +80,17 @@ func (v *view) Time(t time.Time) string {
 // Yuan is an amount in CNY with its exact six decimals.
 func (v *view) Yuan(m billing.Micros) string { return "¥ " + m.String() }
 
-// Int groups an integer's digits by thousands.
-func (v *view) Int(n int64) string { return group(n) }
+// Int groups an integer's digits by thousands (any integer type: token
+// counts are int in the request log, int64 in billing).
+func (v *view) Int(n any) string {
+	switch n := n.(type) {
+	case int:
+		return group(int64(n))
+	case int64:
+		return group(n)
+	}
+	return fmt.Sprint(n)
+}
 
 // Admin reports whether the signed-in user is an operator.
 func (v *view) Admin() bool { return v.User.Role == platform.RoleAdmin }
