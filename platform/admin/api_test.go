@@ -50,7 +50,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	}
 	bst := billing.NewStore(ledger.New(st.Handle()), nil)
 	srv := httptest.NewServer(NewHandler(Options{Token: testToken, Accounts: st, Keys: st, Billing: bst,
-		Revoker: auth.New(st, auth.Options{})}))
+		Revoker: auth.New(st, auth.Options{}), Users: st}))
 	t.Cleanup(srv.Close)
 	return &apiEnv{t: t, url: srv.URL, bill: bst, key: key}
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/glmkit/glmkit/platform"
 )
@@ -231,5 +230,3 @@ func pageLabel(r *http.Request) string {
 	}
 	return p
 }
-
-func nowMS(t time.Time) int64 { return t.UnixMilli() }
