@@ -105,9 +105,6 @@ func (b *browser) waitJS(what, cond string) {
 func (b *browser) open(path string) {
 	b.t.Helper()
 	b.run(chromedp.Navigate(b.base+path), chromedp.WaitReady("footer", chromedp.ByQuery))
-	var h1 string
-	b.run(chromedp.Text("h1", &h1, chromedp.ByQuery))
-	b.t.Logf("opened %s: %s", path, h1)
 }
 
 func (b *browser) screenshot(name string) {
@@ -215,6 +212,10 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	b.waitJS("last used", `document.querySelector('tr[data-key="`+id+`"] .last-used').textContent.trim() !== "未使用" && window.__noReload === 1`)
 	b.screenshot("keys-zh")
+	// The same page at phone width.
+	b.run(chromedp.EmulateViewport(390, 844))
+	b.screenshot("keys-phone-zh")
+	b.run(chromedp.EmulateViewport(1100, 800))
 
 	// The usage page: the chart and the recent requests change live.
 	b.open("/console/usage")
