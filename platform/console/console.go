@@ -43,6 +43,7 @@ type Store interface {
 	GetSession(ctx context.Context, id string, now time.Time) (platform.Session, platform.User, error)
 	RevokeSession(ctx context.Context, id string, at time.Time) error
 	RecentRequestLogs(ctx context.Context, accountID, model string, before time.Time, limit int) ([]platform.RequestLog, error)
+	RequestDays(ctx context.Context, accountID, from, to string) ([]platform.RequestDay, error)
 }
 
 // Options configure the console. Store, Billing and Revoker are required.
@@ -81,6 +82,7 @@ type Console struct {
 	static  http.Handler
 	limiter *limiter
 	metrics *metrics
+	days    *dayCache
 	mux     *mux.Mux
 }
 
@@ -105,7 +107,7 @@ func New(o Options) *Console {
 		o.Refresh = 3 * time.Second
 	}
 	c := &Console{o: o, log: o.Logger, now: o.Now, pages: parsePages(), limiter: newLimiter(o.SignIn),
-		metrics: newMetrics(o.Registerer)}
+		metrics: newMetrics(o.Registerer), days: newDayCache()}
 	sub, _ := fs.Sub(files, "static")
 	c.static = http.StripPrefix(Prefix+"/static/", http.FileServer(http.FS(sub)))
 	c.mux = mux.New(o.Now)

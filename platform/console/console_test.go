@@ -29,7 +29,7 @@ var master = []byte("0123456789abcdef0123456789abcdef")
 
 // env is a console on a real database behind a real loopback server.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	st  *store.SQL
 	srv *httptest.Server
 }
@@ -52,7 +52,7 @@ func engines(t *testing.T, f func(t *testing.T, e *env)) {
 	}
 }
 
-func newEnv(t *testing.T, st *store.SQL) *env {
+func newEnv(t testing.TB, st *store.SQL) *env {
 	ctx := context.Background()
 	for _, id := range []string{"acme", "other"} {
 		if err := st.CreateAccount(ctx, platform.Account{ID: id, Name: id, CreatedAt: time.Now()}); err != nil {
@@ -115,7 +115,7 @@ func (b *browser) do(method, path string, form url.Values) (*http.Response, stri
 
 var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
-func csrfOf(t *testing.T, page string) string {
+func csrfOf(t testing.TB, page string) string {
 	t.Helper()
 	m := csrfRE.FindStringSubmatch(page)
 	if m == nil {

@@ -43,9 +43,9 @@ type usageData struct {
 	Live         string
 }
 
-// usageData reads the page: per-day and per-model figures from billing's
-// daily usage (the roll-ups plus the rows not rolled up yet, the numbers
-// bills are made of), the recent requests from the request log.
+// usageData reads the page: per-day, per-model and per-key figures from
+// the request log added up per day in the database (closed days cached,
+// dayCache), the recent requests from the log's newest rows.
 func (c *Console) usageData(q *req) (*usageData, error) {
 	ctx := q.r.Context()
 	qs := q.r.URL.Query()
@@ -53,9 +53,10 @@ func (c *Console) usageData(q *req) (*usageData, error) {
 	if n, _ := strconv.Atoi(qs.Get("days")); n == 7 || n == 30 {
 		d.Days = n
 	}
-	now := c.now().In(billing.BillingZone)
-	first := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, billing.BillingZone).AddDate(0, 0, 1-d.Days)
-	days, err := c.o.Billing.DailyUsage(ctx, billing.UsageFilter{AccountID: q.account.ID, Since: first})
+	now := c.now()
+	local := now.In(billing.BillingZone)
+	first := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, billing.BillingZone).AddDate(0, 0, 1-d.Days)
+	days, err := c.days.get(ctx, c.o.Store, q.account.ID, first, d.Days, now)
 	if err != nil {
 		return nil, err
 	}
@@ -80,30 +81,33 @@ func (c *Console) usageData(q *req) (*usageData, error) {
 	byModel, byKey := map[string]*usageTotal{}, map[string]*usageTotal{}
 	models := map[string]bool{}
 	for _, u := range days {
-		if u.Outcome == billing.OutcomeRejected {
+		if u.Model == "" { // refused before a model was known
 			continue
 		}
 		models[u.Model] = true
 		if d.Model != "" && u.Model != d.Model {
 			continue
 		}
-		t := u.PromptTokens + u.CompletionTokens
 		if i, ok := idx[u.Day]; ok {
-			tokens[i] += float64(t)
-			cost[i] += float64(u.Amount) / 1e6
+			tokens[i] += float64(u.Tokens)
+			cost[i] += float64(u.Charge) / 1e6
+		}
+		name := keyName[u.KeyID]
+		if name == "" {
+			name = u.KeyID
 		}
 		for _, m := range []struct {
 			to   map[string]*usageTotal
 			name string
-		}{{byModel, u.Model}, {byKey, keyName[u.KeyID]}} {
+		}{{byModel, u.Model}, {byKey, name}} {
 			tot := m.to[m.name]
 			if tot == nil {
 				tot = &usageTotal{Name: m.name}
 				m.to[m.name] = tot
 			}
 			tot.Requests += u.Requests
-			tot.Tokens += t
-			tot.Cost += u.Amount
+			tot.Tokens += u.Tokens
+			tot.Cost += billing.Micros(u.Charge)
 		}
 	}
 	for m := range models {
