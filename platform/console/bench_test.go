@@ -74,7 +74,7 @@ func seedUsage(b *testing.B, st *store.SQL, account string, n int) {
 	for start := 0; start < n; start += chunk {
 		var logs []platform.RequestLog
 		for i := start; i < min(start+chunk, n); i++ {
-			at := now.Add(-time.Duration(i) * (30 * 24 * time.Hour) / time.Duration(n))
+			at := now.Add(-time.Duration(i) * (30 * 24 * time.Hour / time.Duration(n)))
 			id := fmt.Sprintf("req%09d", i)
 			logs = append(logs, platform.RequestLog{ID: id, RequestID: id, CreatedAt: at, AccountID: account,
 				KeyID: fmt.Sprintf("%032x", i%3), Model: models[i%len(models)], Endpoint: platform.EndpointChat, HTTPStatus: 200,
