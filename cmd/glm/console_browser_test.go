@@ -142,7 +142,6 @@ func TestConsoleInChromium(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	s := startInProcess(t, data, writeConfig(t, dir, up))
-	const ownerPW, memberPW = "owner-pass-1", "member-pass-1"
 	runGLMStdin(t, ownerPW, "users", "create", "owner@example.com", "--account", "default", "--role", "owner", "--password-stdin", "--data-dir", data)
 	runGLMStdin(t, "", "accounts", "create", "other", "--data-dir", data)
 	runGLMStdin(t, memberPW, "users", "create", "member@example.com", "--account", "other", "--role", "member", "--password-stdin", "--data-dir", data)
@@ -162,8 +161,31 @@ func TestConsoleInChromium(t *testing.T) {
 	defer cancelB()
 	bctx, cancelT := context.WithTimeout(bctx, 5*time.Minute)
 	defer cancelT()
-	b := &browser{t: t, ctx: bctx, base: s.base, shot: shots}
+	sc := &scenario{t: t, b: &browser{t: t, ctx: bctx, base: s.base, shot: shots}, up: up, data: data, base: s.base}
+	sc.keysAndLiveUsage()
+	sc.billsMatchCLI()
+	sc.forgedPostAndRevoke()
+	sc.englishPages()
+	sc.memberAndRateLimit()
+}
 
+// Passwords of the scenario's users.
+const ownerPW, memberPW = "owner-pass-1", "member-pass-1"
+
+// scenario is the browser test's state from one step to the next.
+type scenario struct {
+	t          *testing.T
+	b          *browser
+	up         *zhipuaitest.Server
+	data, base string
+	id, secret string       // the key created in the console
+	chat       func() error // one chat through the SDK with that key
+	month      string
+}
+
+// keysAndLiveUsage signs in, creates a key, calls the API with it and watches the keys and usage pages change live.
+func (sc *scenario) keysAndLiveUsage() {
+	t, b, up := sc.t, sc.b, sc.up
 	// / redirects to the sign-in page.
 	b.open("/")
 	if got := b.location(); !strings.HasPrefix(got, "/console/") {
@@ -196,7 +218,7 @@ func TestConsoleInChromium(t *testing.T) {
 
 	// Call the API with it through the SDK; "last used" changes without a
 	// reload (the marker set on the page survives).
-	client, err := zhipuai.NewClient(zhipuai.WithAPIKey(full), zhipuai.WithBaseURL(s.base+"/api/paas/v4/"), zhipuai.WithMaxRetries(0))
+	client, err := zhipuai.NewClient(zhipuai.WithAPIKey(full), zhipuai.WithBaseURL(sc.base+"/api/paas/v4/"), zhipuai.WithMaxRetries(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +252,12 @@ func TestConsoleInChromium(t *testing.T) {
 	b.waitJS("usage chart", `window.__noReload === 1 && document.querySelector("#chart-tokens svg").outerHTML !== `+jsString(chartBefore)+
 		` && document.querySelectorAll("#recent tr[data-request]").length >= 2`)
 	b.screenshot("usage-zh")
+	sc.id, sc.secret, sc.chat = id, secret, chat
+}
 
+// billsMatchCLI checks the bills page and its export against the glm CLI.
+func (sc *scenario) billsMatchCLI() {
+	t, b, data := sc.t, sc.b, sc.data
 	// Bills: the page's totals are glm bills --json's; the export is glm
 	// bills --csv, byte for byte.
 	month := time.Now().In(billing.BillingZone).Format("2006-01")
@@ -263,7 +290,12 @@ func TestConsoleInChromium(t *testing.T) {
 	if csvGot != csvWant {
 		t.Fatalf("console export:\n%s\nwant glm bills --csv:\n%s", csvGot, csvWant)
 	}
+	sc.month = month
+}
 
+// forgedPostAndRevoke sends a POST without csrf_token, then revokes the key through the confirmation page.
+func (sc *scenario) forgedPostAndRevoke() {
+	t, b, id := sc.t, sc.b, sc.id
 	// A POST without csrf_token is refused and creates nothing.
 	var forged int
 	b.eval(`fetch("/console/keys", {method: "POST", body: new URLSearchParams({name: "forged"})}).then(r => r.status)`, &forged)
@@ -271,6 +303,7 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("forged POST: got %d, want 403", forged)
 	}
 	b.open("/console/keys")
+	var page string
 	b.run(chromedp.OuterHTML("#keys", &page, chromedp.ByQuery))
 	if strings.Contains(page, "forged") {
 		t.Fatal("a forged POST created a key")
@@ -286,10 +319,14 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatal("the revoked key is still listed")
 	}
 	var apiErr *zhipuai.APIError
-	if err := chat(); !errors.As(err, &apiErr) || apiErr.StatusCode != 401 {
+	if err := sc.chat(); !errors.As(err, &apiErr) || apiErr.StatusCode != 401 {
 		t.Fatalf("SDK after revoke: got %v, want a 401 APIError", err)
 	}
+}
 
+// englishPages screenshots every page in English, then signs out.
+func (sc *scenario) englishPages() {
+	t, b := sc.t, sc.b
 	// Every page in English (the switch is kept in a cookie).
 	b.open("/console/packages")
 	b.screenshot("packages-zh")
@@ -298,7 +335,7 @@ func TestConsoleInChromium(t *testing.T) {
 	b.open("/console/keys?lang=en")
 	b.screenshot("keys-en")
 	for _, p := range []struct{ path, name string }{{"/console/packages", "packages-en"}, {"/console/bills", "bills-en"},
-		{"/console/bills?month=" + month, "bill-detail-en"}, {"/console/usage", "usage-en"}, {"/console/password", "password-en"}} {
+		{"/console/bills?month=" + sc.month, "bill-detail-en"}, {"/console/usage", "usage-en"}, {"/console/password", "password-en"}} {
 		b.open(p.path)
 		b.screenshot(p.name)
 	}
@@ -309,7 +346,11 @@ func TestConsoleInChromium(t *testing.T) {
 	b.signOut()
 	b.open("/console/?lang=en")
 	b.screenshot("signin-en")
+}
 
+// memberAndRateLimit keeps a member out of another account, then trips the sign-in rate limit.
+func (sc *scenario) memberAndRateLimit() {
+	t, b := sc.t, sc.b
 	// A member sees only its own account: another account's pages are 404,
 	// and it cannot create keys.
 	b.signIn("member@example.com", memberPW)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -69,7 +70,7 @@ func newEnv(t testing.TB, st *store.SQL) *env {
 		}
 	}
 	c := console.New(console.Options{Store: st, Billing: billing.NewStore(ledger.New(st.Handle()), nil),
-		Revoker: auth.New(st, auth.Options{}), KeyRecheck: 5 * time.Second})
+		Revoker: auth.New(st, auth.Options{}), KeyRecheck: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	root := mux.New(nil)
 	root.Mount(c)
 	srv := httptest.NewServer(root)

@@ -120,7 +120,7 @@ func (c *Console) revokeKey(q *req) error {
 		return err
 	}
 	c.log.Info("console: key revoked", "account", q.account.ID, "key", k.ID, "by", q.user.Email)
-	http.Redirect(q.w, q.r, Prefix+"/keys?revoked=1"+c.view(q, "", nil).AA, http.StatusSeeOther)
+	http.Redirect(q.w, q.r, Prefix+"/keys?revoked=1"+q.accountAmp(), http.StatusSeeOther)
 	return nil
 }
 

@@ -187,6 +187,14 @@ func (q *req) accountQuery() string {
 	return "?account=" + url.QueryEscape(q.account.ID)
 }
 
+// accountAmp is accountQuery as a further parameter ("&account=ID").
+func (q *req) accountAmp() string {
+	if aq := q.accountQuery(); aq != "" {
+		return "&" + aq[1:]
+	}
+	return ""
+}
+
 // render writes a page: the template runs into a buffer first, so a
 // failing template never leaves half a page.
 func (c *Console) render(q *req, status int, page string, data any) {

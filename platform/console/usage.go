@@ -48,9 +48,8 @@ type usageData struct {
 // dayCache), the recent requests from the log's newest rows.
 func (c *Console) usageData(q *req) (*usageData, error) {
 	ctx := q.r.Context()
-	qs := q.r.URL.Query()
-	d := &usageData{Days: 14, Ranges: []int{7, 14, 30}, Model: qs.Get("model")}
-	if n, _ := strconv.Atoi(qs.Get("days")); n == 7 || n == 30 {
+	d := &usageData{Days: 14, Ranges: []int{7, 14, 30}, Model: q.r.URL.Query().Get("model")}
+	if n, _ := strconv.Atoi(q.r.URL.Query().Get("days")); n == 7 || n == 30 {
 		d.Days = n
 	}
 	now := c.now()
@@ -72,12 +71,25 @@ func (c *Console) usageData(q *req) (*usageData, error) {
 		}
 	}
 	labels := make([]string, d.Days)
-	idx := map[string]int{}
 	for i := range labels {
 		labels[i] = first.AddDate(0, 0, i).Format(time.DateOnly)
-		idx[labels[i]] = i
 	}
-	tokens, cost := make([]float64, d.Days), make([]float64, d.Days)
+	d.add(days, labels, keyName)
+	if err := c.recentRows(q, d, keyName); err != nil {
+		return nil, err
+	}
+	d.Live = Prefix + "/live/usage?days=" + strconv.Itoa(d.Days) + "&model=" + url.QueryEscape(d.Model) + q.accountAmp()
+	return d, nil
+}
+
+// add draws the days on the charts and adds them up per model and per key;
+// the model filter applies to all but the list of models.
+func (d *usageData) add(days []platform.RequestDay, labels []string, keyName map[string]string) {
+	idx := map[string]int{}
+	for i, l := range labels {
+		idx[l] = i
+	}
+	tokens, cost := make([]float64, len(labels)), make([]float64, len(labels))
 	byModel, byKey := map[string]*usageTotal{}, map[string]*usageTotal{}
 	models := map[string]bool{}
 	for _, u := range days {
@@ -117,14 +129,18 @@ func (c *Console) usageData(q *req) (*usageData, error) {
 	d.ByModel, d.ByKey = sortedTotals(byModel), sortedTotals(byKey)
 	d.Tokens = barChart(labels, tokens, 10, func(v float64) string { return group(int64(v)) })
 	d.Cost = barChart(labels, cost, 0.01, func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) })
+}
 
+// recentRows reads one page of recent requests: the newest, or those
+// before the ?before= cursor (milliseconds).
+func (c *Console) recentRows(q *req, d *usageData, keyName map[string]string) error {
 	var before time.Time
-	if ms, err := strconv.ParseInt(qs.Get("before"), 10, 64); err == nil && ms > 0 {
+	if ms, err := strconv.ParseInt(q.r.URL.Query().Get("before"), 10, 64); err == nil && ms > 0 {
 		d.Before, before = ms, time.UnixMilli(ms)
 	}
-	rows, err := c.o.Store.RecentRequestLogs(ctx, q.account.ID, d.Model, before, pageSize+1)
+	rows, err := c.o.Store.RecentRequestLogs(q.r.Context(), q.account.ID, d.Model, before, pageSize+1)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(rows) > pageSize {
 		rows = rows[:pageSize]
@@ -133,8 +149,7 @@ func (c *Console) usageData(q *req) (*usageData, error) {
 	for _, r := range rows {
 		d.Recent = append(d.Recent, usageRow{RequestLog: r, Key: keyName[r.KeyID], Cost: billing.Micros(r.Charge.Amount)})
 	}
-	d.Live = Prefix + "/live/usage?days=" + strconv.Itoa(d.Days) + "&model=" + url.QueryEscape(d.Model) + c.view(q, "", nil).AA
-	return d, nil
+	return nil
 }
 
 func sortedTotals(m map[string]*usageTotal) []usageTotal {

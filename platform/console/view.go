@@ -45,11 +45,7 @@ type view struct {
 }
 
 func (c *Console) view(q *req, page string, data any) *view {
-	aq := q.accountQuery()
-	aa := ""
-	if aq != "" {
-		aa = "&" + aq[1:]
-	}
+	aq, aa := q.accountQuery(), q.accountAmp()
 	return &view{q: q, c: c, Page: page, Data: data, Lang: q.lang, User: q.user, Account: q.account, Accounts: q.accounts,
 		CSRF: q.sess.CSRF, AQ: aq, AA: aa, ZoneName: c.o.ZoneName, Refresh: c.o.Refresh.String(),
 		RefreshMS: c.o.Refresh.Milliseconds()}

@@ -170,7 +170,8 @@ func (s *SQL) PurgeSessions(ctx context.Context, before time.Time) (int, error) 
 
 // RecentRequestLogs returns an account's newest request-log rows first,
 // those created before `before` when it is not zero (paging), of model
-// when it is not "", at most limit. It walks the (account_id, created_at) index backwards, so it
+// when it is not "", at most limit. Rows of one millisecond come in no set
+// order, and a page boundary inside one millisecond can skip its other rows. It walks the (account_id, created_at) index backwards, so it
 // costs the page, not the log.
 func (s *SQL) RecentRequestLogs(ctx context.Context, accountID, model string, before time.Time, limit int) ([]platform.RequestLog, error) {
 	var args []any
@@ -181,7 +182,9 @@ func (s *SQL) RecentRequestLogs(ctx context.Context, accountID, model string, be
 	if !before.IsZero() {
 		q += ` AND created_at < ` + Arg(&args, ms(before))
 	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + Arg(&args, limit)
+	// created_at alone, so both engines read the index backwards and stop
+	// at limit; a tie-break on id would sort every row of the account.
+	q += ` ORDER BY created_at DESC LIMIT ` + Arg(&args, limit)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: recent request log: %w", err)
