@@ -14,12 +14,15 @@ import (
 type breaker struct {
 	failures int
 	cooldown time.Duration
+	// notify, when set, hears every transition (from, to), outside the lock.
+	notify func(from, to string)
 
 	mu       sync.Mutex
 	fails    int // consecutive failures while closed
 	open     bool
 	openedAt time.Time
 	probing  bool // half-open and the probe is in flight
+	pending  [][2]string
 }
 
 func newBreaker(failures int, cooldown time.Duration) *breaker {
@@ -37,6 +40,7 @@ func (b *breaker) available(now time.Time) bool {
 // acquire admits one call. A half-open breaker admits only the probe; the
 // caller must report the outcome with success, failure or release.
 func (b *breaker) acquire(now time.Time) bool {
+	defer b.flush()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.open {
@@ -46,24 +50,59 @@ func (b *breaker) acquire(now time.Time) bool {
 		return false
 	}
 	b.probing = true
+	b.tell("open", "half-open")
 	return true
+}
+
+// tell records a transition while b.mu is held; flush delivers it after
+// the unlock, so a listener that logs or reads the state cannot deadlock.
+func (b *breaker) tell(from, to string) {
+	if b.notify != nil {
+		b.pending = append(b.pending, [2]string{from, to})
+	}
+}
+
+// flush delivers the transitions recorded under the lock.
+func (b *breaker) flush() {
+	if b.notify == nil {
+		return
+	}
+	b.mu.Lock()
+	p := b.pending
+	b.pending = nil
+	b.mu.Unlock()
+	for _, t := range p {
+		b.notify(t[0], t[1])
+	}
 }
 
 // success records a healthy answer (including a client error such as 1214:
 // the backend answered properly).
 func (b *breaker) success() {
 	b.mu.Lock()
+	if b.open {
+		from := "open"
+		if b.probing {
+			from = "half-open"
+		}
+		b.tell(from, "closed")
+	}
 	b.fails, b.open, b.probing = 0, false, false
 	b.mu.Unlock()
+	b.flush()
 }
 
 // failure records a backend failure at now.
 func (b *breaker) failure(now time.Time) {
+	defer b.flush()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.open {
 		// A failed probe (or a late failure of a call admitted before the
 		// circuit opened) restarts the cool-down.
+		if b.probing {
+			b.tell("half-open", "open")
+		}
 		b.probing = false
 		b.openedAt = now
 		return
@@ -71,6 +110,7 @@ func (b *breaker) failure(now time.Time) {
 	b.fails++
 	if b.fails >= b.failures {
 		b.open, b.openedAt, b.probing = true, now, false
+		b.tell("closed", "open")
 	}
 }
 

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -22,7 +23,17 @@ type options struct {
 	getenv     func(string) string
 	httpClient *http.Client
 	streamIdle time.Duration
+	log        *slog.Logger
+	metrics    *Metrics
 }
+
+// WithLogger sets where failed attempts and breaker transitions are told
+// (default: nowhere).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithMetrics sets the per-backend series (NewMetrics); one Metrics serves
+// one Router.
+func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
 
 // WithClock sets the clock of the circuit breakers (tests).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
@@ -66,7 +77,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Router, error) {
 	if cooldown == 0 {
 		cooldown = DefaultBreakerCooldown
 	}
-	r := &Router{routes: map[string]*route{}, now: o.now, rnd: o.rnd}
+	r := &Router{routes: map[string]*route{}, now: o.now, rnd: o.rnd, obs: observer{log: o.log, m: o.metrics}}
+	if o.metrics != nil {
+		o.metrics.state.r.Store(r)
+	}
 	for i := range cfg.Backends {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -192,6 +206,7 @@ func (r *Router) addMember(be platform.Backend, timeout time.Duration, maxConc, 
 		timeout = DefaultTimeout
 	}
 	m := &member{name: be.Name(), timeout: timeout, brk: newBreaker(failures, cooldown)}
+	m.brk.notify = func(from, to string) { r.obs.transition(m.name, from, to) }
 	m.chat, _ = be.(platform.ChatBackend)
 	m.embed, _ = be.(platform.EmbeddingBackend)
 	m.images, _ = be.(platform.ImageBackend)

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
@@ -34,6 +35,8 @@ type member struct {
 	timeout time.Duration
 	sem     chan struct{} // nil = no concurrency cap
 	brk     *breaker
+	// inFlight counts calls out to the backend, capped or not.
+	inFlight atomic.Int64
 }
 
 // target is one way to serve a model: a backend and its name for it.
@@ -57,6 +60,7 @@ type Router struct {
 	list    []platform.ModelInfo
 	members []*member
 	now     func() time.Time
+	obs     observer
 
 	mu  sync.Mutex // guards rnd
 	rnd *rand.Rand
@@ -98,7 +102,7 @@ func (r *Router) Models() []platform.ModelInfo {
 type BackendState struct {
 	Name     string
 	Circuit  string // "closed", "open" or "half-open"
-	InFlight int    // calls holding a concurrency slot (0 when uncapped)
+	InFlight int    // calls out to the backend now (streams until they end)
 }
 
 // Backends reports every backend's circuit state.
@@ -106,7 +110,7 @@ func (r *Router) Backends() []BackendState {
 	now := r.now()
 	out := make([]BackendState, 0, len(r.members))
 	for _, m := range r.members {
-		out = append(out, BackendState{Name: m.name, Circuit: m.brk.state(now), InFlight: len(m.sem)})
+		out = append(out, BackendState{Name: m.name, Circuit: m.brk.state(now), InFlight: int(m.inFlight.Load())})
 	}
 	return out
 }
@@ -219,7 +223,10 @@ func (r *Router) finish(ctx context.Context, m *member, err error) {
 func attempt[T any](r *Router, ctx context.Context, rt *route, need int, call func(ctx context.Context, t target) (T, error)) (T, error) {
 	return failover(r, ctx, rt, need, upstream.Retryable, func(t target) (T, error) {
 		actx, cancel := context.WithTimeout(ctx, t.m.timeout)
+		start := r.now()
+		r.obs.begin(t.m)
 		v, err := call(actx, t)
+		r.obs.done(t.m, r.now().Sub(start))
 		if err != nil && ctx.Err() == nil && actx.Err() != nil {
 			err = timeoutError(t.m, err)
 		}
@@ -246,10 +253,12 @@ func failover[T any](r *Router, ctx context.Context, rt *route, need int, retry 
 		}
 		tr.Attempts++
 		tr.Backend, tr.UpstreamModel = t.m.name, t.upstream
+		start := r.now()
 		v, err := try(t)
 		if err == nil {
 			return v, nil
 		}
+		r.obs.attemptFailed(ctx, t, rt.info.ID, tr.Attempts, err, r.now().Sub(start))
 		lastErr = err
 		if ctx.Err() != nil || !retry(err) {
 			return zero, err

@@ -34,11 +34,16 @@ func (r *Router) ChatStream(ctx context.Context, req platform.ChatRequest) (plat
 // its first chunk. A stream that opened keeps its slot until it is closed.
 func attemptStream(r *Router, ctx context.Context, rt *route, need int, req platform.ChatRequest) (platform.Stream, error) {
 	return failover(r, ctx, rt, need, startRetryable, func(t target) (platform.Stream, error) {
+		start := r.now()
+		r.obs.begin(t.m)
 		s, err := r.openStream(ctx, t, chatRequest(req, t))
 		if err != nil {
+			r.obs.done(t.m, r.now().Sub(start))
 			r.finish(ctx, t.m, err)
 			return nil, err
 		}
+		r.obs.firstChunk(t.m, r.now().Sub(start))
+		s.start = start
 		return s, nil
 	})
 }
@@ -102,6 +107,7 @@ type routedStream struct {
 	s      platform.Stream
 	cancel context.CancelFunc
 
+	start    time.Time
 	first    platform.Chunk
 	firstErr error // io.EOF when the stream was empty
 	started  bool
@@ -124,6 +130,7 @@ func (s *routedStream) Next() (platform.Chunk, error) {
 		// A failure after the first byte is not retried, but it counts
 		// against the backend's health.
 		s.failed = true
+		s.r.obs.streamFailed(s.ctx, s.m, err)
 		s.m.brk.failure(s.r.now())
 	}
 	return ch, err
@@ -154,6 +161,7 @@ func (s *routedStream) Close() error {
 	err := s.s.Close()
 	s.cancel()
 	s.once.Do(func() {
+		s.r.obs.done(s.m, s.r.now().Sub(s.start))
 		if s.m.sem != nil {
 			<-s.m.sem
 		}

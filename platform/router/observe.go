@@ -1,0 +1,179 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/glmkit/glmkit/platform"
+)
+
+// What an operator sees of the backends (docs/design.md §7): one log line
+// per failed attempt with its cause, one per circuit-breaker transition,
+// and per-backend Prometheus series. A client only ever gets the V4 code;
+// the cause is told here and in the request-log row.
+
+// Error classes of a failed attempt, for the log line.
+const (
+	ClassTimeout     = "timeout"     // no reply within the backend's timeout
+	ClassClientGone  = "client_gone" // the caller went away; says nothing about the backend
+	ClassUnavailable = "unavailable" // connection refused, reset, 5xx, 429, cut stream
+	ClassAnswer      = "answer"      // a proper refusal, e.g. 1214 or 1301
+)
+
+// errorClass sorts an attempt's failure for the operator.
+func errorClass(ctx context.Context, err error) string {
+	var pe *platform.Error
+	switch {
+	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return ClassClientGone
+	case errors.As(err, &pe) && pe.HTTP == http.StatusGatewayTimeout, errors.Is(err, context.DeadlineExceeded):
+		return ClassTimeout
+	case startRetryable(err):
+		return ClassUnavailable
+	}
+	return ClassAnswer
+}
+
+// observer holds the router's log and metrics; the zero value logs
+// nowhere and counts nothing.
+type observer struct {
+	log *slog.Logger
+	m   *Metrics
+}
+
+// attemptFailed tells the operator one failed attempt.
+func (o *observer) attemptFailed(ctx context.Context, t target, model string, n int, err error, took time.Duration) {
+	class := errorClass(ctx, err)
+	code := platform.AsError(err).Code
+	if o.m != nil {
+		o.m.errors.WithLabelValues(t.m.name, code).Inc()
+	}
+	if o.log == nil {
+		return
+	}
+	level := slog.LevelWarn
+	if class == ClassClientGone || class == ClassAnswer {
+		level = slog.LevelDebug
+	}
+	o.log.Log(ctx, level, "upstream attempt failed", "backend", t.m.name, "model", model,
+		"upstream_model", t.upstream, "attempt", n, "class", class, "code", code,
+		"latency_ms", took.Milliseconds(), "err", err)
+}
+
+// streamFailed tells a failure after the first byte (never retried).
+func (o *observer) streamFailed(ctx context.Context, m *member, err error) {
+	code := platform.AsError(err).Code
+	if o.m != nil {
+		o.m.errors.WithLabelValues(m.name, code).Inc()
+	}
+	if o.log != nil {
+		o.log.Warn("upstream stream failed after the first byte", "backend", m.name, "class", errorClass(ctx, err),
+			"code", code, "err", err)
+	}
+}
+
+// transition tells a breaker state change.
+func (o *observer) transition(backend, from, to string) {
+	if o.m != nil {
+		o.m.transitions.WithLabelValues(backend, to).Inc()
+	}
+	if o.log == nil {
+		return
+	}
+	level := slog.LevelInfo
+	if to == "open" {
+		level = slog.LevelWarn
+	}
+	o.log.Log(context.Background(), level, "circuit breaker", "backend", backend, "from", from, "to", to)
+}
+
+// Metrics are the per-backend series (label backend). NewMetrics
+// registers them; pass them to New with WithMetrics.
+type Metrics struct {
+	requests    *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	firstToken  *prometheus.HistogramVec
+	inFlight    *prometheus.GaugeVec
+	transitions *prometheus.CounterVec
+	// state reads the routers' breakers at scrape time.
+	state *stateCollector
+}
+
+var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+
+// NewMetrics registers the per-backend series on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_backend_requests_total",
+			Help: "Attempts sent to each backend (failover counts each try)."}, []string{"backend"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_backend_errors_total",
+			Help: "Failed attempts by backend and V4 code."}, []string{"backend", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "glm_backend_request_duration_seconds",
+			Help: "Backend call latency: a sync call to its reply, a stream to its end.", Buckets: latencyBuckets}, []string{"backend"}),
+		firstToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "glm_backend_time_to_first_token_seconds",
+			Help: "Time from sending a stream to its first chunk, by backend.", Buckets: latencyBuckets}, []string{"backend"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "glm_backend_in_flight",
+			Help: "Calls in flight to each backend (streams until they end)."}, []string{"backend"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_backend_circuit_transitions_total",
+			Help: "Circuit-breaker transitions by backend and new state (open, half-open, closed)."}, []string{"backend", "to"}),
+		state: &stateCollector{desc: prometheus.NewDesc("glm_backend_circuit_state",
+			"Circuit-breaker state by backend: 0 closed, 1 half-open, 2 open.", []string{"backend"}, nil)},
+	}
+	reg.MustRegister(m.requests, m.errors, m.latency, m.firstToken, m.inFlight, m.transitions, m.state)
+	return m
+}
+
+// stateCollector reports the breaker state of the router it watches.
+type stateCollector struct {
+	desc *prometheus.Desc
+	r    atomic.Pointer[Router]
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	r := c.r.Load()
+	if r == nil {
+		return
+	}
+	for _, b := range r.Backends() {
+		v := 0.0
+		switch b.Circuit {
+		case "half-open":
+			v = 1
+		case "open":
+			v = 2
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, b.Name)
+	}
+}
+
+// begin counts an attempt going out; done(took) ends it.
+func (o *observer) begin(m *member) {
+	m.inFlight.Add(1)
+	if o.m != nil {
+		o.m.requests.WithLabelValues(m.name).Inc()
+		o.m.inFlight.WithLabelValues(m.name).Inc()
+	}
+}
+
+func (o *observer) done(m *member, took time.Duration) {
+	m.inFlight.Add(-1)
+	if o.m != nil {
+		o.m.inFlight.WithLabelValues(m.name).Dec()
+		o.m.latency.WithLabelValues(m.name).Observe(took.Seconds())
+	}
+}
+
+func (o *observer) firstChunk(m *member, took time.Duration) {
+	if o.m != nil {
+		o.m.firstToken.WithLabelValues(m.name).Observe(took.Seconds())
+	}
+}
