@@ -226,6 +226,9 @@ type RequestLog struct {
 	HTTPStatus int
 	// ErrorCode is the V4 code of a failed request, "" on success.
 	ErrorCode string
+	// ErrorDetail is the cause of a failure for the operator (the wrapped
+	// error chain, bounded); never sent to a client.
+	ErrorDetail string
 	Backend   string
 	// Charge is what the meter settled (zero with the no-op meter).
 	Charge Charge

@@ -44,11 +44,13 @@ type serveApp struct {
 	// drain; they run also when Start failed halfway.
 	closers []func(ctx context.Context) error
 
-	store  *store.SQL
-	auth   *auth.Authenticator
-	reqlog *requestlog.Batcher
-	pool   *tasks.Pool
-	api    *httpapi.Server
+	store    *store.SQL
+	auth     *auth.Authenticator
+	reqlog   *requestlog.Batcher
+	pool     *tasks.Pool
+	api      *httpapi.Server
+	metrics  *httpapi.Metrics
+	backends *router.Router
 	// anthropic is the Anthropic Messages API (serve_anthropic.go).
 	anthropic *anthropic.Server
 	// console is the web console (nil with --console=false).
@@ -96,10 +98,13 @@ func (a *serveApp) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	backends, err := router.New(ctx, cfg, router.WithStreamIdleTimeout(a.o.bounds.upstreamIdle))
+	a.metrics = httpapi.NewMetrics()
+	backends, err := router.New(ctx, cfg, router.WithStreamIdleTimeout(a.o.bounds.upstreamIdle),
+		router.WithLogger(a.log), router.WithMetrics(router.NewMetrics(a.metrics.Registry)))
 	if err != nil {
 		return fmt.Errorf("backends: %w", err)
 	}
+	a.backends = backends
 	if err := a.startAPI(cfg, backends, m); err != nil {
 		return err
 	}
@@ -177,7 +182,7 @@ func (a *serveApp) startAPI(cfg router.Config, backends *router.Router, m meteri
 		m.Admin.AccountChanged = a.auth.AccountChanged
 		m.Admin.Models = func(name string) bool { _, ok := backends.Model(name); return ok }
 	}
-	metrics := httpapi.NewMetrics()
+	metrics := a.metrics
 	a.reqlog = requestlog.New(a.store, requestlog.Options{Logger: a.log, OnCut: metrics.InputCut})
 	// The request log's last flush follows the drain, so that every
 	// drained request is in it.
@@ -197,6 +202,7 @@ func (a *serveApp) startAPI(cfg router.Config, backends *router.Router, m meteri
 // neither is reachable through the address clients use.
 func (a *serveApp) handlers(m metering) (public, private *mux.Mux) {
 	health := func(ctx context.Context) error { return a.store.DB().PingContext(ctx) }
+	ready := a.readiness
 	metrics := a.api.Metrics().Registry
 	var adminAPI *mux.Mux
 	if m.Admin != nil {
@@ -211,19 +217,38 @@ func (a *serveApp) handlers(m metering) (public, private *mux.Mux) {
 		public.Mount(a.console)
 	}
 	if a.o.adminAddr == "" {
-		public.Mount(ops.New(ops.Options{Health: health, Metrics: metrics}))
+		public.Mount(ops.New(ops.Options{Health: health, Ready: ready, Metrics: metrics}))
 		if adminAPI != nil {
 			public.Mount(adminAPI)
 		}
 		return public, nil
 	}
-	public.Mount(ops.New(ops.Options{Health: health}))
+	public.Mount(ops.New(ops.Options{Health: health, Ready: ready}))
 	private = mux.New(nil)
-	private.Mount(ops.New(ops.Options{Health: health, Metrics: metrics}))
+	private.Mount(ops.New(ops.Options{Health: health, Ready: ready, Metrics: metrics}))
 	if adminAPI != nil {
 		private.Mount(adminAPI)
 	}
 	return public, private
+}
+
+// readiness is /readyz: the database answers, and every served model has
+// a backend whose circuit is not open (docs/design.md §7). The body names
+// the down backends; the database's cause goes to the log only.
+func (a *serveApp) readiness(ctx context.Context) []ops.Check {
+	checks := []ops.Check{{Name: "database", OK: true}}
+	if err := a.store.DB().PingContext(ctx); err != nil {
+		a.log.Error("readiness: database unreachable", "err", err)
+		checks[0] = ops.Check{Name: "database", Detail: "unreachable"}
+	}
+	for _, h := range a.backends.Health() {
+		c := ops.Check{Name: "model " + h.Model, OK: h.Ready, Down: h.Down}
+		if !h.Ready {
+			c.Detail = "every backend is down (circuit open)"
+		}
+		checks = append(checks, c)
+	}
+	return checks
 }
 
 // listen binds the listeners and prints their addresses: the public one

@@ -91,5 +91,5 @@ func (b *connBounds) connCap() int {
 // isHealth is what a connection beyond a cap may still ask: the health
 // probe.
 func isHealth(method, path string) bool {
-	return (method == http.MethodGet || method == http.MethodHead) && path == ops.HealthPath
+	return (method == http.MethodGet || method == http.MethodHead) && (path == ops.HealthPath || path == ops.ReadyPath)
 }

@@ -65,6 +65,7 @@ func (x *exchange) fail(err error) {
 		x.s.log.Error("request failed", "request_id", x.id, "endpoint", x.call.Row.Endpoint, "err", e.Err)
 	}
 	x.call.Row.ErrorCode = e.Code
+	x.call.SetErrorDetail(e)
 	if x.wroteHeader {
 		return
 	}

@@ -243,6 +243,7 @@ func (c *Call) left() bool { return c.Presence != nil && c.Presence.Left() }
 
 // backendFailed records a backend failure before any output.
 func (c *Call) backendFailed(err error) {
+	c.SetErrorDetail(err)
 	c.s.metrics.UpstreamError(platform.AsError(err).Code)
 }
 

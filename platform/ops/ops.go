@@ -1,5 +1,6 @@
 // Package ops serves the operational endpoints of glm serve: GET /healthz
-// (readiness, for load balancers and orchestrators) and GET /metrics (the
+// (liveness: the process answers and its database pings), GET /readyz
+// (readiness, with a JSON body naming what is down) and GET /metrics (the
 // Prometheus exposition). They are a handler of their own so that cmd/glm
 // can put them beside the public API or on the private admin listener.
 package ops
@@ -29,8 +30,10 @@ const healthTimeout = 2 * time.Second
 
 // Options choose what the handler serves.
 type Options struct {
-	// Health reports readiness (e.g. a database ping); nil is always ready.
+	// Health reports liveness (e.g. a database ping); nil is always ok.
 	Health func(ctx context.Context) error
+	// Ready runs the readiness checks; nil serves /readyz as Health.
+	Ready func(ctx context.Context) []Check
 	// Metrics, when set, is served on /metrics; nil leaves /metrics out
 	// (the public listener when metrics live on the admin one).
 	Metrics prometheus.Gatherer
@@ -38,7 +41,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// New returns the handler: /healthz and, when configured, /metrics.
+// New returns the handler: /healthz, /readyz and, when configured, /metrics.
 func New(o Options) *mux.Mux {
 	h := mux.New(o.Now)
 	h.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, r *http.Request) {
@@ -53,6 +56,16 @@ func New(o Options) *mux.Mux {
 		}
 		envelope.WriteJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
 	})
+	ready := o.Ready
+	if ready == nil {
+		ready = func(ctx context.Context) []Check {
+			if o.Health != nil && o.Health(ctx) != nil {
+				return []Check{{Name: "health", Detail: "not ready"}}
+			}
+			return []Check{{Name: "health", OK: true}}
+		}
+	}
+	h.HandleFunc("GET "+ReadyPath, serveReady(ready))
 	if o.Metrics != nil {
 		h.Handle("GET "+MetricsPath, promhttp.HandlerFor(o.Metrics, promhttp.HandlerOpts{}))
 	}

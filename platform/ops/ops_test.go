@@ -48,7 +48,22 @@ func TestHealthOnly(t *testing.T) {
 	if code, _ := get(t, h, MetricsPath); code != http.StatusNotFound {
 		t.Fatalf("metrics: got %d, want 404", code)
 	}
-	if got := h.Routes(); len(got) != 1 || got[0].Pattern != "GET "+HealthPath {
-		t.Fatalf("routes: got %v, want only the health check", got)
+	if got := h.Routes(); len(got) != 2 || got[0].Pattern != "GET "+HealthPath || got[1].Pattern != "GET "+ReadyPath {
+		t.Fatalf("routes: got %v, want only the health and readiness checks", got)
+	}
+}
+
+// /readyz answers 503 with a body naming what is down, 200 when all is up.
+func TestReadyNamesWhatIsDown(t *testing.T) {
+	checks := []Check{{Name: "database", OK: true}, {Name: "model glm-4", OK: true}}
+	h := New(Options{Ready: func(context.Context) []Check { return checks }})
+	if code, body := get(t, h, ReadyPath); code != 200 || !strings.Contains(body, `"status":"ready"`) {
+		t.Fatalf("readyz: got %d %s, want 200 ready", code, body)
+	}
+	checks[1] = Check{Name: "model glm-4", Detail: "no backend up", Down: []string{"vllm-a", "vllm-b"}}
+	code, body := get(t, h, ReadyPath)
+	want := `{"status":"not ready","checks":[{"name":"database","ok":true},{"name":"model glm-4","ok":false,"detail":"no backend up","down":["vllm-a","vllm-b"]}]}`
+	if code != http.StatusServiceUnavailable || body != want {
+		t.Fatalf("readyz down: got %d %s, want 503 %s", code, body, want)
 	}
 }

@@ -177,3 +177,32 @@ func (o *observer) firstChunk(m *member, took time.Duration) {
 		o.m.firstToken.WithLabelValues(m.name).Observe(took.Seconds())
 	}
 }
+
+// ModelHealth is whether a model has a backend to serve it now, for the
+// readiness check: Down names its backends whose circuit is open.
+type ModelHealth struct {
+	Model string   `json:"model"`
+	Ready bool     `json:"ready"`
+	Down  []string `json:"down,omitempty"`
+}
+
+// Health reports every served model. A model is ready while one of its
+// backends is not open (closed, or half-open and due a probe); a backend
+// failing but below the breaker's threshold still counts as up, so one
+// failed call does not take a replica out of its load balancer.
+func (r *Router) Health() []ModelHealth {
+	now := r.now()
+	out := make([]ModelHealth, 0, len(r.list))
+	for _, info := range r.list {
+		h := ModelHealth{Model: info.ID}
+		for _, t := range r.routes[info.ID].targets {
+			if t.m.brk.state(now) == "open" {
+				h.Down = append(h.Down, t.m.name)
+			} else {
+				h.Ready = true
+			}
+		}
+		out = append(out, h)
+	}
+	return out
+}

@@ -12,9 +12,9 @@ import (
 
 const logColumns = `id, request_id, created_at, account_id, key_id, model, endpoint, stream, prompt_tokens,
 	completion_tokens, total_tokens, images, estimated, latency_ms, http_status, error_code, backend,
-	charge_amount, charge_paid_by`
+	charge_amount, charge_paid_by, error_detail`
 
-const logColumnCount = 19
+const logColumnCount = 20
 
 // logUpdates overwrites every column but id with the new row's.
 var logUpdates = func() string {
@@ -80,7 +80,7 @@ func InsertRequestLogsTx(ctx context.Context, tx *sql.Tx, d Dialect, rows []plat
 	for _, r := range rows {
 		if _, err := stmt.ExecContext(ctx, r.ID, r.RequestID, ms(r.CreatedAt), r.AccountID, r.KeyID, r.Model, r.Endpoint,
 			b2i(r.Stream), r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Usage.TotalTokens, r.Usage.Images,
-			b2i(r.Estimated), r.LatencyMS, r.HTTPStatus, r.ErrorCode, r.Backend, r.Charge.Amount, r.Charge.PaidBy); err != nil {
+			b2i(r.Estimated), r.LatencyMS, r.HTTPStatus, r.ErrorCode, r.Backend, r.Charge.Amount, r.Charge.PaidBy, r.ErrorDetail); err != nil {
 			return fmt.Errorf("store: insert request log: %w", err)
 		}
 	}
@@ -104,21 +104,8 @@ func (s *SQL) ListRequestLogs(ctx context.Context, f platform.RequestLogFilter) 
 	if err != nil {
 		return nil, fmt.Errorf("store: list request log: %w", err)
 	}
-	defer rows.Close()
-	var out []platform.RequestLog
-	for rows.Next() {
-		var r platform.RequestLog
-		var created int64
-		var stream, estimated int
-		if err := rows.Scan(&r.ID, &r.RequestID, &created, &r.AccountID, &r.KeyID, &r.Model, &r.Endpoint, &stream,
-			&r.Usage.PromptTokens, &r.Usage.CompletionTokens, &r.Usage.TotalTokens, &r.Usage.Images, &estimated,
-			&r.LatencyMS, &r.HTTPStatus, &r.ErrorCode, &r.Backend, &r.Charge.Amount, &r.Charge.PaidBy); err != nil {
-			return nil, fmt.Errorf("store: list request log: %w", err)
-		}
-		r.CreatedAt, r.Stream, r.Estimated = fromMS(created), stream == 1, estimated == 1
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanLogRows(rows)
+	if err != nil {
 		return nil, fmt.Errorf("store: list request log: %w", err)
 	}
 	return out, nil

@@ -183,6 +183,7 @@ func (p *Pool) run(ct *claimed, c *metered.Call, refused error) {
 		}
 		fin.State, fin.ErrorCode, fin.ErrorMessage = platform.TaskFailed, e.Code, e.Message
 		c.Row.HTTPStatus, c.Row.ErrorCode = e.Status(), e.Code
+		c.SetErrorDetail(callErr)
 		p.opts.Logger.Warn("tasks: task failed", "task", ct.t.ID, "code", e.Code, "err", callErr)
 	}
 	// Settle and log before the result is visible: a client that sees the
