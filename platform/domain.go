@@ -229,7 +229,7 @@ type RequestLog struct {
 	// ErrorDetail is the cause of a failure for the operator (the wrapped
 	// error chain, bounded); never sent to a client.
 	ErrorDetail string
-	Backend   string
+	Backend     string
 	// Charge is what the meter settled (zero with the no-op meter).
 	Charge Charge
 }
