@@ -64,14 +64,9 @@ func checkAccount(ctx context.Context, f *storeFlags, id string, stderr io.Write
 	return nil
 }
 
-func parseWhen(s string) (time.Time, error) {
-	if t, ok := billing.ParseTime(s); ok {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("time %q: want YYYY-MM-DD, \"YYYY-MM-DD hh:mm:ss\" (Beijing time) or RFC 3339", s)
-}
-
-func cst(t time.Time) string { return t.In(billing.BillingZone).Format("2006-01-02 15:04:05") }
+// cst prints a time the way every command does (clock.go: one zone,
+// labelled with its offset).
+func cst(t time.Time) string { return showTime(t) }
 
 func newPackagesCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "packages", Short: "Grant, list, revoke and adjust resource packages (资源包)"}
@@ -234,7 +229,7 @@ func newUsageCmd() *cobra.Command {
 			ctx := cmd.Context()
 			uf := billing.UsageFilter{AccountID: account, Model: model, Limit: limit, WithParts: asJSON}
 			if since != "" {
-				t, err := parseWhen(since)
+				t, err := parseWhen("--since", since)
 				if err != nil {
 					return err
 				}
@@ -263,7 +258,7 @@ func newUsageCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&account, "account", "", "only this account")
-	cmd.Flags().StringVar(&since, "since", "", "from this time on (Beijing time)")
+	cmd.Flags().StringVar(&since, "since", "", "from this time on (YYYY-MM-DD[ hh:mm:ss] in $"+envTZ+", default UTC+08:00; or RFC 3339)")
 	cmd.Flags().StringVar(&model, "model", "", "only this model")
 	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many rows")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (amounts in micros, 1e-6 CNY, with the parts that paid)")

@@ -84,13 +84,13 @@ func newKeysListCmd() *cobra.Command {
 						for _, k := range keys {
 							used, status := "never", "active"
 							if !k.LastUsedAt.IsZero() {
-								used = k.LastUsedAt.Local().Format(time.DateTime)
+								used = showTime(k.LastUsedAt)
 							}
 							if k.Revoked() {
-								status = "revoked " + k.RevokedAt.Local().Format(time.DateTime)
+								status = "revoked " + showTime(k.RevokedAt)
 							}
 							fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Masked(), k.Name, k.AccountID,
-								k.CreatedAt.Local().Format(time.DateTime), used, status)
+								showTime(k.CreatedAt), used, status)
 						}
 					})
 			})

@@ -27,7 +27,7 @@ func newRoot() *cobra.Command {
 		newTokenizeCmd(), newRerankCmd(),
 		// Server side: the platform and its operator commands.
 		newServeCmd(), newKeysCmd(), newUsersCmd(), newLimitsCmd(),
-		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newCashCmd(), newAuditCmd(), newUsageCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),
+		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newCashCmd(), newAuditCmd(), newUsageCmd(), newLogsCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),
 		newBenchCmd(), // measuring the server: the fault suite's soak
 	)
 	return root

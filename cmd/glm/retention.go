@@ -272,7 +272,7 @@ func newRetentionRunCmd() *cobra.Command {
 				if cmd.Flags().Changed("older-than") {
 					return errors.New("--before and --older-than: give one")
 				}
-				t, err := parseWhen(beforeFlag)
+				t, err := parseWhen("--before", beforeFlag)
 				if err != nil {
 					return fmt.Errorf("--before %w", err)
 				}
@@ -298,7 +298,7 @@ func newRetentionRunCmd() *cobra.Command {
 					return writeJSONOut(cmd.OutOrStdout(), res)
 				}
 				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "rows created before %s (Beijing time):\n", cst(before))
+				fmt.Fprintf(out, "rows created before %s:\n", cst(before))
 				fmt.Fprintf(out, "  request_log:   %d rolled up in %d batches, %s\n", res.RequestLog.RolledUp, res.RequestLog.Batches, time.Duration(res.RequestLog.Took))
 				fmt.Fprintf(out, "  billing_usage: %d rolled up in %d batches, %d kept (open lease or audit finding), %s\n",
 					res.Usage.RolledUp, res.Usage.Batches, res.Usage.Kept, time.Duration(res.Usage.Took))
@@ -308,7 +308,7 @@ func newRetentionRunCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().Var(ageValue{&age}, "older-than", "roll up rows older than this (whole days in Beijing time): 90d, 2160h")
-	cmd.Flags().StringVar(&beforeFlag, "before", "", "roll up rows created before this time instead (YYYY-MM-DD or \"YYYY-MM-DD hh:mm:ss\" Beijing time, or RFC 3339)")
+	cmd.Flags().StringVar(&beforeFlag, "before", "", "roll up rows created before this time instead (YYYY-MM-DD or \"YYYY-MM-DD hh:mm:ss\" in $"+envTZ+", default UTC+08:00; or RFC 3339)")
 	cmd.Flags().IntVar(&batch, "batch", store.DefaultRollUpBatch, "rows per transaction")
 	cmd.Flags().DurationVar(&pauseFlag, "pause", 0, "wait this long between transactions (leave room to a busy server)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -80,7 +80,10 @@ func newServeApp(o *serveOptions, out, errOut io.Writer) (*serveApp, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level}))
+	if err := checkZone(); err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level, ReplaceAttr: logZone(showZone())}))
 	return &serveApp{o: o, log: log, out: out}, nil
 }
 

@@ -287,7 +287,7 @@ func billWelcome(ctx context.Context, env meteringEnv, bst *billing.Store, f met
 	}
 	if granted {
 		env.Logger.Info("metering: gave the default account a gift package", "package", p.ID, "name", p.Name,
-			"tokens", p.TokensGranted, "expires", p.ExpiresAt.In(billing.BillingZone).Format(time.DateTime))
+			"tokens", p.TokensGranted, "expires", showTime(p.ExpiresAt))
 	}
 	return nil
 }

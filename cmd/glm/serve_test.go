@@ -62,7 +62,15 @@ type proc struct {
 	base   string // http://host:port
 	key    string // printed on first start
 	stderr *strings.Builder
+	errw   *lockedWriter // guards stderr while the process runs
 	done   chan error
+}
+
+// logText is the server's log so far, safe while it runs.
+func (p *proc) logText() string {
+	p.errw.mu.Lock()
+	defer p.errw.mu.Unlock()
+	return p.stderr.String()
 }
 
 var listenRE = regexp.MustCompile(`^glm serve: listening on (http://\S+)$`)
@@ -79,7 +87,8 @@ func startServeEnv(t *testing.T, env []string, dataDir, config string, extra ...
 	cmd := exec.Command(glmBinary(t), args...)
 	cmd.Env = append(append(os.Environ(), "ZHIPUAI_API_KEY=", "GLMKIT_HOME="), env...)
 	p := &proc{t: t, cmd: cmd, stderr: &strings.Builder{}, done: make(chan error, 1)}
-	cmd.Stderr = &lockedWriter{w: p.stderr}
+	p.errw = &lockedWriter{w: p.stderr}
+	cmd.Stderr = p.errw
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
