@@ -115,3 +115,37 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// Tokens are counted per account and model for every caller: a sync
+// request and an async task alike.
+func TestTokensCountedForEveryCaller(t *testing.T) {
+	up := zhipuaitest.NewServer()
+	defer up.Close()
+	dir := t.TempDir()
+	s := startInProcess(t, filepath.Join(dir, "data"), writeConfig(t, dir, up))
+	p := &proc{t: t, base: s.base}
+	up.Enqueue(zhipuaitest.Text("sync").WithUsage(7, 2))
+	if code, b := p.postB(t, "/chat/completions", s.key, `{"model":"glm-4","messages":[{"role":"user","content":"hi"}]}`); code != 200 {
+		t.Fatalf("chat: got %d %s", code, b)
+	}
+	up.Enqueue(zhipuaitest.Text("async").WithUsage(11, 5))
+	code, b := p.postB(t, "/async/chat/completions", s.key, `{"model":"glm-4","messages":[{"role":"user","content":"hi"}]}`)
+	if code != 200 {
+		t.Fatalf("async submit: got %d %s", code, b)
+	}
+	want := []string{
+		`glm_account_tokens_total{account="default",endpoint="chat/completions",kind="prompt",model="glm-4"} 7`,
+		`glm_account_tokens_total{account="default",endpoint="async-task",kind="prompt",model="glm-4"} 11`,
+		`glm_account_tokens_total{account="default",endpoint="async-task",kind="completion",model="glm-4"} 5`,
+	}
+	var metrics string
+	poll(t, "the async task's tokens in /metrics", func() bool {
+		_, metrics = status(t, "GET", s.base+"/metrics", "")
+		return strings.Contains(metrics, want[1])
+	})
+	for _, w := range want {
+		if !strings.Contains(metrics, w) {
+			t.Errorf("metrics: want %q in\n%s", w, grepLines(metrics, "glm_account_"))
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 var (
 	_ metered.Metrics      = (*Metrics)(nil)
 	_ metered.UsageMetrics = (*Metrics)(nil)
+	_ metered.EndMetrics   = (*Metrics)(nil)
 )
 
 // Metrics are the Prometheus series of the API, on their own registry;
@@ -29,6 +30,9 @@ type Metrics struct {
 	streams   prometheus.Gauge
 	// streamCuts counts streams that ended early, by reason (chat.go).
 	streamCuts *prometheus.CounterVec
+	// Per account and model, for every caller (metered.EndMetrics).
+	acctTokens *prometheus.CounterVec
+	acctCharge *prometheus.CounterVec
 }
 
 // NewMetrics registers the API's series plus the Go and process collectors.
@@ -53,8 +57,15 @@ func NewMetrics() *Metrics {
 		streamCuts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_streams_cut_total",
 			Help: "Chat streams that ended early, by reason (client_gone, write_timeout, upstream_timeout, upstream_error, shutdown)."},
 			[]string{"reason"}),
+		acctTokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_account_tokens_total",
+			Help: "Tokens settled, by account, model, endpoint (async-task for tasks) and kind (prompt, completion)."},
+			[]string{"account", "model", "endpoint", "kind"}),
+		acctCharge: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_account_charge_micros_total",
+			Help: "What calls were charged, in micros (1e-6 CNY), by account, model and endpoint."},
+			[]string{"account", "model", "endpoint"}),
 	}
 	m.Registry.MustRegister(m.requests, m.latency, m.tokenC, m.upstreamE, m.inputCut, m.usageCut, m.streams, m.streamCuts,
+		m.acctTokens, m.acctCharge,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -89,4 +100,21 @@ func (m *Metrics) InputCut(field string) {
 // billed at the bound.
 func (m *Metrics) UsageBounded(model string) {
 	m.usageCut.WithLabelValues(model).Inc()
+}
+
+// Ended implements metered.EndMetrics: a settled call's tokens and charge
+// by account and model, the same for a request and an async task.
+func (m *Metrics) Ended(row platform.RequestLog) {
+	if row.AccountID == "" {
+		return // refused before authentication: nothing was used
+	}
+	if u := row.Usage.PromptTokens; u > 0 {
+		m.acctTokens.WithLabelValues(row.AccountID, row.Model, row.Endpoint, "prompt").Add(float64(u))
+	}
+	if u := row.Usage.CompletionTokens; u > 0 {
+		m.acctTokens.WithLabelValues(row.AccountID, row.Model, row.Endpoint, "completion").Add(float64(u))
+	}
+	if a := row.Charge.Amount; a > 0 {
+		m.acctCharge.WithLabelValues(row.AccountID, row.Model, row.Endpoint).Add(float64(a))
+	}
 }

@@ -35,6 +35,7 @@ func (c *Call) End(ctx context.Context) platform.RequestLog {
 	}
 	row.LatencyMS = c.s.now().Sub(c.start).Milliseconds()
 	recorded := c.settle(ctx, row)
+	c.countEnded(row)
 	if c.permit != nil {
 		c.permit.Release(c.settlement.Usage)
 	}
