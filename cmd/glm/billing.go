@@ -25,7 +25,10 @@ import (
 
 // openBilling opens billing's tables on the command's database.
 func openBilling(ctx context.Context, f *storeFlags) (*billing.Store, func(), error) {
-	_, dsn := f.resolve()
+	dsn, err := f.existing()
+	if err != nil {
+		return nil, nil, err
+	}
 	db, err := store.OpenDB(ctx, dsn)
 	if err != nil {
 		return nil, nil, err
@@ -447,14 +450,9 @@ func newAccountsCreateCmd() *cobra.Command {
 				id := ""
 				if len(args) == 1 {
 					id = args[0]
-				} else {
-					id = admin.NewAccountID()
 				}
-				if name == "" {
-					name = id
-				}
-				a := platform.Account{ID: id, Name: name, CreatedAt: time.Now().UTC()}
-				if err := s.CreateAccount(ctx, a); err != nil {
+				a, err := admin.CreateAccount(ctx, s, id, name, time.Now())
+				if err != nil {
 					return err
 				}
 				if asJSON {

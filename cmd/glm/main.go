@@ -6,10 +6,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 // newRoot lists every command: the whole CLI is visible here, with no
@@ -20,22 +23,40 @@ func newRoot() *cobra.Command {
 		Short:         "glmkit: the GLM-4 V4 platform, both sides of the wire",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(),
+		// One zone for every time shown (clock.go): a bad $GLMKIT_TZ is
+		// refused before anything is printed in another.
+		PersistentPreRunE: func(*cobra.Command, []string) error { return checkZone() },
 	}
+	root.SetVersionTemplate("glm {{.Version}}\n")
 	root.AddCommand(
 		// Client side: talk V4 to the Zhipu cloud or to glm serve.
 		newChatCmd(), newEmbedCmd(), newTokenCmd(), newRagCmd(), newExtractCmd(), newAnalyzeCmd(), newAsyncCmd(),
 		newTokenizeCmd(), newRerankCmd(),
 		// Server side: the platform and its operator commands.
-		newServeCmd(), newKeysCmd(), newUsersCmd(), newLimitsCmd(),
+		newServeCmd(), newInitCmd(), newKeysCmd(), newUsersCmd(), newLimitsCmd(),
+		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newCashCmd(), newAuditCmd(), newUsageCmd(), newLogsCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),
 		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newCashCmd(), newAuditCmd(), newUsageCmd(), newLogsCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),
 		newBenchCmd(), // measuring the server: the fault suite's soak
+		newVersionCmd(),
 	)
 	return root
 }
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "glm:", err)
+		fmt.Fprintln(os.Stderr, "glm:", cliMessage(err))
 		os.Exit(1)
 	}
+}
+
+// cliMessage is what the operator reads: a validator's refusal
+// (*platform.Error) speaks in its message, without the V4 code the API
+// adds; anything else as it is.
+func cliMessage(err error) string {
+	var pe *platform.Error
+	if errors.As(err, &pe) && pe.Code != platform.CodeInternal && pe.Err == nil {
+		return pe.Message
+	}
+	return err.Error()
 }

@@ -59,6 +59,10 @@ func newBillSite(t *testing.T, pgDSN string) *billSite {
 		s.data = func(i int) string { return filepath.Join(dir, fmt.Sprintf("r%d", i)) }
 		s.dsn = pgDSN
 	}
+	// The operator commands below run before the first start: they need
+	// the database made first (every command but serve and init refuses
+	// a missing one).
+	s.glm(t, "init")
 	return s
 }
 

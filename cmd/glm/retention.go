@@ -274,7 +274,7 @@ func newRetentionRunCmd() *cobra.Command {
 				}
 				t, err := parseWhen("--before", beforeFlag)
 				if err != nil {
-					return fmt.Errorf("--before %w", err)
+					return err
 				}
 				before = t
 			} else if age == 0 {

@@ -344,7 +344,7 @@ func TestRetentionFlags(t *testing.T) {
 		{[]string{"--older-than", "soon"}, "whole days"},
 		{[]string{"--older-than", "0"}, "keeps everything"},
 		{[]string{"--before", time.Now().Add(-time.Hour).Format(time.RFC3339)}, "at least 1d ago"},
-		{[]string{"--before", "yesterday"}, "--before time"},
+		{[]string{"--before", "yesterday"}, `--before "yesterday"`},
 		{[]string{"--before", "2024-01-01", "--older-than", "90d"}, "give one"},
 		{[]string{"--batch", "0"}, "--batch must be at least 1"},
 	} {

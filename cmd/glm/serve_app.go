@@ -60,6 +60,7 @@ type serveApp struct {
 	// the admin one with --admin-addr), all requests parented by baseCtx.
 	// Each listener admits connections within the caps and each server's
 	// handler is behind a conns.Guard (serve_conns.go).
+	bound      []net.Listener // the sockets of --addr, --admin-addr, bound first
 	servers    []*http.Server
 	listeners  []*conns.Listener
 	connStats  *conns.Metrics
@@ -92,6 +93,15 @@ func newServeApp(o *serveOptions, out, errOut io.Writer) (*serveApp, error) {
 func (a *serveApp) Start(ctx context.Context) error {
 	cfg, err := a.o.backendsConfig(a.log)
 	if err != nil {
+		return err
+	}
+	if err := a.lock(); err != nil {
+		return err
+	}
+	// Bind before any state is written: a port in use must not leave a
+	// first-start key printed for a server that never ran (and none on the
+	// next start).
+	if err := a.bind(); err != nil {
 		return err
 	}
 	if err := a.openStore(ctx); err != nil {
@@ -136,10 +146,49 @@ func (a *serveApp) Start(ctx context.Context) error {
 
 func (a *serveApp) onClose(f func(ctx context.Context) error) { a.closers = append(a.closers, f) }
 
+// lock takes the data directory's lock: one glm serve per directory,
+// except replicas on one PostgreSQL (--replicas N > 1), which may share
+// a directory on one host.
+func (a *serveApp) lock() error {
+	l := a.o.store.locate()
+	if l.isURL && a.o.metering.replicas > 1 {
+		return nil
+	}
+	release, err := lockDataDir(l.dataDir)
+	if err != nil {
+		return err
+	}
+	a.onClose(func(context.Context) error { release(); return nil })
+	return nil
+}
+
+// bind opens the sockets of --addr and --admin-addr.
+func (a *serveApp) bind() error {
+	addrs := []struct{ addr, flag string }{{a.o.addr, "--addr"}}
+	if a.o.adminAddr != "" {
+		addrs = append(addrs, struct{ addr, flag string }{a.o.adminAddr, "--admin-addr"})
+	}
+	for _, x := range addrs {
+		raw, err := net.Listen("tcp", x.addr)
+		if err != nil {
+			return fmt.Errorf("%s: listen on %s: %w", x.flag, x.addr, err)
+		}
+		a.onClose(func(context.Context) error {
+			err := raw.Close() // a no-op after Shutdown; frees the port after a failed start
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		})
+		a.bound = append(a.bound, raw)
+	}
+	return nil
+}
+
 // openStore opens the database and, on first start, creates the default
 // account and prints its first key.
 func (a *serveApp) openStore(ctx context.Context) error {
-	st, err := a.o.store.open(ctx)
+	st, err := a.o.store.openStore(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -263,13 +312,9 @@ func (a *serveApp) listen(public, private *mux.Mux) error {
 	a.log.Info("connection bounds", "max_conns", maxConns, "max_conns_per_ip", a.o.bounds.maxConnsPerIP,
 		"header_timeout", a.o.bounds.headerTimeout, "body_timeout", a.o.bounds.bodyTimeout,
 		"write_timeout", a.o.bounds.writeTimeout, "upstream_idle_timeout", a.o.bounds.upstreamIdle)
-	if err := a.listenOn(a.o.addr, "--addr", "public", maxConns, public); err != nil {
-		return err
-	}
+	a.listenOn(a.bound[0], "public", maxConns, public)
 	if private != nil {
-		if err := a.listenOn(a.o.adminAddr, "--admin-addr", "admin", maxConns, private); err != nil {
-			return err
-		}
+		a.listenOn(a.bound[1], "admin", maxConns, private)
 	}
 	fmt.Fprintf(a.out, "glm serve: listening on %s\n", a.URL())
 	if private != nil {
@@ -278,11 +323,7 @@ func (a *serveApp) listen(public, private *mux.Mux) error {
 	return nil
 }
 
-func (a *serveApp) listenOn(addr, flag, name string, maxConns int, h http.Handler) error {
-	raw, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("%s: listen on %s: %w", flag, addr, err)
-	}
+func (a *serveApp) listenOn(raw net.Listener, name string, maxConns int, h http.Handler) {
 	b := &a.o.bounds
 	ln := conns.Listen(raw, conns.Options{Name: name, MaxConns: maxConns, MaxPerIP: b.maxConnsPerIP,
 		Reserved: isHealth, Metrics: a.connStats, Logger: a.log})
@@ -313,7 +354,6 @@ func (a *serveApp) listenOn(addr, flag, name string, maxConns int, h http.Handle
 		BaseContext: func(net.Listener) context.Context { return a.baseCtx },
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	})
-	return nil
 }
 
 // URL is the public base URL (http://HOST:PORT), once Start has listened.

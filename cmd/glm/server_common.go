@@ -63,18 +63,10 @@ func (f *storeFlags) resolve() (dataDir, dsn string) {
 	return dataDir, dsn
 }
 
-// open loads the master key and opens (and migrates) the store.
+// open opens (and migrates) the store of a database that exists
+// (datadir.go: the guard rails).
 func (f *storeFlags) open(ctx context.Context) (*store.SQL, error) {
-	dataDir, dsn := f.resolve()
-	key, err := store.LoadMasterKey(os.Getenv, dataDir)
-	if err != nil {
-		return nil, err
-	}
-	s, err := store.Open(ctx, dsn, store.Options{MasterKey: key})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return f.openStore(ctx, false)
 }
 
 // withStore runs fn on the opened store and closes it afterwards.

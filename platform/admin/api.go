@@ -289,29 +289,10 @@ func (a *adminAPI) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	if in.ID == "" {
-		in.ID = NewAccountID()
-	}
-	if !ValidAccountID(in.ID) {
-		return invalid("id %s: 1–64 characters of A–Z a–z 0–9 _ - .", envelope.Quote(in.ID))
-	}
-	if in.Name == "" {
-		in.Name = in.ID
-	}
-	if len(in.Name) > 200 {
-		return invalid("name: at most 200 bytes")
-	}
 	ctx := r.Context()
-	exists := func() bool { _, err := a.o.Accounts.GetAccount(ctx, in.ID); return err == nil }
-	if exists() {
-		return &platform.Error{Code: platform.CodeInvalidField, HTTP: http.StatusConflict, Message: "account " + in.ID + " already exists"}
-	}
-	acct := platform.Account{ID: in.ID, Name: in.Name, CreatedAt: a.now().UTC()}
-	if err := a.o.Accounts.CreateAccount(ctx, acct); err != nil {
-		if exists() { // lost a race with another create
-			return &platform.Error{Code: platform.CodeInvalidField, HTTP: http.StatusConflict, Message: "account " + in.ID + " already exists"}
-		}
-		return fmt.Errorf("admin: create account: %w", err)
+	acct, err := CreateAccount(ctx, a.o.Accounts, in.ID, in.Name, a.now())
+	if err != nil {
+		return err
 	}
 	j, err := a.accountJSON(ctx, acct)
 	if err != nil {
