@@ -122,7 +122,7 @@ func (s *cliRagSearchFlags) register(cmd *cobra.Command, k int) {
 	s.conn.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&s.index, "index", cliDefaultIndex, "index file")
-	f.StringVar(&s.embedModel, "embed-model", "", "embedding model for the query (default: the one the index was built with)")
+	f.StringVar(&s.embedModel, "embed-model", "", "embedding model for the query: the one the index was built with (the default); another is refused")
 	f.IntVar(&s.dims, "dimensions", 0, "vector size for embedding-3 queries (must match the index)")
 	f.IntVarP(&s.k, "k", "k", k, "number of chunks to retrieve")
 }
@@ -146,6 +146,9 @@ func (s *cliRagSearchFlags) search(cmd *cobra.Command, query string) ([]rag.Hit,
 	if model == "" {
 		model = ix.Model
 	}
+	if err := ix.CheckQueryModel(model, ""); err != nil {
+		return nil, nil, err
+	}
 	client, err := s.conn.client()
 	if err != nil {
 		return nil, nil, err
@@ -154,9 +157,12 @@ func (s *cliRagSearchFlags) search(cmd *cobra.Command, query string) ([]rag.Hit,
 	if dims == 0 && model == ix.Model && strings.HasPrefix(model, "embedding-3") {
 		dims = ix.Dims // the query must be embedded at the index's size
 	}
-	q, err := rag.Query(cmd.Context(), rag.ClientEmbedder{Client: client, Model: model, Dimensions: dims}, query)
+	q, answered, err := rag.QueryAs(cmd.Context(), rag.ClientEmbedder{Client: client, Model: model, Dimensions: dims}, model, query)
 	if err != nil {
 		return nil, nil, s.conn.explain(err)
+	}
+	if err := ix.CheckQueryModel(model, answered); err != nil {
+		return nil, nil, err
 	}
 	hits, err := ix.Search(q, s.k)
 	return hits, ix, err

@@ -41,11 +41,14 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // Index holds chunks, their vectors and the files they came from.
 type Index struct {
-	Model  string       // embedding model that made the vectors
-	Dims   int          // vector length; 0 until the first vector arrives
-	Chunk  ChunkOptions // how files were split (a change re-embeds them)
-	Files  map[string]*FileEntry
-	Chunks []Chunk
+	Model string // embedding model the vectors were asked of
+	// AnsweredBy is the model that really produced the vectors (the
+	// replies' model field); "" in an index made before it was recorded.
+	AnsweredBy string
+	Dims       int          // vector length; 0 until the first vector arrives
+	Chunk      ChunkOptions // how files were split (a change re-embeds them)
+	Files      map[string]*FileEntry
+	Chunks     []Chunk
 	// vecs holds len(Chunks)*Dims L2-normalised values; row i is chunk i.
 	vecs []float32
 }
@@ -67,11 +70,12 @@ type Chunk struct {
 }
 
 type indexMeta struct {
-	Model     string       `json:"model"`
-	ChunkSize int          `json:"chunk_size"`
-	Overlap   int          `json:"chunk_overlap"`
-	Files     []*FileEntry `json:"files"`
-	Chunks    []Chunk      `json:"chunks"`
+	Model      string       `json:"model"`
+	AnsweredBy string       `json:"answered_by,omitempty"`
+	ChunkSize  int          `json:"chunk_size"`
+	Overlap    int          `json:"chunk_overlap"`
+	Files      []*FileEntry `json:"files"`
+	Chunks     []Chunk      `json:"chunks"`
 }
 
 // NewIndex returns an empty index for the given model and chunking.
@@ -180,7 +184,7 @@ func (ix *Index) Save(path string) error {
 }
 
 func (ix *Index) write(w io.Writer) error {
-	meta := indexMeta{Model: ix.Model, ChunkSize: ix.Chunk.Size, Overlap: ix.Chunk.Overlap, Chunks: ix.Chunks}
+	meta := indexMeta{Model: ix.Model, AnsweredBy: ix.AnsweredBy, ChunkSize: ix.Chunk.Size, Overlap: ix.Chunk.Overlap, Chunks: ix.Chunks}
 	for _, f := range sortedFiles(ix.Files) {
 		meta.Files = append(meta.Files, f)
 	}
@@ -259,7 +263,7 @@ func decodeIndex(data []byte) (*Index, error) {
 		return nil, fmt.Errorf("metadata lists %d chunks, header %d", len(meta.Chunks), count)
 	}
 	ix := &Index{
-		Model: meta.Model, Dims: int(dims),
+		Model: meta.Model, AnsweredBy: meta.AnsweredBy, Dims: int(dims),
 		Chunk:  ChunkOptions{Size: meta.ChunkSize, Overlap: meta.Overlap},
 		Files:  make(map[string]*FileEntry, len(meta.Files)),
 		Chunks: meta.Chunks,

@@ -107,7 +107,7 @@ func BuildIndex(ctx context.Context, emb Embedder, paths []string, opt IndexOpti
 	ix.Chunk = opt.Chunk
 
 	journalPath := opt.Path + ".journal"
-	cache, err := loadCache(journalPath, opt)
+	cache, err := loadCache(journalPath, opt, ix.AnsweredBy)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func BuildIndex(ctx context.Context, emb Embedder, paths []string, opt IndexOpti
 	}
 
 	if len(jobs) > 0 {
-		if err := embedAll(ctx, emb, jobs, journalPath, opt); err != nil {
+		if err := embedAll(ctx, emb, jobs, journalPath, opt, &ix.AnsweredBy); err != nil {
 			return nil, err
 		}
 		rep.Embedded = len(jobs)
@@ -209,7 +209,10 @@ func warn(opt IndexOptions, path string, err error) {
 }
 
 // embedAll embeds jobs in batches, journaling each batch before moving on.
-func embedAll(ctx context.Context, emb Embedder, jobs []embedJob, journalPath string, opt IndexOptions) error {
+// answeredBy is the index's record of the model that really answers
+// (filled by the first batch of a new index); a batch answered by another
+// is refused.
+func embedAll(ctx context.Context, emb Embedder, jobs []embedJob, journalPath string, opt IndexOptions, answeredBy *string) error {
 	j, err := openJournal(journalPath)
 	if err != nil {
 		return err
@@ -231,9 +234,16 @@ func embedAll(ctx context.Context, emb Embedder, jobs []embedJob, journalPath st
 		for i, jb := range batch {
 			texts[i] = jb.file.chunks[jb.seq].Text
 		}
-		vecs, err := emb.Embed(ctx, texts)
+		vecs, answered, err := embedAs(ctx, emb, opt.Model, texts)
 		if err != nil {
 			return fmt.Errorf("embedding chunks %d–%d of %d: %w", start+1, end, len(jobs), err)
+		}
+		switch {
+		case *answeredBy == "":
+			*answeredBy = answered
+		case answered != *answeredBy:
+			return fmt.Errorf("the index holds vectors of model %s, but %s is now answered by %s: vectors of two models "+
+				"cannot share an index; build a new --index", *answeredBy, opt.Model, answered)
 		}
 		if len(vecs) != len(batch) {
 			return fmt.Errorf("embedding service returned %d vectors for %d texts", len(vecs), len(batch))
@@ -245,7 +255,7 @@ func embedAll(ctx context.Context, emb Embedder, jobs []embedJob, journalPath st
 			}
 			jb.file.vecs[jb.seq] = vecs[i]
 			if n := len(recs); n == 0 || recs[n-1].File != jb.file.entry.Path {
-				recs = append(recs, journalRecord{Model: opt.Model, File: jb.file.entry.Path, Hash: jb.file.entry.Hash,
+				recs = append(recs, journalRecord{Model: opt.Model, AnsweredBy: answered, File: jb.file.entry.Path, Hash: jb.file.entry.Hash,
 					Size: opt.Chunk.Size, Overlap: opt.Chunk.Overlap})
 			}
 			r := &recs[len(recs)-1]
@@ -267,14 +277,14 @@ func embedAll(ctx context.Context, emb Embedder, jobs []embedJob, journalPath st
 
 // loadCache reads the journal of an interrupted run into a vector cache,
 // keeping only records made with the same model and chunking.
-func loadCache(path string, opt IndexOptions) (map[cacheKey]cached, error) {
+func loadCache(path string, opt IndexOptions, answeredBy string) (map[cacheKey]cached, error) {
 	recs, err := readJournal(path)
 	if err != nil {
 		return nil, err
 	}
 	cache := map[cacheKey]cached{}
 	for _, r := range recs {
-		if r.Model != opt.Model || r.Size != opt.Chunk.Size || r.Overlap != opt.Chunk.Overlap ||
+		if r.Model != opt.Model || (answeredBy != "" && r.AnsweredBy != answeredBy) || r.Size != opt.Chunk.Size || r.Overlap != opt.Chunk.Overlap ||
 			len(r.Seqs) != len(r.Texts) || len(r.Seqs) != len(r.Vecs) {
 			continue
 		}

@@ -27,11 +27,12 @@ import (
 // folds everything into the index file and deletes the journal.
 
 type journalRecord struct {
-	Model   string `json:"model"`
-	File    string `json:"file"`
-	Hash    string `json:"sha256"`
-	Size    int    `json:"chunk_size"`
-	Overlap int    `json:"chunk_overlap"`
+	Model      string `json:"model"`
+	AnsweredBy string `json:"answered_by,omitempty"`
+	File       string `json:"file"`
+	Hash       string `json:"sha256"`
+	Size       int    `json:"chunk_size"`
+	Overlap    int    `json:"chunk_overlap"`
 	// Chunks embedded in this batch, with their vectors. Texts are kept so
 	// that a cached vector is reused only for exactly the same chunk.
 	Seqs  []int       `json:"seqs"`

@@ -53,8 +53,10 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpCli
 func WithStreamIdleTimeout(d time.Duration) Option { return func(o *options) { o.streamIdle = d } }
 
 // New builds the router for cfg. The builtin offline embedding backend is
-// always added (model platform.BuiltinEmbedModel, plus the aliases of
-// cfg.Builtin that no configured backend serves).
+// always added under its own name (platform.BuiltinEmbedModel), and under
+// the aliases of cfg.Builtin that no configured backend serves: none
+// unless the operator names them, so a name such as embedding-2 never
+// silently means another model's vectors.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Router, error) {
 	o := options{now: time.Now, getenv: os.Getenv}
 	for _, f := range opts {
@@ -147,12 +149,13 @@ func (r *Router) addBackend(bc *BackendConfig, o *options, failures int, cooldow
 // addBuiltin adds the builtin embedding backend: its own model name
 // always, the aliases only where no configured backend serves the name.
 func (r *Router) addBuiltin(cfg BuiltinConfig, failures int, cooldown time.Duration) error {
+	r.builtin = upstream.BuiltinModelInfo().ID
 	bm := r.addMember(upstream.NewBuiltin(), 0, 0, failures, cooldown)
 	binfo := upstream.BuiltinModelInfo()
 	if err := r.addTarget(binfo, target{m: bm, upstream: binfo.ID, weight: 1, info: binfo}); err != nil {
 		return err
 	}
-	aliases := []string{"embedding-2"}
+	var aliases []string
 	if cfg.Aliases != nil {
 		aliases = *cfg.Aliases
 	}
@@ -162,6 +165,9 @@ func (r *Router) addBuiltin(cfg BuiltinConfig, failures int, cooldown time.Durat
 		}
 		info := binfo
 		info.ID = a
+		// /models says what answers the alias (docs/design.md §7
+		// "Embeddings with an identity").
+		info.OwnedBy = AliasOwner(binfo.ID)
 		if z, ok := platform.LookupZhipuModel(a); ok && z.Kind == platform.KindEmbedding {
 			// Keep the V4 model's limits and sizes where the builtin model
 			// can produce them (it can produce any of 256…2048).
@@ -231,3 +237,7 @@ func (r *Router) addTarget(info platform.ModelInfo, t target) error {
 	rt.targets = append(rt.targets, t)
 	return nil
 }
+
+// AliasOwner is the owned_by of a model name served by another model: the
+// /models entry of an alias names the model that really answers it.
+func AliasOwner(real string) string { return "glmkit (alias of " + real + ")" }

@@ -130,9 +130,10 @@ type BreakerConfig struct {
 // BuiltinConfig configures the always-present builtin embedding backend.
 type BuiltinConfig struct {
 	// Aliases are extra client-facing names for the builtin model, served
-	// only where no configured backend serves that name. Absent means
-	// ["embedding-2"], so the V4 tutorial's embeddings work offline; an
-	// empty list turns aliases off.
+	// only where no configured backend serves that name; none by default.
+	// ["embedding-2"] lets the V4 tutorial's embeddings run offline, at
+	// the operator's choice: the replies' model field and /models then say
+	// that the builtin model answered.
 	Aliases *[]string `json:"aliases,omitempty"`
 }
 

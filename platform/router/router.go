@@ -61,6 +61,9 @@ type Router struct {
 	members []*member
 	now     func() time.Time
 	obs     observer
+	// builtin is the builtin embedding model's own name: a reply it made
+	// under an alias says so.
+	builtin string
 
 	mu  sync.Mutex // guards rnd
 	rnd *rand.Rand
@@ -367,12 +370,16 @@ func (r *Router) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) 
 		return nil, platform.Errorf(platform.CodeInvalidField, "dimensions %d is not supported by model %s (allowed: %v)",
 			*req.Dimensions, req.Model, rt.info.Dimensions)
 	}
+	answered := req.Model
 	resp, err := attempt(r, ctx, rt, 0, func(ctx context.Context, t target) (*zhipuai.EmbeddingResponse, error) {
 		c := *req
 		c.Model = t.upstream
 		resp, err := t.m.embed.Embeddings(ctx, &c)
 		if err != nil {
 			return nil, err
+		}
+		if t.upstream == r.builtin && req.Model != r.builtin {
+			answered = r.builtin // an alias: the reply names the model that made the vectors
 		}
 		want := rt.info.DefaultDimensions()
 		if req.Dimensions != nil {
@@ -390,7 +397,7 @@ func (r *Router) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) 
 	if err != nil {
 		return nil, err
 	}
-	resp.Model = req.Model
+	resp.Model = answered
 	if resp.Object == "" {
 		resp.Object = "list"
 	}

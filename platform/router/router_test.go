@@ -323,28 +323,35 @@ func TestUnknownModelAndWrongKind(t *testing.T) {
 	if code(err) != "1212" {
 		t.Fatalf("chat on an embedding model: %v", err)
 	}
-	_, err = r.Images(context.Background(), &zhipuai.ImageRequest{Model: "embedding-2", Prompt: "x"})
+	_, err = r.Images(context.Background(), &zhipuai.ImageRequest{Model: platform.BuiltinEmbedModel, Prompt: "x"})
 	if code(err) != "1212" {
 		t.Fatalf("images on an embedding model: %v", err)
 	}
 }
 
-func TestBuiltinAlwaysPresentAndEmbedding2Fallback(t *testing.T) {
+// The builtin model answers under its own name; embedding-2 is an alias
+// only when the operator asks for it, and then the reply and /models say
+// which model made the vectors.
+func TestBuiltinAlwaysPresentAndEmbedding2Alias(t *testing.T) {
 	r := newRouter(t, Config{})
-	names := map[string]platform.ModelInfo{}
-	for _, m := range r.Models() {
-		names[m.ID] = m
-	}
-	if _, ok := names[platform.BuiltinEmbedModel]; !ok {
+	if _, ok := r.Model(platform.BuiltinEmbedModel); !ok {
 		t.Fatal("builtin model missing")
 	}
-	e2, ok := names["embedding-2"]
-	if !ok || e2.OwnedBy != "glmkit" || e2.DefaultDimensions() != 1024 {
-		t.Fatalf("embedding-2 fallback %+v", e2)
+	if m, ok := r.Model("embedding-2"); ok {
+		t.Fatalf("embedding-2 without an alias: got %+v, want it not served", m)
 	}
-	resp, err := r.Embeddings(context.Background(), &zhipuai.EmbeddingRequest{Model: "embedding-2", Input: zhipuai.EmbeddingInput{"你好", "hello"}})
-	if err != nil || resp.Model != "embedding-2" || len(resp.Data) != 2 || len(resp.Data[0].Embedding) != 1024 || resp.Usage.PromptTokens == 0 {
-		t.Fatalf("builtin embeddings %+v %v", resp, err)
+	resp, err := r.Embeddings(context.Background(), &zhipuai.EmbeddingRequest{Model: platform.BuiltinEmbedModel, Input: zhipuai.EmbeddingInput{"x"}})
+	if err != nil || resp.Model != platform.BuiltinEmbedModel {
+		t.Fatalf("builtin by its name: got %+v %v, want model %s", resp, err, platform.BuiltinEmbedModel)
+	}
+	r = newRouter(t, Config{Builtin: BuiltinConfig{Aliases: &[]string{"embedding-2"}}})
+	e2, ok := r.Model("embedding-2")
+	if !ok || e2.OwnedBy != AliasOwner(platform.BuiltinEmbedModel) || e2.DefaultDimensions() != 1024 {
+		t.Fatalf("embedding-2 alias: got %+v, want owned by %q with 1024 dims", e2, AliasOwner(platform.BuiltinEmbedModel))
+	}
+	resp, err = r.Embeddings(context.Background(), &zhipuai.EmbeddingRequest{Model: "embedding-2", Input: zhipuai.EmbeddingInput{"你好", "hello"}})
+	if err != nil || resp.Model != platform.BuiltinEmbedModel || len(resp.Data) != 2 || len(resp.Data[0].Embedding) != 1024 || resp.Usage.PromptTokens == 0 {
+		t.Fatalf("builtin embeddings under the alias: got %+v %v, want 2×1024 vectors from model %s", resp, err, platform.BuiltinEmbedModel)
 	}
 	_, err = r.Embeddings(context.Background(), &zhipuai.EmbeddingRequest{Model: "embedding-2", Input: zhipuai.EmbeddingInput{"x"}, Dimensions: zhipuai.Ptr(256)})
 	if code(err) != "1214" {
@@ -352,17 +359,13 @@ func TestBuiltinAlwaysPresentAndEmbedding2Fallback(t *testing.T) {
 	}
 	// A configured embedding-2 wins; the builtin never shadows it.
 	a := cloud(t)
-	r = newRouter(t, Config{Backends: []BackendConfig{zb("a", a, 0, 1, ModelConfig{Name: "embedding-2"})}})
+	r = newRouter(t, Config{Backends: []BackendConfig{zb("a", a, 0, 1, ModelConfig{Name: "embedding-2"})},
+		Builtin: BuiltinConfig{Aliases: &[]string{"embedding-2"}}})
 	if _, err := r.Embeddings(context.Background(), &zhipuai.EmbeddingRequest{Model: "embedding-2", Input: zhipuai.EmbeddingInput{"x"}}); err != nil || len(a.Requests()) != 1 {
 		t.Fatalf("configured embedding-2 not used: %v", err)
 	}
 	if m, _ := r.Model("embedding-2"); m.OwnedBy != platform.OwnerZhipu {
 		t.Fatalf("owner %q", m.OwnedBy)
-	}
-	// Aliases off.
-	r = newRouter(t, Config{Builtin: BuiltinConfig{Aliases: &[]string{}}})
-	if _, ok := r.Model("embedding-2"); ok {
-		t.Fatal("aliases: [] must turn the fallback off")
 	}
 }
 
