@@ -43,6 +43,11 @@ type serveOptions struct {
 	metering      meteringOptions
 	anthropic     anthropicFlags
 	console       consoleOptions
+
+	// flags is the set register filled, for the --config file's server
+	// settings; loaded is the parsed --config file.
+	flags  *pflag.FlagSet
+	loaded *router.Config
 }
 
 const serveLong = `glm serve speaks the ZhipuAI V4 API under /api/paas/v4 on embedded SQLite.
@@ -72,10 +77,11 @@ func newServeCmd() *cobra.Command {
 
 // register adds the serve flags to fs.
 func (o *serveOptions) register(f *pflag.FlagSet) {
+	o.flags = f
 	o.store.addFlags(f)
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port; the bound address is printed)")
 	f.StringVar(&o.adminAddr, "admin-addr", "", "serve the admin API and /metrics on this separate address only (e.g. 127.0.0.1:9090); on --addr when empty")
-	f.StringVar(&o.config, "config", "", "backends config file (JSON; see notes/backends.md)")
+	f.StringVar(&o.config, "config", "", "config file (JSON): backends, and every other setting under \"server\" by flag name; flags given here win (examples/serve.jsonc)")
 	f.StringSliceVar(&o.prefixes, "prefix", []string{httpapi.DefaultPrefix}, "path prefixes to serve the V4 API under (repeatable)")
 	f.IntVar(&o.workers, "workers", 4, "async task workers")
 	f.DurationVar(&o.taskLease, "task-lease", 30*time.Second, "async task lease: a task whose server died is failed within this time")
@@ -147,11 +153,10 @@ func parseLevel(s string) (slog.Level, error) {
 // backendsConfig reads --config, else the environment shortcut.
 func (o *serveOptions) backendsConfig(log *slog.Logger) (router.Config, error) {
 	if o.config != "" {
-		cfg, err := router.LoadConfig(o.config)
-		if err != nil {
-			return router.Config{}, fmt.Errorf("--config: %w", err)
+		if err := o.loadConfigFile(); err != nil {
+			return router.Config{}, err
 		}
-		return cfg, nil
+		return *o.loaded, nil
 	}
 	if cfg, ok := router.ConfigFromEnv(os.Getenv); ok {
 		log.Info("backends: Zhipu cloud from " + router.EnvAPIKey)

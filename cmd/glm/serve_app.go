@@ -74,6 +74,9 @@ type serveApp struct {
 // newServeApp checks the options; nothing is opened yet. out receives the
 // lines scripts read (first-start key, listening addresses), errOut the log.
 func newServeApp(o *serveOptions, out, errOut io.Writer) (*serveApp, error) {
+	if err := o.loadConfigFile(); err != nil {
+		return nil, err
+	}
 	if err := o.check(); err != nil {
 		return nil, err
 	}

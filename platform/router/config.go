@@ -38,6 +38,9 @@ type Config struct {
 	Backends       []BackendConfig `json:"backends"`
 	CircuitBreaker BreakerConfig   `json:"circuit_breaker"`
 	Builtin        BuiltinConfig   `json:"builtin"`
+	// Server holds glm serve's own settings (its flag names as keys); the
+	// router ignores it and cmd/glm applies it under the command line.
+	Server json.RawMessage `json:"server,omitempty"`
 }
 
 // BackendConfig is one upstream.
@@ -176,8 +179,10 @@ func LoadConfig(path string) (Config, error) {
 	return ParseConfig(b)
 }
 
-// ParseConfig decodes and checks config JSON.
+// ParseConfig decodes and checks config JSON. Lines may carry // comments
+// (outside strings), so a config file can explain itself.
 func ParseConfig(b []byte) (Config, error) {
+	b = stripComments(b)
 	var cfg Config
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -191,6 +196,34 @@ func ParseConfig(b []byte) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// stripComments blanks // comments outside JSON strings with spaces, so
+// the offsets (and line numbers) of errors stay those of the file.
+func stripComments(b []byte) []byte {
+	out := append([]byte(nil), b...)
+	inString, escaped := false, false
+	for i := 0; i < len(out); i++ {
+		c := out[i]
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '/' && i+1 < len(out) && out[i+1] == '/':
+			for ; i < len(out) && out[i] != '\n'; i++ {
+				out[i] = ' '
+			}
+		}
+	}
+	return out
 }
 
 // describeJSONError adds a line number to syntax errors.
