@@ -41,7 +41,7 @@ with \ to continue it on the next. Commands:
 Without a prompt and with stdin not a terminal, the prompt is read from stdin.`,
 		Example: `  glm chat "tell me a joke"
   glm chat --stream --system "You are a poet" "写一首关于春天的诗"
-  glm chat --image examples/photo.jpg "what is in this picture?"
+  glm chat --image examples/images/house.png "what is in this picture?"
   glm chat            # interactive`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runChat(cmd, o, args) },
 	}

@@ -15,7 +15,6 @@ func newInitCmd() *cobra.Command {
 			"where glm serve would (the data directory is --data-dir, else $" + envHome + ", else the\n" +
 			"directory of --db, else ./.glmkit), so operator commands can prepare accounts, packages\n" +
 			"and keys before the first start. On an existing database it checks it opens and says so.",
-		Example: "  glm init --data-dir /var/lib/glmkit\n  GLMKIT_HOME=/var/lib/glmkit glm accounts create acme",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l := sf.locate()
