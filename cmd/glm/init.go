@@ -15,7 +15,7 @@ func newInitCmd() *cobra.Command {
 			"where glm serve would (the data directory is --data-dir, else $" + envHome + ", else the\n" +
 			"directory of --db, else ./.glmkit), so operator commands can prepare accounts, packages\n" +
 			"and keys before the first start. On an existing database it checks it opens and says so.",
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l := sf.locate()
 			existed, err := l.exists()
