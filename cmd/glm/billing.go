@@ -230,7 +230,10 @@ func newUsageCmd() *cobra.Command {
 			"by one; --daily shows every day, rolled up or not, per account, key, model and outcome.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			uf := billing.UsageFilter{AccountID: account, Model: model, Limit: limit, WithParts: asJSON}
+			if limit < 0 {
+				return fmt.Errorf("--limit must not be negative, got %d", limit)
+			}
+			uf := billing.UsageFilter{AccountID: account, Model: model, Limit: limit, Newest: true, WithParts: asJSON}
 			if since != "" {
 				t, err := parseWhen("--since", since)
 				if err != nil {
@@ -263,7 +266,7 @@ func newUsageCmd() *cobra.Command {
 	cmd.Flags().StringVar(&account, "account", "", "only this account")
 	cmd.Flags().StringVar(&since, "since", "", "from this time on (YYYY-MM-DD[ hh:mm:ss] in $"+envTZ+", default UTC+08:00; or RFC 3339)")
 	cmd.Flags().StringVar(&model, "model", "", "only this model")
-	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many rows")
+	cmd.Flags().IntVar(&limit, "limit", 0, "only the newest N rows (printed oldest first; 0 = all)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (amounts in micros, 1e-6 CNY, with the parts that paid)")
 	cmd.Flags().BoolVar(&daily, "daily", false, "one line per day (Beijing time), account, key, model and outcome, rolled-up days included")
 	return cmd
@@ -298,6 +301,14 @@ func newBillsCmd() *cobra.Command {
 		Long: "Without --month: one line per month (账期, 总消费金额, 应付金额, 优惠金额). With --month:\n" +
 			"that month per day and model; --csv exports it (导出数据).",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asCSV && month == "" {
+				return errors.New("--csv exports one month's statement: give --month YYYY-MM too")
+			}
+			if month != "" {
+				if _, err := time.Parse("2006-01", month); err != nil {
+					return fmt.Errorf("--month %q: want YYYY-MM, e.g. %s", month, time.Now().In(billing.BillingZone).Format("2006-01"))
+				}
+			}
 			ctx := cmd.Context()
 			return withBilling(ctx, &f, func(st *billing.Store) error {
 				out := cmd.OutOrStdout()

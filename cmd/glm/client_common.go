@@ -106,7 +106,11 @@ func (f *cliClientFlags) explain(err error) error {
 		case 401:
 			return fmt.Errorf("%s\nthe platform at %s rejected the API key: check ZHIPUAI_API_KEY / --api-key", msg, base)
 		case 404:
-			return fmt.Errorf("%s\nis %s the V4 API base (it ends in /api/paas/v4)?", msg, base)
+			// A 404 on the right base is the API's own answer (an unknown
+			// task id, say): the hint is for a base that looks wrong.
+			if !strings.HasSuffix(strings.TrimRight(base, "/"), "/api/paas/v4") {
+				return fmt.Errorf("%s\nis %s the V4 API base (it ends in /api/paas/v4)?", msg, base)
+			}
 		}
 		return errors.New(msg)
 	case errors.As(err, &dnsErr):

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -85,6 +86,21 @@ func validationErr(err error) error {
 	return err
 }
 
+// limitFlagNames are the admin API's field names of a limit with the
+// flags glm limits set takes for them: a CLI error speaks in flags.
+var limitFlagNames = []string{"max_concurrent", "--concurrency", "daily_tokens", "--daily-tokens", "rpm", "--rpm"}
+
+// inFlags rewrites the API field names in a validator's message as the
+// command's flags.
+func inFlags(err error, names []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	// One pass, so a replaced name is never replaced again.
+	return errors.New(strings.NewReplacer(names...).Replace(msg))
+}
+
 func limitValue(s int64) string {
 	if s == 0 {
 		return "-"
@@ -121,7 +137,7 @@ func newLimitsSetCmd() *cobra.Command {
 			}
 			patch, err := admin.Limit(subject, id, v)
 			if err != nil {
-				return validationErr(err)
+				return inFlags(validationErr(err), limitFlagNames)
 			}
 			if err := checkLimitSubject(ctx, &f, subject, id, cmd.ErrOrStderr()); err != nil {
 				return err

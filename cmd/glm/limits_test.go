@@ -186,7 +186,7 @@ func limitsLive(t *testing.T, s *billSite) {
 		args []string
 		want string
 	}{
-		{[]string{"limits", "set", "--key", k.ID}, "max_concurrent, rpm or daily_tokens is required"},
+		{[]string{"limits", "set", "--key", k.ID}, "--concurrency, --rpm or --daily-tokens is required"},
 		{[]string{"limits", "set", "--key", k.ID, "--rpm", "-1"}, "rpm must be between 0 (off) and"},
 		{[]string{"limits", "set", "--account", "acme", "--key", k.ID, "--rpm", "1"}, "give --account or --key"},
 		{[]string{"limits", "set", "--account", "nope", "--rpm", "1"}, `no account "nope"`},

@@ -149,6 +149,9 @@ type UsageFilter struct {
 	Since     time.Time // inclusive
 	Until     time.Time // exclusive; zero = no bound
 	Limit     int       // 0 = all
+	// Newest makes Limit keep the newest rows instead of the oldest (the
+	// rows still come oldest first).
+	Newest bool
 	// WithParts loads each row's parts.
 	WithParts bool
 }

@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -27,6 +28,24 @@ func TestWriteError(t *testing.T) {
 		if rec.Code != c.status || rec.Body.String() != c.body || h.Get("Content-Type") != ContentJSON ||
 			(h.Get("x-should-retry") == "false") != c.noRetries || h.Get("Content-Length") != "" {
 			t.Errorf("%v: got %d %s %v, want %d %s (no retries: %v)", c.err, rec.Code, rec.Body, h, c.status, c.body, c.noRetries)
+		}
+	}
+}
+
+// A type mismatch names the JSON kind wanted, never a Go type.
+func TestJSONProblemSpeaksJSON(t *testing.T) {
+	var v struct {
+		Messages []struct{ Role string } `json:"messages"`
+		N        *int                    `json:"n"`
+	}
+	for body, want := range map[string]string{
+		`{"messages":"hi"}`: `field "messages" must be an array, not string`,
+		`{"n":"x"}`:         `field "n" must be an integer, not string`,
+		`[1]`:               `expected an object, got array`,
+	} {
+		err := json.Unmarshal([]byte(body), &v)
+		if got := JSONProblem(err); got != want {
+			t.Errorf("%s: got %q, want %q", body, got, want)
 		}
 	}
 }

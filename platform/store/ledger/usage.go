@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/glmkit/glmkit/platform"
@@ -162,7 +163,11 @@ func usageRows(ctx context.Context, db querier, f billing.UsageFilter) ([]billin
 	if !f.Until.IsZero() {
 		q += ` AND created_at < ` + store.Arg(&args, ms(f.Until))
 	}
-	q += ` ORDER BY created_at, request_id`
+	if f.Newest && f.Limit > 0 {
+		q += ` ORDER BY created_at DESC, request_id DESC`
+	} else {
+		q += ` ORDER BY created_at, request_id`
+	}
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
@@ -181,6 +186,9 @@ func usageRows(ctx context.Context, db querier, f billing.UsageFilter) ([]billin
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("billing: list usage: %w", err)
+	}
+	if f.Newest && f.Limit > 0 {
+		slices.Reverse(out)
 	}
 	return out, nil
 }
