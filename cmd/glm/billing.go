@@ -425,7 +425,8 @@ func newPricesSetCmd() *cobra.Command {
 				if err := st.SetPrice(ctx, p); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: input ¥%s/1K, output ¥%s/1K, image ¥%s\nrunning servers charge it within 30 s (their price refresh)\n", p.Model, p.Input, p.Output, p.Image)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: input ¥%s/1K, output ¥%s/1K, image ¥%s\nrunning servers charge it within %d s (their price refresh; through the admin API, PUT /admin/v1/prices/%s, at once on the serving process)\n",
+					p.Model, p.Input, p.Output, p.Image, int(billing.DefaultPriceRefresh.Seconds()), p.Model)
 				return nil
 			})
 		},

@@ -136,7 +136,7 @@ func newKeysRevokeCmd() *cobra.Command {
 					}
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Revoked key %s. A running glm serve on this database refuses it within %s.\n",
+				fmt.Fprintf(cmd.OutOrStdout(), "Revoked key %s. A running glm serve on this database refuses it within %s (its --key-recheck; DELETE /admin/v1/accounts/ACCOUNT/keys/ID: at once on the serving process).\n",
 					id, auth.DefaultRecheck)
 				return nil
 			})

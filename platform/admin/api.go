@@ -66,8 +66,9 @@ type Options struct {
 	// (billing.Engine's PackageRevoked); other processes stop at their
 	// next lease renewal.
 	PackageRevoked func(accountID, packageID string)
-	// PricesChanged, when set, is told about a deleted price row so this
-	// process charges without it at once.
+	// PricesChanged, when set, is told about a price row set or deleted
+	// through the API so this process charges by it at once; other
+	// processes see it within billing.DefaultPriceRefresh.
 	PricesChanged func()
 	// AccountChanged, when set, is told about a disabled or enabled
 	// account so this process applies it at once (auth.Authenticator's

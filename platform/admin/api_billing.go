@@ -228,9 +228,10 @@ func (a *adminAPI) listPrices(w http.ResponseWriter, r *http.Request) error {
 }
 
 // setPrice serves PUT /prices/{model} {"price"|"input"|"output"|"image"}:
-// fields left out keep their current value. Running engines pick the new
-// price up within their refresh interval (30 s); a reservation keeps the
-// price it was made at.
+// fields left out keep their current value. This process charges the new
+// price at once (PricesChanged); other running engines pick it up within
+// their refresh interval (billing.DefaultPriceRefresh); a reservation
+// keeps the price it was made at.
 func (a *adminAPI) setPrice(w http.ResponseWriter, r *http.Request) error {
 	model := r.PathValue("model")
 	if err := ValidModel(model); err != nil {
@@ -261,6 +262,9 @@ func (a *adminAPI) setPrice(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := a.o.Billing.SetPrice(ctx, p); err != nil {
 		return fmt.Errorf("admin: set price: %w", err)
+	}
+	if a.o.PricesChanged != nil {
+		a.o.PricesChanged() // logs its own failure; the refresh picks the row up then
 	}
 	return writeJSON(w, http.StatusOK, PriceView(p))
 }

@@ -91,7 +91,7 @@ func (c *Config) defaults() {
 		c.IdleReturn = 30 * time.Second
 	}
 	if c.PriceRefresh <= 0 {
-		c.PriceRefresh = 30 * time.Second
+		c.PriceRefresh = DefaultPriceRefresh
 	}
 	if c.CreditWait <= 0 {
 		c.CreditWait = 30 * time.Second
@@ -250,6 +250,11 @@ func NewEngine(ctx context.Context, db Ledger, cfg Config) (*Engine, error) {
 
 // Holder is this engine's lease holder name.
 func (e *Engine) Holder() string { return e.cfg.Holder }
+
+// DefaultPriceRefresh bounds how long a price change made elsewhere (the
+// CLI, another replica) takes to reach a running engine; the admin API
+// reloads its own process's prices at once.
+const DefaultPriceRefresh = 30 * time.Second
 
 // ReloadPrices re-reads the price table.
 func (e *Engine) ReloadPrices(ctx context.Context) error {
