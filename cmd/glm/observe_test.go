@@ -26,7 +26,7 @@ func TestDeadBackendIsVisible(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startServe(t, data, cfg)
+	p := startServe(t, data, cfg, "--access-log")
 	if code, b := status(t, "GET", p.base+"/readyz", ""); code != 200 || !strings.Contains(b, `"status":"ready"`) {
 		t.Fatalf("readyz before any call: got %d %s, want 200 ready", code, b)
 	}
@@ -44,7 +44,9 @@ func TestDeadBackendIsVisible(t *testing.T) {
 	poll(t, "the failed-attempt log line", func() bool {
 		return strings.Contains(p.logText(), `msg="upstream attempt failed" backend=vllm-dead model=glm-4`)
 	})
-	for _, want := range []string{"class=unavailable", "connection refused", `msg="circuit breaker" backend=vllm-dead from=closed to=open`} {
+	poll(t, "the access-log line", func() bool { return strings.Contains(p.logText(), `msg=access request_id=`+ids[1]) })
+	for _, want := range []string{"class=unavailable", "connection refused", `msg="circuit breaker" backend=vllm-dead from=closed to=open`,
+		"client_request_id=client-id-1 endpoint=chat/completions status=502 code=1234"} {
 		if !strings.Contains(p.logText(), want) {
 			t.Errorf("server log: got\n%s\nwant %q", p.logText(), want)
 		}

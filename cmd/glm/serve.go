@@ -39,6 +39,7 @@ type serveOptions struct {
 	maxBody       int64
 	bounds        connBounds
 	logLevel      string
+	accessLog     bool
 	pprof         string
 	metering      meteringOptions
 	anthropic     anthropicFlags
@@ -95,6 +96,7 @@ func (o *serveOptions) register(f *pflag.FlagSet) {
 	f.Int64Var(&o.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes (bigger: 413 with code 1210)")
 	o.bounds.register(f)
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&o.accessLog, "access-log", false, "log one line per request and async task run (status, code, account, model, backend, tokens, charge, latency, cause)")
 	f.StringVar(&o.pprof, "pprof", "", "debug: serve net/http/pprof on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	o.metering.register(f)
 	o.anthropic.register(f)

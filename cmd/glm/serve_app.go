@@ -242,8 +242,12 @@ func (a *serveApp) startAPI(cfg router.Config, backends *router.Router, m meteri
 	// The request log's last flush follows the drain, so that every
 	// drained request is in it.
 	a.onClose(a.reqlog.Close)
+	var callMetrics metered.Metrics = metrics
+	if a.o.accessLog {
+		callMetrics = accessLog{Metrics: metrics, log: a.log}
+	}
 	calls := metered.New(metered.Options{Backend: backends, Catalogue: backends, Meter: m.Meter, Limiter: m.Limiter,
-		Log: a.reqlog, Metrics: metrics, Trace: trace, Logger: a.log})
+		Log: a.reqlog, Metrics: callMetrics, Trace: trace, Logger: a.log})
 	a.pool = tasks.New(tasks.Options{Store: a.store, Calls: calls,
 		Workers: a.o.workers, Lease: a.o.taskLease, Retention: a.o.taskRetention, MaxQueuedPerKey: a.o.maxQueued, Logger: a.log})
 	a.api = httpapi.New(httpapi.Options{Catalogue: backends, Prices: m.Prices, Auth: a.auth, Tasks: a.pool, Calls: calls, Metrics: metrics,
