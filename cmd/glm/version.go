@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -9,10 +10,11 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at link time for releases
-// (-ldflags "-X main.version=v1.2.3"); a build from a checkout reports
-// the module version Go recorded, or "devel".
-var version = ""
+// version and commit are set at link time for releases
+// (-ldflags "-X main.version=v1.2.3 -X main.commit=$(git rev-parse HEAD)");
+// otherwise the build reports what Go recorded (the module version, the
+// VCS revision unless built with -buildvcs=false), or "devel"/"unknown".
+var version, commit = "", ""
 
 // buildInfo is what glm version prints: the version, the commit (with
 // "-dirty" when the tree had changes), the Go toolchain and the build
@@ -26,7 +28,7 @@ type buildInfo struct {
 }
 
 func readBuildInfo() buildInfo {
-	b := buildInfo{Version: version, Commit: "unknown", Go: runtime.Version(), Tags: "none",
+	b := buildInfo{Version: version, Commit: cmp.Or(commit, "unknown"), Go: runtime.Version(), Tags: "none",
 		OSArch: runtime.GOOS + "/" + runtime.GOARCH}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -42,7 +44,9 @@ func readBuildInfo() buildInfo {
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			b.Commit = s.Value
+			if commit == "" {
+				b.Commit = s.Value
+			}
 		case "vcs.modified":
 			dirty = s.Value == "true"
 		case "-tags":
