@@ -86,9 +86,11 @@ func validationErr(err error) error {
 	return err
 }
 
-// limitFlagNames are the admin API's field names of a limit with the
+// limitFlagNames pairs the admin API's field names of a limit with the
 // flags glm limits set takes for them: a CLI error speaks in flags.
-var limitFlagNames = []string{"max_concurrent", "--concurrency", "daily_tokens", "--daily-tokens", "rpm", "--rpm"}
+func limitFlagNames() []string {
+	return []string{"max_concurrent", "--concurrency", "daily_tokens", "--daily-tokens", "rpm", "--rpm"}
+}
 
 // inFlags rewrites the API field names in a validator's message as the
 // command's flags.
@@ -137,7 +139,7 @@ func newLimitsSetCmd() *cobra.Command {
 			}
 			patch, err := admin.Limit(subject, id, v)
 			if err != nil {
-				return inFlags(validationErr(err), limitFlagNames)
+				return inFlags(validationErr(err), limitFlagNames())
 			}
 			if err := checkLimitSubject(ctx, &f, subject, id, cmd.ErrOrStderr()); err != nil {
 				return err

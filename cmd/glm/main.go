@@ -40,7 +40,7 @@ func newRoot() *cobra.Command {
 		newBenchCmd(), // measuring the server: the fault suite's soak
 		newVersionCmd(),
 	)
-	addExamples(root)
+	addExamples(root, commandExamples())
 	return root
 }
 

@@ -18,8 +18,14 @@ import (
 // is an error, so a typo never silently leaves a default in place
 // (docs/howto.md "Configure glm serve"; examples/serve.jsonc).
 
-// notInFile are the flags a config file cannot set.
-var notInFile = map[string]string{"config": "it names the file itself"}
+// notInFile says why a flag cannot be set in the config file ("" when it
+// can).
+func notInFile(name string) string {
+	if name == "config" {
+		return "it names the file itself"
+	}
+	return ""
+}
 
 // loadConfigFile reads --config once: the backends for Start, and the
 // server settings applied to the flags not given on the command line.
@@ -53,7 +59,7 @@ func applyServerSettings(fs *pflag.FlagSet, path string, raw json.RawMessage) er
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if why, ok := notInFile[name]; ok {
+		if why := notInFile(name); why != "" {
 			return fmt.Errorf("--config %s: server.%s cannot be set in the file: %s", path, name, why)
 		}
 		fl := fs.Lookup(name)

@@ -106,7 +106,11 @@ type Metrics struct {
 	state *stateCollector
 }
 
-var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+// latencyBuckets are the seconds of the backend histograms: from a local
+// engine's few milliseconds to a long stream's minutes.
+func latencyBuckets() []float64 {
+	return []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+}
 
 // NewMetrics registers the per-backend series on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -116,9 +120,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_backend_errors_total",
 			Help: "Failed attempts by backend and V4 code."}, []string{"backend", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "glm_backend_request_duration_seconds",
-			Help: "Backend call latency: a sync call to its reply, a stream to its end.", Buckets: latencyBuckets}, []string{"backend"}),
+			Help: "Backend call latency: a sync call to its reply, a stream to its end.", Buckets: latencyBuckets()}, []string{"backend"}),
 		firstToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "glm_backend_time_to_first_token_seconds",
-			Help: "Time from sending a stream to its first chunk, by backend.", Buckets: latencyBuckets}, []string{"backend"}),
+			Help: "Time from sending a stream to its first chunk, by backend.", Buckets: latencyBuckets()}, []string{"backend"}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "glm_backend_in_flight",
 			Help: "Calls in flight to each backend (streams until they end)."}, []string{"backend"}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glm_backend_circuit_transitions_total",
