@@ -54,10 +54,10 @@ func commandExamples() map[string]string {
 		"glm retention": `  glm retention run
   glm retention run --older-than 30d`,
 		"glm bench": `  glm bench faults`,
-	"glm bench faults": `  glm bench faults                               # one round of every fault on SQLite
+		"glm bench faults": `  glm bench faults                               # one round of every fault on SQLite
   glm bench faults --duration 10m --scale 2       # a soak
   glm bench faults --pg-dsn postgres://postgres@127.0.0.1:5432/faults --pg-data /var/lib/postgresql/15/main`,
-	"glm init": `  glm init --data-dir /var/lib/glmkit
+		"glm init": `  glm init --data-dir /var/lib/glmkit
   glm init --db /var/lib/glmkit/glm.db`,
 		"glm": `  glm serve
   glm chat "你好"
