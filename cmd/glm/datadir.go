@@ -114,7 +114,10 @@ func (f *storeFlags) openStore(ctx context.Context, create bool) (*store.SQL, er
 		if !create {
 			return nil, l.errNoDatabase()
 		}
-		if dir := filepath.Dir(l.dsn); f.db != "" && !dirExists(dir) {
+		// serve and init make the data directory the operator named
+		// (--data-dir, $GLMKIT_HOME), never one a --db path implies.
+		named := f.dataDir != "" || os.Getenv(envHome) != ""
+		if dir := filepath.Dir(l.dsn); f.db != "" && !dirExists(dir) && !(named && filepath.Clean(dir) == filepath.Clean(l.dataDir)) {
 			return nil, fmt.Errorf("--db %s: directory %s does not exist", f.db, dir)
 		}
 	}

@@ -153,3 +153,18 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("glm --version: got %q", v)
 	}
 }
+
+// serve and init make the data directory the operator named, but not a
+// directory that only a --db path implies.
+func TestInitMakesTheNamedDataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	runGLM(t, "init", "--db", filepath.Join(data, "glm.db"), "--data-dir", data)
+	if _, err := os.Stat(filepath.Join(data, "glm.db")); err != nil {
+		t.Fatalf("init with --data-dir: %v", err)
+	}
+	got := runFail(t, dir, nil, "init", "--db", filepath.Join(dir, "nowhere", "glm.db"))
+	if !strings.Contains(got, "directory "+filepath.Join(dir, "nowhere")+" does not exist") {
+		t.Fatalf("init --db in a missing directory: got %q", got)
+	}
+}

@@ -104,6 +104,10 @@ func newSite(ctx context.Context, o Options) (*site, error) {
 	if err := os.WriteFile(s.cfg, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
+	// Operator commands refuse a database that does not exist: make it.
+	if _, err := s.glm(ctx, "init"); err != nil {
+		return nil, err
+	}
 	if _, err := s.glm(ctx, "accounts", "create", Account); err != nil {
 		return nil, err
 	}
