@@ -14,7 +14,7 @@ import (
 )
 
 // Where a command's data lives, and the guard rails around it
-// (docs/design.md §7 "Data directory"):
+// (docs/design.md §9 "Data directory"):
 //
 //   - the data directory is --data-dir, else $GLMKIT_HOME, else the
 //     directory of a --db file, else ./.glmkit;

@@ -38,7 +38,7 @@ func TestPriceChangeTakesEffectAtOnce(t *testing.T) {
 		t.Fatalf("charge right after the change: got %d micros, want %d (the new price)", got, want)
 	}
 	out := string(s.glm(t, "prices", "set", "glm-4", "--input", "0.5"))
-	if !strings.Contains(out, "within 30s") || !strings.Contains(out, "at once on the serving process") {
+	if !strings.Contains(out, "within 30 s") || !strings.Contains(out, "at once on the serving process") {
 		t.Fatalf("prices set: got %q, want the bound stated", out)
 	}
 }

@@ -292,7 +292,7 @@ func (a *serveApp) handlers(m metering) (public, private *mux.Mux) {
 }
 
 // readiness is /readyz: the database answers, and every served model has
-// a backend whose circuit is not open (docs/design.md §7). The body names
+// a backend whose circuit is not open (docs/design.md §9). The body names
 // the down backends; the database's cause goes to the log only.
 func (a *serveApp) readiness(ctx context.Context) []ops.Check {
 	checks := []ops.Check{{Name: "database", OK: true}}

@@ -13,7 +13,7 @@ import (
 )
 
 // lockFile is the data directory's lock: one glm serve per directory
-// (docs/design.md §7 "Data directory").
+// (docs/design.md §9 "Data directory").
 const lockFile = "serve.lock"
 
 // lockDataDir takes an exclusive lock on DATA_DIR/serve.lock for the

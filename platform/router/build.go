@@ -165,7 +165,7 @@ func (r *Router) addBuiltin(cfg BuiltinConfig, failures int, cooldown time.Durat
 		}
 		info := binfo
 		info.ID = a
-		// /models says what answers the alias (docs/design.md §7
+		// /models says what answers the alias (docs/design.md §9
 		// "Embeddings with an identity").
 		info.OwnedBy = AliasOwner(binfo.ID)
 		if z, ok := platform.LookupZhipuModel(a); ok && z.Kind == platform.KindEmbedding {

@@ -13,7 +13,7 @@ import (
 	"github.com/glmkit/glmkit/platform"
 )
 
-// What an operator sees of the backends (docs/design.md §7): one log line
+// What an operator sees of the backends (docs/design.md §9): one log line
 // per failed attempt with its cause, one per circuit-breaker transition,
 // and per-backend Prometheus series. A client only ever gets the V4 code;
 // the cause is told here and in the request-log row.
