@@ -53,6 +53,7 @@ func commandExamples() map[string]string {
   glm prices list --json`,
 		"glm retention": `  glm retention run
   glm retention run --older-than 30d`,
+		"glm cash":  `  glm cash adjust --account acme --cny -45 --reason 'topped up 50 instead of 5'`,
 		"glm bench": `  glm bench faults`,
 		"glm bench faults": `  glm bench faults                               # one round of every fault on SQLite
   glm bench faults --duration 10m --scale 2       # a soak
