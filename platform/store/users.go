@@ -189,22 +189,14 @@ func (s *SQL) RecentRequestLogs(ctx context.Context, accountID, model string, be
 	if err != nil {
 		return nil, fmt.Errorf("store: recent request log: %w", err)
 	}
-	defer rows.Close()
-	var out []platform.RequestLog
-	for rows.Next() {
-		var r platform.RequestLog
-		var created int64
-		var stream, estimated int
-		if err := rows.Scan(&r.ID, &r.RequestID, &created, &r.AccountID, &r.KeyID, &r.Model, &r.Endpoint, &stream,
-			&r.Usage.PromptTokens, &r.Usage.CompletionTokens, &r.Usage.TotalTokens, &r.Usage.Images, &estimated,
-			&r.LatencyMS, &r.HTTPStatus, &r.ErrorCode, &r.Backend, &r.Charge.Amount, &r.Charge.PaidBy); err != nil {
-			return nil, fmt.Errorf("store: recent request log: %w", err)
-		}
-		r.CreatedAt, r.Stream, r.Estimated = fromMS(created), stream == 1, estimated == 1
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanLogRows(rows)
+	if err != nil {
 		return nil, fmt.Errorf("store: recent request log: %w", err)
+	}
+	// These rows are shown to an account's own people: the cause of a
+	// failure is the operator's (it may name backends and hosts).
+	for i := range out {
+		out[i].ErrorDetail = ""
 	}
 	return out, nil
 }
