@@ -53,8 +53,16 @@ func commandExamples() map[string]string {
   glm prices list --json`,
 		"glm retention": `  glm retention run
   glm retention run --older-than 30d`,
-		"glm cash":  `  glm cash adjust --account acme --cny -45 --reason 'topped up 50 instead of 5'`,
-		"glm bench": `  glm bench faults`,
+		"glm users": `  echo "$PASSWORD" | glm users create owner@acme.example --account acme --password-stdin
+  glm users list --account acme`,
+		"glm users create": `  echo "$PASSWORD" | glm users create owner@acme.example --account acme --password-stdin
+  echo "$PASSWORD" | glm users create ops@example.com --role admin --password-stdin`,
+		"glm users list": `  glm users list
+  glm users list --account acme --json`,
+		"glm users disable": `  glm users disable owner@acme.example`,
+		"glm users passwd":  `  echo "$NEW_PASSWORD" | glm users passwd owner@acme.example --password-stdin`,
+		"glm cash":          `  glm cash adjust --account acme --cny -45 --reason 'topped up 50 instead of 5'`,
+		"glm bench":         `  glm bench faults`,
 		"glm bench faults": `  glm bench faults                               # one round of every fault on SQLite
   glm bench faults --duration 10m --scale 2       # a soak
   glm bench faults --pg-dsn postgres://postgres@127.0.0.1:5432/faults --pg-data /var/lib/postgresql/15/main`,

@@ -12,6 +12,7 @@ import (
 // the good path creates, lists, re-passwords and disables.
 func TestUsersCommand(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
+	runGLMStdin(t, "", "init", "--data-dir", data)
 	runGLMStdin(t, "", "accounts", "create", "acme", "--data-dir", data)
 	fail := func(stdin string, args ...string) string {
 		t.Helper()
