@@ -63,9 +63,21 @@ type browser struct {
 	shot string // screenshot folder
 }
 
+// run runs actions, again when a node they found was replaced before they
+// used it: the console's live pages swap their tables every few seconds,
+// and a query that lands between the lookup and the use gets "No node
+// with given id found". The actions here are lookups, clicks on elements
+// that are still there, and reads — safe to repeat when they did not act.
 func (b *browser) run(actions ...chromedp.Action) {
 	b.t.Helper()
-	if err := chromedp.Run(b.ctx, actions...); err != nil {
+	var err error
+	for range 5 {
+		if err = chromedp.Run(b.ctx, actions...); err == nil || !strings.Contains(err.Error(), "No node with given id") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
 		b.t.Fatal(err)
 	}
 }
