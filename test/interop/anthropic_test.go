@@ -102,7 +102,11 @@ func startAnthropic(t *testing.T, w *anthropicEnv, database func(dir string) (st
 		w.cloud.Handle(script)
 		w.engine = httptest.NewServer(http.HandlerFunc(vllmEngine))
 		// The price of the engine's model goes in before the server reads
-		// the table.
+		// the table; operator commands need the database made first.
+		if out, err := glmCmd(bin, w.dir, "init", "--db", db, "--data-dir", w.dir).CombinedOutput(); err != nil {
+			w.err = fmt.Errorf("glm init: %v\n%s", err, out)
+			return
+		}
 		if out, err := glmCmd(bin, w.dir, "prices", "set", vllmModel, "--price", vllmPrice, "--db", db, "--data-dir", w.dir).CombinedOutput(); err != nil {
 			w.err = fmt.Errorf("glm prices set: %v\n%s", err, out)
 			return
