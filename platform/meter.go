@@ -35,6 +35,9 @@ type ReserveRequest struct {
 	MinOutput int
 	// Images is the number of images asked for (image generation).
 	Images int
+	// Batch marks a line of a batch job: the meter charges it at the batch
+	// price, below the interactive one as the cloud does (docs/design.md §7).
+	Batch bool
 }
 
 // Reservation is a successful Reserve: the meter's own handle on what it

@@ -135,6 +135,9 @@ type Call struct {
 	// again and holds a concurrency permit, but is not counted against the
 	// rate a second time (platform.LimitRun).
 	Admitted bool
+	// Batch says the call runs a line of a batch job: it is reserved and
+	// charged at the batch price (platform.ReserveRequest.Batch).
+	Batch bool
 
 	s          *Service
 	start      time.Time
@@ -204,7 +207,7 @@ func (c *Call) admit(ctx context.Context, model string, promptTokens, maxTokens,
 	}
 	res, err := c.s.meter.Reserve(ctx, platform.ReserveRequest{RequestLogID: c.Row.ID, AccountID: c.Row.AccountID,
 		KeyID: c.Row.KeyID, Model: model, Endpoint: c.Row.Endpoint, PromptTokens: promptTokens,
-		MaxTokens: maxTokens, MinOutput: minOutput, Images: images})
+		MaxTokens: maxTokens, MinOutput: minOutput, Images: images, Batch: c.Batch})
 	if err != nil {
 		return err
 	}
