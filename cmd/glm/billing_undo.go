@@ -43,13 +43,36 @@ func cliActor() string {
 	return "cli:" + name
 }
 
-// cliCorrection checks --reason the way the admin API checks "reason".
-func cliCorrection(reason string) (billing.Correction, error) {
-	why, err := admin.Reason(reason)
+// correctionFlags are the flags every correction takes: --reason, kept in
+// the audit log, and (where the command prints the entry) --json.
+type correctionFlags struct {
+	reason string
+	asJSON bool
+}
+
+func (c *correctionFlags) register(cmd *cobra.Command, withJSON bool) {
+	cmd.Flags().StringVar(&c.reason, "reason", "", "why (required; kept in the audit log)")
+	if withJSON {
+		cmd.Flags().BoolVar(&c.asJSON, "json", false, "print the audit entry as JSON")
+	}
+}
+
+// correction checks --reason the way the admin API checks "reason".
+func (c *correctionFlags) correction() (billing.Correction, error) {
+	why, err := admin.Reason(c.reason)
 	if err != nil {
 		return billing.Correction{}, errors.New("--reason is required: say why the correction is made (it is kept in the audit log, glm audit)")
 	}
 	return billing.Correction{Actor: cliActor(), Reason: why}, nil
+}
+
+// print shows the audit entry a correction made.
+func (c *correctionFlags) print(w io.Writer, e billing.AuditEntry, what string) error {
+	if c.asJSON {
+		return writeJSONOut(w, e)
+	}
+	fmt.Fprintf(w, "%s: %s → %s (audit %s)\n%s\n", what, e.Before, e.After, e.ID, servingBound)
+	return nil
 }
 
 // flagErr turns a validator's message, which names API fields, into one
@@ -63,18 +86,9 @@ func flagErr(err error, fields ...string) error {
 	return errors.New(msg)
 }
 
-func printEntry(w io.Writer, asJSON bool, e billing.AuditEntry, what string) error {
-	if asJSON {
-		return writeJSONOut(w, e)
-	}
-	fmt.Fprintf(w, "%s: %s → %s (audit %s)\n%s\n", what, e.Before, e.After, e.ID, servingBound)
-	return nil
-}
-
 func newPackagesRevokeCmd() *cobra.Command {
 	var f storeFlags
-	var reason string
-	var asJSON bool
+	var cf correctionFlags
 	cmd := &cobra.Command{
 		Use:   "revoke PACKAGE",
 		Short: "End a package now: its unspent tokens are taken away (recorded in the audit log)",
@@ -83,7 +97,7 @@ func newPackagesRevokeCmd() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := cliCorrection(reason)
+			c, err := cf.correction()
 			if err != nil {
 				return err
 			}
@@ -92,21 +106,19 @@ func newPackagesRevokeCmd() *cobra.Command {
 				if err != nil {
 					return packageErr(args[0], err)
 				}
-				return printEntry(cmd.OutOrStdout(), asJSON, e, "revoked "+args[0])
+				return cf.print(cmd.OutOrStdout(), e, "revoked "+args[0])
 			})
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&reason, "reason", "", "why (required; kept in the audit log)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the audit entry as JSON")
+	cf.register(cmd, true)
 	return cmd
 }
 
 func newPackagesAdjustCmd() *cobra.Command {
 	var f storeFlags
-	var reason string
+	var cf correctionFlags
 	var tokens int64
-	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "adjust PACKAGE --tokens ±N",
 		Short: "Shrink (negative --tokens) or grow a package (recorded in the audit log)",
@@ -123,7 +135,7 @@ func newPackagesAdjustCmd() *cobra.Command {
 			if err != nil {
 				return flagErr(err, "tokens")
 			}
-			c, err := cliCorrection(reason)
+			c, err := cf.correction()
 			if err != nil {
 				return err
 			}
@@ -132,14 +144,13 @@ func newPackagesAdjustCmd() *cobra.Command {
 				if err != nil {
 					return packageErr(args[0], err)
 				}
-				return printEntry(cmd.OutOrStdout(), asJSON, e, "adjusted "+args[0])
+				return cf.print(cmd.OutOrStdout(), e, "adjusted "+args[0])
 			})
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().Int64Var(&tokens, "tokens", 0, "tokens to add (negative: to take away)")
-	cmd.Flags().StringVar(&reason, "reason", "", "why (required; kept in the audit log)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the audit entry as JSON")
+	cf.register(cmd, true)
 	return cmd
 }
 
@@ -158,8 +169,8 @@ func newCashCmd() *cobra.Command {
 
 func newCashAdjustCmd() *cobra.Command {
 	var f storeFlags
-	var account, cny, reason string
-	var asJSON bool
+	var cf correctionFlags
+	var account, cny string
 	cmd := &cobra.Command{
 		Use:   "adjust --account A --cny ±X --reason R",
 		Short: "Add cash or take it away (negative --cny), with a reason kept in the audit log",
@@ -171,7 +182,7 @@ func newCashAdjustCmd() *cobra.Command {
 			if err != nil {
 				return flagErr(err, "cny")
 			}
-			c, err := cliCorrection(reason)
+			c, err := cf.correction()
 			if err != nil {
 				return err
 			}
@@ -183,22 +194,20 @@ func newCashAdjustCmd() *cobra.Command {
 				if err != nil {
 					return validationErr(err)
 				}
-				return printEntry(cmd.OutOrStdout(), asJSON, e, fmt.Sprintf("cash of %s adjusted by ¥%s", account, amount))
+				return cf.print(cmd.OutOrStdout(), e, fmt.Sprintf("cash of %s adjusted by ¥%s", account, amount))
 			})
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&account, "account", DefaultAccountID, "account id")
 	cmd.Flags().StringVar(&cny, "cny", "", "yuan to add, up to 6 decimals; negative takes cash away")
-	cmd.Flags().StringVar(&reason, "reason", "", "why (required; kept in the audit log)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the audit entry as JSON")
+	cf.register(cmd, true)
 	return cmd
 }
 
 func newAccountsSwitchCmd(disable bool) *cobra.Command {
 	var f storeFlags
-	var reason string
-	var asJSON bool
+	var cf correctionFlags
 	use, short, ex := "enable ID", "Let a disabled account's keys work again", "  glm accounts enable acme --reason 'invoice paid'"
 	if disable {
 		use, short, ex = "disable ID", "Stop every key of an account (glm accounts enable undoes it)", "  glm accounts disable acme --reason 'leaked key, investigating'"
@@ -208,7 +217,7 @@ func newAccountsSwitchCmd(disable bool) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := cliCorrection(reason)
+			c, err := cf.correction()
 			if err != nil {
 				return err
 			}
@@ -225,20 +234,19 @@ func newAccountsSwitchCmd(disable bool) *cobra.Command {
 					if err != nil {
 						return err
 					}
-					return printEntry(cmd.OutOrStdout(), asJSON, e, "account "+acct.ID)
+					return cf.print(cmd.OutOrStdout(), e, "account "+acct.ID)
 				})
 			})
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&reason, "reason", "", "why (required; kept in the audit log)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the audit entry as JSON")
+	cf.register(cmd, true)
 	return cmd
 }
 
 func newPricesDeleteCmd() *cobra.Command {
 	var f storeFlags
-	var reason string
+	var cf correctionFlags
 	cmd := &cobra.Command{
 		Use:     "delete MODEL",
 		Short:   "Delete a model's price row (the model is then charged at the '*' row, else free)",
@@ -246,7 +254,7 @@ func newPricesDeleteCmd() *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := cliCorrection(reason)
+			c, err := cf.correction()
 			if err != nil {
 				return err
 			}
@@ -264,7 +272,7 @@ func newPricesDeleteCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&reason, "reason", "", "why (required; kept in the audit log)")
+	cf.register(cmd, false)
 	return cmd
 }
 
