@@ -125,7 +125,7 @@ func (a *serveApp) Start(ctx context.Context) error {
 		return err
 	}
 	if a.o.console.enabled {
-		if a.console, err = a.newConsole(); err != nil {
+		if a.console, err = a.newConsole(m); err != nil {
 			return err
 		}
 	}

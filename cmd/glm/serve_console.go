@@ -14,6 +14,7 @@ import (
 	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/console"
+	"github.com/glmkit/glmkit/platform/router"
 	"github.com/glmkit/glmkit/platform/store"
 	"github.com/glmkit/glmkit/platform/store/ledger"
 )
@@ -45,17 +46,41 @@ func (c *consoleOptions) location() (*time.Location, error) {
 }
 
 // newConsole builds the console on the store, billing's tables and the
-// authenticator (revocations take effect on this process at once).
-func (a *serveApp) newConsole() (*console.Console, error) {
+// authenticator (revocations take effect on this process at once). The
+// operator's pages read the router's backend health and apply their
+// changes here at once through the admin API's hooks.
+func (a *serveApp) newConsole(m metering) (*console.Console, error) {
 	zone, err := a.o.console.location()
 	if err != nil {
 		return nil, err
 	}
+	hooks := console.Hooks{AccountChanged: a.auth.AccountChanged,
+		Models: func(name string) bool { _, ok := a.backends.Model(name); return ok }}
+	if m.Admin != nil {
+		hooks.PackagesChanged, hooks.PackageRevoked, hooks.PricesChanged = m.Admin.PackagesChanged, m.Admin.PackageRevoked, m.Admin.PricesChanged
+	}
 	return console.New(console.Options{
 		Store: a.store, Billing: billing.NewStore(ledger.New(a.store.Handle()), nil), Revoker: a.auth,
 		KeyRecheck: a.o.keyRecheck, Zone: zone, ZoneName: a.o.console.zone, SecureCookies: a.o.console.secure,
+		Backends: routerHealth{a.backends}, Hooks: hooks,
 		Registerer: a.api.Metrics().Registry, Logger: a.log,
 	}), nil
+}
+
+// routerHealth is the router's backend state as the console reads it.
+type routerHealth struct{ r *router.Router }
+
+func (h routerHealth) BackendHealth() []console.BackendHealth {
+	bs := h.r.Backends()
+	out := make([]console.BackendHealth, 0, len(bs))
+	for _, b := range bs {
+		bh := console.BackendHealth{Name: b.Name, Circuit: b.Circuit, InFlight: b.InFlight, Attempts: b.Attempts, Failures: b.Failures}
+		if e := b.LastError; e != nil {
+			bh.LastError, bh.LastErrorClass, bh.LastErrorCode, bh.LastErrorAt = e.Cause, e.Class, e.Code, e.At
+		}
+		out = append(out, bh)
+	}
+	return out
 }
 
 // ensureOperator creates the first admin user when there is no user at

@@ -38,6 +38,11 @@ const (
 	ActionPriceDelete    = "price.delete"
 	ActionAccountDisable = "account.disable"
 	ActionAccountEnable  = "account.enable"
+	// Recorded by the console, which audits every operator action
+	// (docs/console.md §6), not only corrections.
+	ActionPackageGrant = "package.grant"
+	ActionCashTopUp    = "cash.topup"
+	ActionPriceSet     = "price.set"
 )
 
 // ErrNotFound is returned for a package that does not exist.
@@ -126,13 +131,14 @@ func (s *Store) changePackage(ctx context.Context, id string, c Correction, deci
 			after.ExpiresAt = exp
 		}
 		e = AuditEntry{ID: platform.RandomID("au_", 10), At: now, Actor: c.Actor, Action: action, AccountID: p.AccountID,
-			Subject: id, Before: pkgState(p), After: pkgState(after), Reason: c.Reason}
+			Subject: id, Before: PackageState(p), After: PackageState(after), Reason: c.Reason}
 		return tx.InsertAudit(ctx, e)
 	})
 	return e, err
 }
 
-func pkgState(p Package) string {
+// PackageState is p as the audit log's before and after show it.
+func PackageState(p Package) string {
 	return fmt.Sprintf("granted %d, unleased %d, expires %s", p.TokensGranted, p.Unleased, p.ExpiresAt.In(BillingZone).Format(time.RFC3339))
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/mux"
+	"github.com/glmkit/glmkit/platform/store"
 )
 
 // Prefix is where the console lives.
@@ -44,6 +45,8 @@ type Store interface {
 	RevokeSession(ctx context.Context, id string, at time.Time) error
 	RecentRequestLogs(ctx context.Context, accountID, model string, before time.Time, limit int) ([]platform.RequestLog, error)
 	RequestDays(ctx context.Context, accountID, from, to string) ([]platform.RequestDay, error)
+	// QueryRequestLogs is the operator's request log (glm logs' reader).
+	QueryRequestLogs(ctx context.Context, q store.LogQuery) ([]platform.RequestLog, error)
 }
 
 // Options configure the console. Store, Billing and Revoker are required.
@@ -67,6 +70,11 @@ type Options struct {
 	Refresh time.Duration
 	// SignIn limits failed sign-ins (zero fields take the defaults).
 	SignIn RateLimit
+	// Backends reports the backends' health for the operator's page (nil:
+	// the page says none are known).
+	Backends BackendSource
+	// Hooks apply an operator's change on this process at once.
+	Hooks Hooks
 	// Registerer receives the console's metrics (nil: not registered).
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -83,6 +91,7 @@ type Console struct {
 	limiter *limiter
 	metrics *metrics
 	days    *dayCache
+	rates   *rateSampler
 	mux     *mux.Mux
 }
 
@@ -107,7 +116,10 @@ func New(o Options) *Console {
 		o.Refresh = 3 * time.Second
 	}
 	c := &Console{o: o, log: o.Logger, now: o.Now, pages: parsePages(), limiter: newLimiter(o.SignIn),
-		metrics: newMetrics(o.Registerer), days: newDayCache()}
+		metrics: newMetrics(o.Registerer), days: newDayCache(), rates: newRateSampler()}
+	if o.Backends != nil { // the first reading: rates count from the start
+		c.rates.observe(o.Now(), o.Backends.BackendHealth())
+	}
 	sub, _ := fs.Sub(files, "static")
 	c.static = http.StripPrefix(Prefix+"/static/", http.FileServer(http.FS(sub)))
 	c.mux = mux.New(o.Now)
@@ -149,6 +161,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET "+Prefix+"/live/{panel}", c.page(c.signedIn(c.live)))
 	m.HandleFunc("GET "+Prefix+"/password", c.page(c.signedIn(c.passwordForm)))
 	m.HandleFunc("POST "+Prefix+"/password", c.page(c.signedIn(c.changePassword)))
+	c.adminRoutes()
 }
 
 // csp allows the console's own files only: no inline script, no inline

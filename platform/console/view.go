@@ -20,6 +20,7 @@ func parsePages() map[string]*template.Template {
 	for _, p := range pageFiles {
 		out[p] = template.Must(template.New(p).ParseFS(files, "templates/layout.html", "templates/"+p))
 	}
+	parseAdminPages(out)
 	return out
 }
 

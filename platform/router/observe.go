@@ -51,6 +51,7 @@ type observer struct {
 func (o *observer) attemptFailed(ctx context.Context, t target, model string, n int, err error, took time.Duration) {
 	class := errorClass(ctx, err)
 	code := platform.AsError(err).Code
+	t.m.failed(time.Now(), class, code, err)
 	if o.m != nil {
 		o.m.errors.WithLabelValues(t.m.name, code).Inc()
 	}
@@ -69,6 +70,7 @@ func (o *observer) attemptFailed(ctx context.Context, t target, model string, n 
 // streamFailed tells a failure after the first byte (never retried).
 func (o *observer) streamFailed(ctx context.Context, m *member, err error) {
 	code := platform.AsError(err).Code
+	m.failed(time.Now(), errorClass(ctx, err), code, err)
 	if o.m != nil {
 		o.m.errors.WithLabelValues(m.name, code).Inc()
 	}
@@ -76,6 +78,12 @@ func (o *observer) streamFailed(ctx context.Context, m *member, err error) {
 		o.log.Warn("upstream stream failed after the first byte", "backend", m.name, "class", errorClass(ctx, err),
 			"code", code, "err", err)
 	}
+}
+
+// failed counts a failure of m and keeps it as the newest.
+func (m *member) failed(at time.Time, class, code string, err error) {
+	m.failures.Add(1)
+	m.lastErr.Store(&BackendError{At: at, Class: class, Code: code, Cause: err.Error()})
 }
 
 // transition tells a breaker state change.
@@ -162,6 +170,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 // begin counts an attempt going out; done(took) ends it.
 func (o *observer) begin(m *member) {
 	m.inFlight.Add(1)
+	m.attempts.Add(1)
 	if o.m != nil {
 		o.m.requests.WithLabelValues(m.name).Inc()
 		o.m.inFlight.WithLabelValues(m.name).Inc()

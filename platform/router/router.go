@@ -37,6 +37,20 @@ type member struct {
 	brk     *breaker
 	// inFlight counts calls out to the backend, capped or not.
 	inFlight atomic.Int64
+	// attempts and failures count since start what the per-backend
+	// series count, and lastErr is the newest failure, so the console
+	// shows rates and causes without a metrics scrape (docs/design.md §9).
+	attempts, failures atomic.Int64
+	lastErr            atomic.Pointer[BackendError]
+}
+
+// BackendError is a backend's newest failed attempt: when, its class
+// (ClassTimeout, …), V4 code and cause.
+type BackendError struct {
+	At    time.Time
+	Class string
+	Code  string
+	Cause string
 }
 
 // target is one way to serve a model: a backend and its name for it.
@@ -101,11 +115,16 @@ func (r *Router) Models() []platform.ModelInfo {
 	return out
 }
 
-// BackendState is the health of one backend, for the admin API.
+// BackendState is the health of one backend, for the admin API and the
+// console.
 type BackendState struct {
 	Name     string
 	Circuit  string // "closed", "open" or "half-open"
 	InFlight int    // calls out to the backend now (streams until they end)
+	// Attempts and Failures count since start (failover counts each try).
+	Attempts, Failures int64
+	// LastError is the newest failure (nil: none since start).
+	LastError *BackendError
 }
 
 // Backends reports every backend's circuit state.
@@ -113,7 +132,8 @@ func (r *Router) Backends() []BackendState {
 	now := r.now()
 	out := make([]BackendState, 0, len(r.members))
 	for _, m := range r.members {
-		out = append(out, BackendState{Name: m.name, Circuit: m.brk.state(now), InFlight: int(m.inFlight.Load())})
+		out = append(out, BackendState{Name: m.name, Circuit: m.brk.state(now), InFlight: int(m.inFlight.Load()),
+			Attempts: m.attempts.Load(), Failures: m.failures.Load(), LastError: m.lastErr.Load()})
 	}
 	return out
 }
