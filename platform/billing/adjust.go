@@ -39,7 +39,7 @@ const (
 	ActionAccountDisable = "account.disable"
 	ActionAccountEnable  = "account.enable"
 	// Recorded by the console, which audits every operator action
-	// (docs/console.md §6), not only corrections.
+	// (docs/console.md §7), not only corrections.
 	ActionPackageGrant = "package.grant"
 	ActionCashTopUp    = "cash.topup"
 	ActionPriceSet     = "price.set"

@@ -1,6 +1,6 @@
 package console
 
-// The operator's pages under /console/admin/ (docs/console.md §6): every
+// The operator's pages under /console/admin/ (docs/console.md §7): every
 // account with its balances, one account's packages, keys, users and
 // usage with the money actions, the audit log, the price table, the
 // backends' health and the request log. Only a user with role admin sees

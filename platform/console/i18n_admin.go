@@ -1,6 +1,6 @@
 package console
 
-// The operator pages' labels (docs/console.md §6), kept in a block of
+// The operator pages' labels (docs/console.md §7), kept in a block of
 // their own and merged into the two catalogues at start.
 
 func init() {
