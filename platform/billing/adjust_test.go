@@ -115,3 +115,52 @@ func TestRevokeStopsServingEngines(t *testing.T) {
 		}
 	})
 }
+
+// A grant or a top-up made with a Correction writes its audit-log entry in
+// its own transaction; without a reason nothing is granted or added.
+func TestGrantAndTopUpByWriteTheirAuditEntry(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		r := newRig(t, dsn)
+		ctx := context.Background()
+		by := Correction{Actor: "console:ops@example.com", Reason: "trial for a new customer"}
+		if _, err := r.store.GrantPackage(ctx, Grant{AccountID: "acct", Tokens: 1000, ExpiresAt: t0.AddDate(1, 0, 0),
+			By: &Correction{Actor: "console:ops@example.com"}}); err == nil {
+			t.Errorf("grant without a reason: got nil error, want refused")
+		}
+		if _, _, err := r.store.TopUpBy(ctx, "acct", mustCNY("5"), Correction{Actor: "x"}); err == nil {
+			t.Errorf("top-up without a reason: got nil error, want refused")
+		}
+		if ps, _ := r.store.ListPackages(ctx, "acct"); len(ps) != 0 {
+			t.Errorf("packages after refused grant: got %d, want 0", len(ps))
+		}
+		p, err := r.store.GrantPackage(ctx, Grant{AccountID: "acct", Tokens: 1000, ExpiresAt: t0.AddDate(1, 0, 0), By: &by})
+		if err != nil {
+			t.Fatalf("grant: %v", err)
+		}
+		r.clk.Add(time.Second)
+		r.topup("acct", "2")
+		e, cash, err := r.store.TopUpBy(ctx, "acct", mustCNY("5"), by)
+		if err != nil {
+			t.Fatalf("top-up: %v", err)
+		}
+		if got, want := cash, mustCNY("7"); got != want {
+			t.Errorf("cash after top-ups: got %s, want %s", got, want)
+		}
+		if got, want := e.Before+" → "+e.After, "unleased 2.000000 → unleased 7.000000"; got != want {
+			t.Errorf("top-up entry: got %q, want %q", got, want)
+		}
+		log, err := r.store.AuditLog(ctx, "acct", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, x := range log {
+			got = append(got, x.Action+" "+x.Subject+" "+x.Actor+" "+x.Reason)
+		}
+		want := []string{"cash.topup cash " + by.Actor + " " + by.Reason, "package.grant " + p.ID + " " + by.Actor + " " + by.Reason}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("audit log:\ngot  %q\nwant %q", got, want)
+		}
+		r.audit("acct", true)
+	})
+}

@@ -94,6 +94,10 @@ type Grant struct {
 	PurchasedAt time.Time // zero = now
 	EffectiveAt time.Time // zero = PurchasedAt
 	ExpiresAt   time.Time // required, after EffectiveAt
+	// By, when set, says who grants and why: the grant's audit-log entry
+	// (ActionPackageGrant) is written in the grant's own transaction, so
+	// no grant can stand without it (docs/design.md §8).
+	By *Correction
 }
 
 // Store is billing's administrative side: grants, top-ups, prices, and
@@ -162,6 +166,11 @@ func (s *Store) grant(ctx context.Context, id string, g Grant, once bool) (Packa
 		TokensGranted: g.Tokens, TokensRemaining: g.Tokens, Unleased: g.Tokens,
 		PurchasedAt: g.PurchasedAt.UTC(), EffectiveAt: g.EffectiveAt.UTC(), ExpiresAt: g.ExpiresAt.UTC(),
 	}
+	if g.By != nil {
+		if err := g.By.check(); err != nil {
+			return Package{}, false, err
+		}
+	}
 	granted := false
 	err := s.db.Tx(ctx, func(tx LedgerTx) error {
 		// The wallet row exists before the package, so every money
@@ -177,10 +186,18 @@ func (s *Store) grant(ctx context.Context, id string, g Grant, once bool) (Packa
 		if !ins {
 			return nil // already granted under this id
 		}
-		return tx.InsertCredit(ctx, Credit{
+		if err := tx.InsertCredit(ctx, Credit{
 			ID: platform.RandomID("cr_", 10), AccountID: p.AccountID, Kind: CreditPackage, Tokens: p.TokensGranted,
 			Ref: p.ID, Note: p.Name, CreatedAt: now,
-		})
+		}); err != nil {
+			return err
+		}
+		if g.By == nil {
+			return nil
+		}
+		return tx.InsertAudit(ctx, AuditEntry{ID: platform.RandomID("au_", 10), At: now, Actor: g.By.Actor,
+			Action: ActionPackageGrant, AccountID: p.AccountID, Subject: p.ID, Before: "none", After: PackageState(p),
+			Reason: g.By.Reason})
 	})
 	if err != nil {
 		return Package{}, false, err
@@ -210,26 +227,55 @@ func normModels(ms []string) []string {
 
 // TopUp adds cash to an account's wallet.
 func (s *Store) TopUp(ctx context.Context, account string, amount Micros, note string) (Micros, error) {
+	_, cash, err := s.topUp(ctx, account, amount, note, nil)
+	return cash, err
+}
+
+// TopUpBy adds cash like TopUp and writes the audit-log entry saying who
+// and why (ActionCashTopUp) in the same transaction; the reason is the
+// credit's note.
+func (s *Store) TopUpBy(ctx context.Context, account string, amount Micros, c Correction) (AuditEntry, Micros, error) {
+	if err := c.check(); err != nil {
+		return AuditEntry{}, 0, err
+	}
+	return s.topUp(ctx, account, amount, c.Reason, &c)
+}
+
+func (s *Store) topUp(ctx context.Context, account string, amount Micros, note string, by *Correction) (AuditEntry, Micros, error) {
 	if account == "" {
-		return 0, errors.New("billing: topup: account required")
+		return AuditEntry{}, 0, errors.New("billing: topup: account required")
 	}
 	if amount <= 0 {
-		return 0, errors.New("billing: topup: amount must be positive")
+		return AuditEntry{}, 0, errors.New("billing: topup: amount must be positive")
 	}
 	now := s.now()
+	var e AuditEntry
 	err := s.db.Tx(ctx, func(tx LedgerTx) error {
+		if err := tx.EnsureWallet(ctx, account, now); err != nil {
+			return err
+		}
+		before, err := tx.LockWallet(ctx, account)
+		if err != nil {
+			return err
+		}
 		if err := tx.AddCash(ctx, account, int64(amount), now); err != nil {
 			return err
 		}
-		return tx.InsertCredit(ctx, Credit{
+		if err := tx.InsertCredit(ctx, Credit{
 			ID: platform.RandomID("cr_", 10), AccountID: account, Kind: CreditTopUp, Micros: int64(amount), Note: note, CreatedAt: now,
-		})
+		}); err != nil || by == nil {
+			return err
+		}
+		e = AuditEntry{ID: platform.RandomID("au_", 10), At: now, Actor: by.Actor, Action: ActionCashTopUp, AccountID: account,
+			Subject: "cash", Before: "unleased " + Micros(before).String(), After: "unleased " + Micros(before+int64(amount)).String(),
+			Reason: by.Reason}
+		return tx.InsertAudit(ctx, e)
 	})
 	if err != nil {
-		return 0, err
+		return AuditEntry{}, 0, err
 	}
 	b, err := s.Balance(ctx, account)
-	return b.Cash, err
+	return e, b.Cash, err
 }
 
 // Balance is an account's cash.

@@ -118,15 +118,14 @@ func (c *Console) grantPackage(q *req, a platform.Account, f *form) error {
 	if err != nil || f.Failed() {
 		return err
 	}
-	p, err := c.o.Billing.GrantPackage(q.r.Context(), g)
-	if err != nil {
+	g.By = &why
+	if _, err := c.o.Billing.GrantPackage(q.r.Context(), g); err != nil {
 		return fmt.Errorf("console: grant: %w", err)
 	}
 	if h := c.o.Hooks.PackagesChanged; h != nil {
 		h(a.ID)
 	}
-	return c.audit(q.r.Context(), billing.AuditEntry{Actor: why.Actor, Action: billing.ActionPackageGrant, AccountID: a.ID,
-		Subject: p.ID, Before: "none", After: billing.PackageState(p), Reason: why.Reason})
+	return nil
 }
 
 // audit records an action whose operation writes no audit row itself (a
@@ -204,17 +203,10 @@ func (c *Console) topUp(q *req, a platform.Account, f *form) error {
 	if f.Failed() {
 		return nil
 	}
-	ctx := q.r.Context()
-	before, err := c.o.Billing.Balance(ctx, a.ID)
-	if err != nil {
-		return err
-	}
-	after, err := c.o.Billing.TopUp(ctx, a.ID, amount, why.Reason)
-	if err != nil {
+	if _, _, err := c.o.Billing.TopUpBy(q.r.Context(), a.ID, amount, why); err != nil {
 		return fmt.Errorf("console: topup: %w", err)
 	}
-	return c.audit(ctx, billing.AuditEntry{Actor: why.Actor, Action: billing.ActionCashTopUp, AccountID: a.ID,
-		Subject: "cash", Before: "unleased " + before.Unleased.String(), After: "unleased " + after.String(), Reason: why.Reason})
+	return nil
 }
 
 func (c *Console) adjustCash(q *req, a platform.Account, f *form) error {
