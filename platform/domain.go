@@ -248,4 +248,7 @@ type Usage struct {
 	ReasoningTokens int
 	// Images counts generated images (billed per image).
 	Images int
+	// ToolCalls counts uses of tools the cloud bills per call: a reply
+	// that carries web_search results made one search (docs/v4.md §7).
+	ToolCalls int
 }

@@ -53,6 +53,9 @@ type Config struct {
 	// answer is trusted before the database is asked again [5 s]; it keeps
 	// cash-only accounts off the database between leases.
 	PackageRecheck time.Duration
+	// BatchPercent is the price of a batch line in percent of the list
+	// price [50, the cloud's batch discount] (docs/design.md §7).
+	BatchPercent int64
 	// Now is the clock [time.Now].
 	Now func() time.Time
 	// Logger receives background errors [slog.Default()].
@@ -99,6 +102,9 @@ func (c *Config) defaults() {
 	if c.PackageRecheck <= 0 {
 		c.PackageRecheck = 5 * time.Second
 	}
+	if c.BatchPercent <= 0 || c.BatchPercent > 100 {
+		c.BatchPercent = DefaultBatchPercent
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -106,6 +112,10 @@ func (c *Config) defaults() {
 		c.Logger = slog.Default()
 	}
 }
+
+// DefaultBatchPercent is the batch price in percent of the list price: the
+// cloud runs batch jobs at half price (docs/v4.md §7).
+const DefaultBatchPercent = 50
 
 // ErrClosed is returned by an Engine after Close.
 var ErrClosed = errors.New("billing: engine closed")

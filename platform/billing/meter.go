@@ -29,6 +29,7 @@ func (m Meter) Reserve(ctx context.Context, req platform.ReserveRequest) (platfo
 	res, err := m.Engine.Reserve(ctx, ReserveRequest{
 		RequestID: req.RequestLogID, AccountID: req.AccountID, KeyID: req.KeyID, Model: req.Model,
 		PromptTokens: int64(req.PromptTokens), MaxTokens: int64(req.MaxTokens), MinOutput: int64(req.MinOutput), Images: images,
+		Batch: req.Batch,
 	})
 	if err != nil {
 		var pe *platform.Error
@@ -59,9 +60,7 @@ func (r meterReservation) OutputTokens() (int, bool) {
 // the hot path reports is what is charged (docs/design.md §3: disconnects and
 // failures settle to what was used).
 func (r meterReservation) Settle(ctx context.Context, s platform.Settlement) (platform.Charge, error) {
-	c, err := r.e.Settle(ctx, r.res, Usage{
-		PromptTokens: int64(s.Usage.PromptTokens), CompletionTokens: int64(s.Usage.CompletionTokens), Images: int64(s.Usage.Images),
-	}, string(s.Outcome), s.Estimated)
+	c, err := r.e.Settle(ctx, r.res, usageOf(s.Usage), string(s.Outcome), s.Estimated)
 	if err != nil {
 		return platform.Charge{}, err
 	}
@@ -71,9 +70,7 @@ func (r meterReservation) Settle(ctx context.Context, s platform.Settlement) (pl
 // SettleRecord implements platform.RecordingReservation: the request-log
 // row is written in the transaction that writes the usage row.
 func (r meterReservation) SettleRecord(ctx context.Context, s platform.Settlement, row platform.RequestLog) (platform.Charge, bool, error) {
-	c, recorded, err := r.e.SettleRecord(ctx, r.res, Usage{
-		PromptTokens: int64(s.Usage.PromptTokens), CompletionTokens: int64(s.Usage.CompletionTokens), Images: int64(s.Usage.Images),
-	}, string(s.Outcome), s.Estimated, row)
+	c, recorded, err := r.e.SettleRecord(ctx, r.res, usageOf(s.Usage), string(s.Outcome), s.Estimated, row)
 	if err != nil {
 		return platform.Charge{}, false, err
 	}
@@ -83,3 +80,12 @@ func (r meterReservation) SettleRecord(ctx context.Context, s platform.Settlemen
 // Flush writes the engine's waiting usage rows (and the request-log rows
 // that go with them) now: metered.Call.EndStored waits on it.
 func (r meterReservation) Flush(ctx context.Context) error { return r.e.Flush(ctx) }
+
+// usageOf is the hot path's usage in billing's terms, tiers included.
+func usageOf(u platform.Usage) Usage {
+	return Usage{
+		PromptTokens: int64(u.PromptTokens), CompletionTokens: int64(u.CompletionTokens),
+		CachedTokens: int64(u.CachedTokens), ReasoningTokens: int64(u.ReasoningTokens),
+		Calls: int64(u.ToolCalls), Images: int64(u.Images),
+	}
+}

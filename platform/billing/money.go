@@ -98,50 +98,144 @@ func addSat(a, b int64) int64 {
 	return a + b
 }
 
-// Price is the list price of one model (docs/v4.md §7). Token
-// prices are per 1,000 tokens, the unit the tutorial's price table uses
-// ("0.1元 / 千tokens"); Image is per generated image (CogView). Embedding
-// models have Output 0: they are billed on input only (docs/v4.md §7).
+// Price is the list price of one model (docs/v4.md §7, docs/design.md §7
+// "Tiers"). Token prices are per 1,000 tokens, the unit the tutorial's
+// price table uses ("0.1元 / 千tokens"); Image is per generated image
+// (CogView) and PerCall per use of a tool the cloud bills per call
+// (web_search). Embedding models have Output 0: they are billed on input
+// only (docs/v4.md §7).
 type Price struct {
-	Model  string
-	Input  Micros // per 1K prompt tokens
-	Output Micros // per 1K completion tokens
-	Image  Micros // per image
+	Model string
+	Input Micros // per 1K prompt tokens not served from the prompt cache
+	// CachedInput is per 1K prompt tokens served from the upstream's
+	// prompt cache; 0 means the input price (platform.ModelPrice's rule),
+	// so a row written before cached prices existed never bills them lower.
+	CachedInput Micros
+	Output      Micros // per 1K completion tokens, reasoning tokens included
+	PerCall     Micros // per billed tool call
+	Image       Micros // per image
+}
+
+// Cached is the price per 1K cached prompt tokens: CachedInput, or Input
+// when unset.
+func (p Price) Cached() Micros {
+	if p.CachedInput == 0 {
+		return p.Input
+	}
+	return p.CachedInput
 }
 
 // Free reports whether nothing about the model costs money. Free models
 // (glm-4-flash, the builtin embedder) never touch packages or cash: a free
 // call must not drain a resource package.
-func (p Price) Free() bool { return p.Input == 0 && p.Output == 0 && p.Image == 0 }
+func (p Price) Free() bool {
+	return p.Input == 0 && p.Output == 0 && p.Image == 0 && p.PerCall == 0 && p.Cached() == 0
+}
 
-// TokenCost is the list price of in prompt and out completion tokens,
-// rounded UP to the micro once per request. Rounding once per request, not per token, keeps a cheap model
-// cheap (one embedding-2 token is 0.5 µ¥) while never charging less than
-// the list price.
+// Scaled is p at percent of its list price, each price rounded up to the
+// micro: the batch price (docs/design.md §7 "Batch price"). Rounding each
+// per-1K price up keeps a batch call never below percent of the list, and
+// the row keeps the scaled prices, so its charge is recomputed from it.
+func (p Price) Scaled(percent int64) Price {
+	if percent == 100 {
+		return p
+	}
+	s := func(m Micros) Micros { return Micros(mulDivCeil(int64(m), percent, 100)) }
+	q := Price{Model: p.Model, Input: s(p.Input), Output: s(p.Output), PerCall: s(p.PerCall), Image: s(p.Image)}
+	if p.CachedInput != 0 {
+		q.CachedInput = s(p.CachedInput)
+		if q.CachedInput == 0 {
+			// A cached price that scales to nothing stays one micro per
+			// 1K, not "same as input".
+			q.CachedInput = 1
+		}
+	}
+	return q
+}
+
+// Nanos is an amount in 1e-9 CNY: a token count times a price per 1K
+// tokens in micros is an exact number of nanos, so the parts of a charge
+// by tier are exact before the request's one rounding up to the micro.
+type Nanos int64
+
+// String formats n as yuan with nine decimals.
+func (n Nanos) String() string {
+	sign := ""
+	v := int64(n)
+	if v < 0 {
+		sign = "-"
+		v = -v
+	}
+	return fmt.Sprintf("%s%d.%09d", sign, v/1_000_000_000, v%1_000_000_000)
+}
+
+// TierCost is a request's list price by tier, exact in nanos, before the
+// one rounding up to the micro (docs/design.md §7 "Tiers").
+type TierCost struct {
+	Input       Nanos `json:"input_nanos"`        // uncached prompt tokens
+	CachedInput Nanos `json:"cached_input_nanos"` // cached prompt tokens
+	Output      Nanos `json:"output_nanos"`       // completion tokens, reasoning included
+	PerCall     Nanos `json:"per_call_nanos"`     // billed tool calls
+	Image       Nanos `json:"image_nanos"`        // images
+}
+
+func (t *TierCost) add(o TierCost) {
+	t.Input += o.Input
+	t.CachedInput += o.CachedInput
+	t.Output += o.Output
+	t.PerCall += o.PerCall
+	t.Image += o.Image
+}
+
+// Sum is the tiers added up.
+func (t TierCost) Sum() Nanos {
+	return Nanos(addSat(addSat(addSat(addSat(int64(t.Input), int64(t.CachedInput)), int64(t.Output)), int64(t.PerCall)), int64(t.Image)))
+}
+
+// Tiers splits the list price of u by tier. Cached tokens are a part of
+// PromptTokens (docs/v4.md §11), so the input tier counts only the rest
+// and no cached token is billed twice; reasoning tokens are a part of
+// CompletionTokens and billed as output.
+func (p Price) Tiers(u Usage) TierCost {
+	cached := min(max(u.CachedTokens, 0), max(u.PromptTokens, 0))
+	return TierCost{
+		Input:       Nanos(mulSat(max(u.PromptTokens, 0)-cached, int64(p.Input))),
+		CachedInput: Nanos(mulSat(cached, int64(p.Cached()))),
+		Output:      Nanos(mulSat(max(u.CompletionTokens, 0), int64(p.Output))),
+		PerCall:     Nanos(mulSat(mulSat(max(u.Calls, 0), int64(p.PerCall)), 1000)),
+		Image:       Nanos(mulSat(mulSat(max(u.Images, 0), int64(p.Image)), 1000)),
+	}
+}
+
+// Cost is the list price of u, rounded UP to the micro once per request:
+// (prompt − cached) × input + cached × cached + completion × output per
+// 1K tokens, plus calls and images. Rounding once per request, not per
+// token or tier, keeps a cheap model cheap (one embedding-2 token is
+// 0.5 µ¥) while never charging less than the list price.
+func (p Price) Cost(u Usage) Micros {
+	n := int64(p.Tiers(u).Sum())
+	if n == math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return Micros(n/1000 + min(n%1000, 1))
+}
+
+// mulSat multiplies non-negative a and b, clamping at int64's maximum.
+func mulSat(a, b int64) int64 {
+	if a <= 0 || b <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi != 0 || lo > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(lo)
+}
+
+// TokenCost is the list price of in prompt and out completion tokens
+// (none cached), rounded up to the micro once (Cost).
 func (p Price) TokenCost(in, out int64) Micros {
-	// ceil((in*Input + out*Output) / 1000) computed without overflow: the
-	// two products are summed as 128-bit numbers.
-	if in < 0 {
-		in = 0
-	}
-	if out < 0 {
-		out = 0
-	}
-	h1, l1 := bits.Mul64(uint64(in), uint64(max(p.Input, 0)))
-	h2, l2 := bits.Mul64(uint64(out), uint64(max(p.Output, 0)))
-	lo, carry := bits.Add64(l1, l2, 0)
-	hi := h1 + h2 + carry
-	if hi >= 1000 {
-		return math.MaxInt64
-	}
-	q, r := bits.Div64(hi, lo, 1000)
-	if r != 0 {
-		q++
-	}
-	if q > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return Micros(q)
+	return p.Cost(Usage{PromptTokens: in, CompletionTokens: out})
 }
 
 // ImageCost is the price of n images.

@@ -27,13 +27,24 @@ type ReserveRequest struct {
 	MinOutput int64
 	// Images is the number of images asked for.
 	Images int64
+	// Batch marks a line of a batch job: it is reserved and charged at the
+	// batch price, Config.BatchPercent of the list (docs/design.md §7).
+	Batch bool
 }
 
 // Usage is what a request actually used.
 type Usage struct {
 	PromptTokens     int64
 	CompletionTokens int64
-	Images           int64
+	// CachedTokens is the part of PromptTokens served from the upstream's
+	// prompt cache, billed at the cached price (docs/v4.md §11).
+	CachedTokens int64
+	// ReasoningTokens is the part of CompletionTokens spent thinking,
+	// billed as output; kept on the row so the bill can show it.
+	ReasoningTokens int64
+	// Calls counts the uses of tools billed per call (web_search).
+	Calls  int64
+	Images int64
 }
 
 // Outcomes recorded on usage rows, besides the hot path's own
@@ -57,7 +68,8 @@ type Reservation struct {
 	AccountID  string
 	KeyID      string
 	Model      string
-	Price      Price // the price at reserve time; settle charges at it
+	Price      Price // the price at reserve time (batch-scaled for a batch line); settle charges at it
+	Batch      bool  // charged at the batch price
 	Estimate   Usage
 	ReservedAt time.Time
 	// Bounded is true when Estimate.CompletionTokens is less than the
@@ -133,20 +145,25 @@ type plan struct {
 // tokenPriced reports whether packages can pay for the model: packages
 // hold tokens, so they pay for token-priced models only (not per-image
 // prices).
-func tokenPriced(p Price) bool { return p.Input > 0 || p.Output > 0 }
+func tokenPriced(p Price) bool { return p.Input > 0 || p.Output > 0 || p.CachedInput > 0 }
 
 // cashFor is the cash a request needs when packages cover `covered` of its
-// tokens. Packages cover prompt tokens first, then completion tokens (the
-// order only matters when a model's two prices differ). Rounding is once
-// per request, up to the micro (Price.TokenCost).
+// tokens. Packages cover uncached prompt tokens first, then cached ones,
+// then completion tokens, one package token per token whatever its tier
+// (the order only matters when a model's prices differ; docs/design.md §7
+// "Tiers"). Rounding is once per request, up to the micro (Price.Cost).
 func cashFor(p Price, u Usage, covered int64) int64 {
-	in, out := u.PromptTokens, u.CompletionTokens
-	remIn := max(in-covered, 0)
-	remOut := out - max(covered-in, 0)
-	if remOut < 0 {
-		remOut = 0
-	}
-	return addSat(int64(p.TokenCost(remIn, remOut)), int64(p.ImageCost(u.Images)))
+	cached := min(max(u.CachedTokens, 0), u.PromptTokens)
+	c1 := min(covered, u.PromptTokens-cached)
+	covered -= c1
+	c2 := min(covered, cached)
+	covered -= c2
+	c3 := min(max(covered, 0), u.CompletionTokens)
+	r := u
+	r.PromptTokens = u.PromptTokens - c1 - c2
+	r.CachedTokens = cached - c2
+	r.CompletionTokens = u.CompletionTokens - c3
+	return int64(p.Cost(r))
 }
 
 // makePlan decides what pays for u from the leases, without changing
@@ -233,8 +250,12 @@ func (e *Engine) Reserve(ctx context.Context, req ReserveRequest) (*Reservation,
 	res := &Reservation{
 		RequestID: req.RequestID, AccountID: req.AccountID, KeyID: req.KeyID, Model: req.Model,
 		Price:      e.PriceOf(req.Model),
+		Batch:      req.Batch,
 		Estimate:   Usage{PromptTokens: max(req.PromptTokens, 0), CompletionTokens: max(req.MaxTokens, 0), Images: max(req.Images, 0)},
 		ReservedAt: now,
+	}
+	if req.Batch {
+		res.Price = res.Price.Scaled(e.cfg.BatchPercent)
 	}
 	if res.Price.Free() {
 		// Free models never touch packages or cash.

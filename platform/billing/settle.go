@@ -16,11 +16,19 @@ type UsageRecord struct {
 	Model            string
 	PromptTokens     int64
 	CompletionTokens int64
+	CachedTokens     int64 // part of PromptTokens, at Rate.Cached()
+	ReasoningTokens  int64 // part of CompletionTokens, at Rate.Output
+	Calls            int64 // tool calls billed per call, at Rate.PerCall
 	Images           int64
-	Outcome          string
-	Estimated        bool
-	ReservedAt       time.Time
-	CreatedAt        time.Time
+	// Batch says the row was charged at the batch price; Rate holds the
+	// prices it was charged at (batch-scaled), so Amount is recomputed from
+	// the row alone: Rate.Cost(the row's usage) (docs/design.md §7).
+	Batch      bool
+	Rate       Price
+	Outcome    string
+	Estimated  bool
+	ReservedAt time.Time
+	CreatedAt  time.Time
 	Charge
 
 	// log is the request's request-log row, written in the same
@@ -73,10 +81,17 @@ func (e *Engine) Settle(ctx context.Context, res *Reservation, u Usage, outcome 
 	u.PromptTokens = max(u.PromptTokens, 0)
 	u.CompletionTokens = max(u.CompletionTokens, 0)
 	u.Images = max(u.Images, 0)
+	u.Calls = max(u.Calls, 0)
+	// The details are parts of the counts (docs/v4.md §11): clamped so no
+	// token is counted in two tiers.
+	u.CachedTokens = min(max(u.CachedTokens, 0), u.PromptTokens)
+	u.ReasoningTokens = min(max(u.ReasoningTokens, 0), u.CompletionTokens)
 	now := e.cfg.Now()
 	rec := &UsageRecord{
 		RequestID: res.RequestID, AccountID: res.AccountID, KeyID: res.KeyID, Model: res.Model,
 		PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, Images: u.Images,
+		CachedTokens: u.CachedTokens, ReasoningTokens: u.ReasoningTokens, Calls: u.Calls,
+		Batch: res.Batch, Rate: res.Price,
 		Outcome: outcome, Estimated: estimated, ReservedAt: res.ReservedAt, CreatedAt: now,
 	}
 	if res.acct == nil {
@@ -170,7 +185,7 @@ func (e *Engine) Settle(ctx context.Context, res *Reservation, u Usage, outcome 
 // Discount + Cash + Shortfall.
 func chargeOf(p Price, u Usage, pl plan) Charge {
 	c := Charge{
-		Amount:        Micros(addSat(int64(p.TokenCost(u.PromptTokens, u.CompletionTokens)), int64(p.ImageCost(u.Images)))),
+		Amount:        p.Cost(u),
 		PackageTokens: pl.covered,
 	}
 	covered := int64(0)

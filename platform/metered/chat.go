@@ -1,6 +1,7 @@
 package metered
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -26,7 +27,11 @@ func (c *Call) Chat(ctx context.Context, req platform.ChatRequest, prompt int) (
 		c.chatFailed(model, prompt, err)
 		return nil, nil, err
 	}
-	c.reported(model, usageOf(resp.Usage), platform.OutcomeOK)
+	u := usageOf(resp.Usage)
+	if len(resp.WebSearch) > 0 {
+		u.ToolCalls = 1 // one search per reply that carries its results (docs/v4.md §7)
+	}
+	c.reported(model, u, platform.OutcomeOK)
 	return resp, body, nil
 }
 
@@ -109,6 +114,7 @@ type Stream struct {
 	relayed  int // estimated completion tokens of the text relayed
 	usage    zhipuai.Usage
 	hasUsage bool
+	searched bool             // a chunk carried web_search results
 	outcome  platform.Outcome // "" while the stream runs
 	open     bool
 }
@@ -124,6 +130,9 @@ func (s *Stream) Next() (platform.Chunk, error) {
 			s.usage, s.hasUsage = *ch.Usage, true
 		}
 		s.relayed += ch.Tokens
+		if !s.searched && bytes.Contains(ch.Data, webSearchKey) {
+			s.searched = true
+		}
 		return ch, nil
 	}
 	switch {
@@ -176,7 +185,11 @@ func (s *Stream) Close() {
 	}
 	switch {
 	case s.hasUsage:
-		s.c.reported(s.model, usageOf(s.usage), outcome)
+		u := usageOf(s.usage)
+		if s.searched {
+			u.ToolCalls = 1
+		}
+		s.c.reported(s.model, u, outcome)
 	case outcome == platform.OutcomeUpstreamError:
 		s.c.used(s.model, platform.Usage{}, outcome, false)
 	default:
@@ -184,6 +197,10 @@ func (s *Stream) Close() {
 			TotalTokens: s.prompt + s.relayed}, outcome, true)
 	}
 }
+
+// webSearchKey starts a chunk's web_search results. Text inside a string
+// is JSON-escaped (its quotes are \"), so only the key itself matches.
+var webSearchKey = []byte(`"web_search":[{`)
 
 // usageOf converts a wire usage.
 func usageOf(u zhipuai.Usage) platform.Usage {
