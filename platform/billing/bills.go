@@ -25,11 +25,22 @@ type BillLine struct {
 	CompletionTokens int64  `json:"completion_tokens"`
 	Images           int64  `json:"images"`
 	PackageTokens    int64  `json:"package_tokens"`
-	Total            Micros `json:"total_micros"`    // 总消费金额
-	Discount         Micros `json:"discount_micros"` // 优惠金额 (paid by packages)
-	Payable          Micros `json:"payable_micros"`  // 应付金额 (cash)
-	Unpaid           Micros `json:"unpaid_micros"`   // used when nothing was left
+	Total            Micros `json:"total_micros"`     // 总消费金额
+	Discount         Micros `json:"discount_micros"`  // 优惠金额 (paid by packages)
+	Payable          Micros `json:"payable_micros"`   // 应付金额 (cash)
+	Unpaid           Micros `json:"unpaid_micros"`    // used when nothing was left
+	CachedTokens     int64  `json:"cached_tokens"`    // part of PromptTokens
+	ReasoningTokens  int64  `json:"reasoning_tokens"` // part of CompletionTokens, billed as output
+	Calls            int64  `json:"calls"`            // tool calls billed per call
+	BatchRequests    int64  `json:"batch_requests"`   // part of Requests, at the batch price
+	// Tiers is Total by price tier before each request's rounding up to
+	// the micro; Rounding() is the rest (docs/design.md §7 "Tiers").
+	Tiers TierCost `json:"tiers"`
 }
+
+// Rounding is what the requests' rounding up to the micro added to the
+// tiers: Total = Tiers.Sum() + Rounding(), under one micro per request.
+func (l BillLine) Rounding() Nanos { return Nanos(mulSat(int64(l.Total), 1000)) - l.Tiers.Sum() }
 
 func (l *BillLine) add(r *UsageRecord) {
 	l.Requests++
@@ -41,6 +52,13 @@ func (l *BillLine) add(r *UsageRecord) {
 	l.Discount += r.Discount
 	l.Payable += r.Cash
 	l.Unpaid += r.Shortfall
+	l.CachedTokens += r.CachedTokens
+	l.ReasoningTokens += r.ReasoningTokens
+	l.Calls += r.Calls
+	if r.Class == ClassBatch {
+		l.BatchRequests++
+	}
+	l.Tiers.add(r.Tiers())
 }
 
 // addDay adds a rolled-up day as add adds its rows.
@@ -54,6 +72,11 @@ func (l *BillLine) addDay(d *UsageDay) {
 	l.Discount += d.Discount
 	l.Payable += d.Cash
 	l.Unpaid += d.Shortfall
+	l.CachedTokens += d.CachedTokens
+	l.ReasoningTokens += d.ReasoningTokens
+	l.Calls += d.Calls
+	l.BatchRequests += d.BatchRequests
+	l.Tiers.add(d.Tiers)
 }
 
 // Bill is a monthly statement (月度账单), derived from usage rows and the
@@ -145,8 +168,11 @@ func buildBill(account string, start time.Time, rows []UsageRecord, days []Usage
 	return b
 }
 
-// BillCSVHeader is the CSV export's header row.
-var BillCSVHeader = []string{"period", "date", "model", "requests", "prompt_tokens", "completion_tokens", "images", "package_tokens", "total_cny", "discount_cny", "payable_cny", "unpaid_cny"}
+// BillCSVHeader is the CSV export's header row: the columns of the export
+// before prices had tiers, then the tiers (token parts, then the list
+// price by tier in yuan with nine decimals, exact, and the rounding).
+var BillCSVHeader = []string{"period", "date", "model", "requests", "prompt_tokens", "completion_tokens", "images", "package_tokens", "total_cny", "discount_cny", "payable_cny", "unpaid_cny",
+	"cached_tokens", "reasoning_tokens", "calls", "batch_requests", "input_cny", "cached_input_cny", "output_cny", "per_call_cny", "image_cny", "unsplit_cny", "rounding_cny"}
 
 // WriteCSV exports the bill (导出数据): one row per day and model, then a
 // "total" row. Amounts are yuan with six decimals, exact.
@@ -155,7 +181,10 @@ func (b Bill) WriteCSV(w io.Writer) error {
 	rec := func(date, model string, l BillLine) []string {
 		i := func(n int64) string { return strconv.FormatInt(n, 10) }
 		return []string{b.Period, date, model, i(l.Requests), i(l.PromptTokens), i(l.CompletionTokens), i(l.Images), i(l.PackageTokens),
-			l.Total.String(), l.Discount.String(), l.Payable.String(), l.Unpaid.String()}
+			l.Total.String(), l.Discount.String(), l.Payable.String(), l.Unpaid.String(),
+			i(l.CachedTokens), i(l.ReasoningTokens), i(l.Calls), i(l.BatchRequests),
+			l.Tiers.Input.String(), l.Tiers.CachedInput.String(), l.Tiers.Output.String(), l.Tiers.PerCall.String(),
+			l.Tiers.Image.String(), l.Tiers.Unsplit.String(), l.Rounding().String()}
 	}
 	if err := cw.Write(BillCSVHeader); err != nil {
 		return fmt.Errorf("billing: csv: %w", err)

@@ -64,8 +64,12 @@ func TestMonthlyBillReconciles(t *testing.T) {
 			t.Fatalf("%d February rows, want 27", want.Requests)
 		}
 		if bill.Totals != (BillLine{Requests: want.Requests, PromptTokens: want.PromptTokens, CompletionTokens: want.CompletionTokens,
-			PackageTokens: want.PackageTokens, Total: want.Total, Discount: want.Discount, Payable: want.Payable, Unpaid: want.Unpaid}) {
+			PackageTokens: want.PackageTokens, Total: want.Total, Discount: want.Discount, Payable: want.Payable, Unpaid: want.Unpaid,
+			Tiers: want.Tiers}) {
 			t.Errorf("totals %+v, rows say %+v", bill.Totals, want)
+		}
+		if got := bill.Totals.Rounding(); got < 0 || got >= Nanos(1000*bill.Totals.Requests) {
+			t.Errorf("got rounding %s over %d requests, want in [0, 1 µ¥ per request)", got, bill.Totals.Requests)
 		}
 		if bill.Totals.Total != bill.Totals.Discount+bill.Totals.Payable+bill.Totals.Unpaid {
 			t.Errorf("total %v != discount %v + payable %v + unpaid %v", bill.Totals.Total, bill.Totals.Discount, bill.Totals.Payable, bill.Totals.Unpaid)

@@ -177,6 +177,8 @@ type TierCost struct {
 	Output      Nanos `json:"output_nanos"`       // completion tokens, reasoning included
 	PerCall     Nanos `json:"per_call_nanos"`     // billed tool calls
 	Image       Nanos `json:"image_nanos"`        // images
+	// Unsplit is the amount of rows charged before prices had tiers.
+	Unsplit Nanos `json:"unsplit_nanos,omitempty"`
 }
 
 func (t *TierCost) add(o TierCost) {
@@ -185,11 +187,16 @@ func (t *TierCost) add(o TierCost) {
 	t.Output += o.Output
 	t.PerCall += o.PerCall
 	t.Image += o.Image
+	t.Unsplit += o.Unsplit
 }
 
 // Sum is the tiers added up.
 func (t TierCost) Sum() Nanos {
-	return Nanos(addSat(addSat(addSat(addSat(int64(t.Input), int64(t.CachedInput)), int64(t.Output)), int64(t.PerCall)), int64(t.Image)))
+	n := int64(0)
+	for _, v := range []Nanos{t.Input, t.CachedInput, t.Output, t.PerCall, t.Image, t.Unsplit} {
+		n = addSat(n, int64(v))
+	}
+	return Nanos(n)
 }
 
 // Tiers splits the list price of u by tier. Cached tokens are a part of

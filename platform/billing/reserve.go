@@ -497,6 +497,6 @@ func (e *Engine) refuse(a *account, res *Reservation, outcome string) {
 	e.inflight.Delete(res.RequestID)
 	e.enqueue(&UsageRecord{
 		RequestID: res.RequestID, AccountID: res.AccountID, KeyID: res.KeyID, Model: res.Model,
-		Outcome: outcome, ReservedAt: now, CreatedAt: now,
+		Class: classOf(res.Batch), Rate: res.Price, Outcome: outcome, ReservedAt: now, CreatedAt: now,
 	})
 }

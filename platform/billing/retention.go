@@ -37,6 +37,12 @@ type UsageDay struct {
 	Discount         Micros `json:"discount_micros"`
 	Cash             Micros `json:"cash_micros"`
 	Shortfall        Micros `json:"shortfall_micros"`
+	CachedTokens     int64  `json:"cached_tokens"`
+	ReasoningTokens  int64  `json:"reasoning_tokens"`
+	Calls            int64  `json:"calls"`
+	BatchRequests    int64  `json:"batch_requests"`
+	// Tiers are the rows' charges by tier, summed exactly in nanos.
+	Tiers TierCost `json:"tiers"`
 }
 
 // dayOf is the one-row day of a usage row.
@@ -45,10 +51,14 @@ func dayOf(r *UsageRecord) UsageDay {
 		Day: r.CreatedAt.In(BillingZone).Format(time.DateOnly), AccountID: r.AccountID, KeyID: r.KeyID, Model: r.Model,
 		Outcome: r.Outcome, Requests: 1, PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens,
 		Images: r.Images, PackageTokens: r.PackageTokens, Amount: r.Amount, Discount: r.Discount, Cash: r.Cash,
-		Shortfall: r.Shortfall,
+		Shortfall: r.Shortfall, CachedTokens: r.CachedTokens, ReasoningTokens: r.ReasoningTokens, Calls: r.Calls,
+		Tiers: r.Tiers(),
 	}
 	if r.Estimated {
 		d.Estimated = 1
+	}
+	if r.Class == ClassBatch {
+		d.BatchRequests = 1
 	}
 	return d
 }
@@ -64,6 +74,11 @@ func (d *UsageDay) add(o *UsageDay) {
 	d.Discount += o.Discount
 	d.Cash += o.Cash
 	d.Shortfall += o.Shortfall
+	d.CachedTokens += o.CachedTokens
+	d.ReasoningTokens += o.ReasoningTokens
+	d.Calls += o.Calls
+	d.BatchRequests += o.BatchRequests
+	d.Tiers.add(o.Tiers)
 }
 
 type dayKey struct{ day, account, key, model, outcome string }

@@ -20,10 +20,12 @@ type UsageRecord struct {
 	ReasoningTokens  int64 // part of CompletionTokens, at Rate.Output
 	Calls            int64 // tool calls billed per call, at Rate.PerCall
 	Images           int64
-	// Batch says the row was charged at the batch price; Rate holds the
-	// prices it was charged at (batch-scaled), so Amount is recomputed from
-	// the row alone: Rate.Cost(the row's usage) (docs/design.md §7).
-	Batch      bool
+	// Class is the price class: ClassStandard, ClassBatch (charged at the
+	// batch price), or "" for a row charged before prices had tiers, whose
+	// Rate was not kept. Rate holds the prices the row was charged at
+	// (batch-scaled), so Amount is recomputed from the row alone:
+	// Rate.Cost(r.Usage()) (docs/design.md §7).
+	Class      string
 	Rate       Price
 	Outcome    string
 	Estimated  bool
@@ -34,6 +36,34 @@ type UsageRecord struct {
 	// log is the request's request-log row, written in the same
 	// transaction as this row (docs/design.md §3 "Crash consistency").
 	log *platform.RequestLog
+}
+
+// Price classes of a usage row.
+const (
+	ClassStandard = "standard"
+	ClassBatch    = "batch"
+)
+
+func classOf(batch bool) string {
+	if batch {
+		return ClassBatch
+	}
+	return ClassStandard
+}
+
+// Usage is what the row used, as Price.Cost takes it.
+func (r *UsageRecord) Usage() Usage {
+	return Usage{PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, CachedTokens: r.CachedTokens,
+		ReasoningTokens: r.ReasoningTokens, Calls: r.Calls, Images: r.Images}
+}
+
+// Tiers is the row's charge by tier before its rounding up to the micro.
+// A row charged before tiers (Class "") is one unsplit amount.
+func (r *UsageRecord) Tiers() TierCost {
+	if r.Class == "" {
+		return TierCost{Unsplit: Nanos(mulSat(int64(r.Amount), 1000))}
+	}
+	return r.Rate.Tiers(r.Usage())
 }
 
 // SettleRecord settles like Settle and keeps row, its charge filled in,
@@ -91,7 +121,7 @@ func (e *Engine) Settle(ctx context.Context, res *Reservation, u Usage, outcome 
 		RequestID: res.RequestID, AccountID: res.AccountID, KeyID: res.KeyID, Model: res.Model,
 		PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, Images: u.Images,
 		CachedTokens: u.CachedTokens, ReasoningTokens: u.ReasoningTokens, Calls: u.Calls,
-		Batch: res.Batch, Rate: res.Price,
+		Class: classOf(res.Batch), Rate: res.Price,
 		Outcome: outcome, Estimated: estimated, ReservedAt: res.ReservedAt, CreatedAt: now,
 	}
 	if res.acct == nil {

@@ -94,8 +94,8 @@ func (l *DB) AuditLog(ctx context.Context, account string, limit int) ([]billing
 // DeletePrice implements billing.LedgerTx.
 func (t *txn) DeletePrice(ctx context.Context, model string) (billing.Price, bool, error) {
 	p := billing.Price{Model: model}
-	var in, o, im int64
-	err := t.tx.QueryRowContext(ctx, `SELECT input_micros, output_micros, image_micros FROM billing_prices WHERE model = $1`+t.forUpdate, model).Scan(&in, &o, &im)
+	var in, ci, o, pc, im int64
+	err := t.tx.QueryRowContext(ctx, `SELECT input_micros, cached_input_micros, output_micros, per_call_micros, image_micros FROM billing_prices WHERE model = $1`+t.forUpdate, model).Scan(&in, &ci, &o, &pc, &im)
 	if store.IsNoRows(err) {
 		return billing.Price{}, false, nil
 	}
@@ -105,7 +105,7 @@ func (t *txn) DeletePrice(ctx context.Context, model string) (billing.Price, boo
 	if _, err := t.tx.ExecContext(ctx, `DELETE FROM billing_prices WHERE model = $1`, model); err != nil {
 		return billing.Price{}, false, fmt.Errorf("billing: delete price: %w", err)
 	}
-	p.Input, p.Output, p.Image = billing.Micros(in), billing.Micros(o), billing.Micros(im)
+	p.Input, p.CachedInput, p.Output, p.PerCall, p.Image = billing.Micros(in), billing.Micros(ci), billing.Micros(o), billing.Micros(pc), billing.Micros(im)
 	return p, true, nil
 }
 

@@ -14,7 +14,7 @@ import (
 
 // Prices implements billing.Ledger.
 func (l *DB) Prices(ctx context.Context) ([]billing.Price, error) {
-	rows, err := l.db.SQL.QueryContext(ctx, `SELECT model, input_micros, output_micros, image_micros FROM billing_prices ORDER BY model`)
+	rows, err := l.db.SQL.QueryContext(ctx, `SELECT model, input_micros, cached_input_micros, output_micros, per_call_micros, image_micros FROM billing_prices ORDER BY model`)
 	if err != nil {
 		return nil, fmt.Errorf("billing: prices: %w", err)
 	}
@@ -22,11 +22,11 @@ func (l *DB) Prices(ctx context.Context) ([]billing.Price, error) {
 	var out []billing.Price
 	for rows.Next() {
 		var p billing.Price
-		var in, o, im int64
-		if err := rows.Scan(&p.Model, &in, &o, &im); err != nil {
+		var in, ci, o, pc, im int64
+		if err := rows.Scan(&p.Model, &in, &ci, &o, &pc, &im); err != nil {
 			return nil, fmt.Errorf("billing: prices: %w", err)
 		}
-		p.Input, p.Output, p.Image = billing.Micros(in), billing.Micros(o), billing.Micros(im)
+		p.Input, p.CachedInput, p.Output, p.PerCall, p.Image = billing.Micros(in), billing.Micros(ci), billing.Micros(o), billing.Micros(pc), billing.Micros(im)
 		out = append(out, p)
 	}
 	return out, rows.Err()
@@ -34,8 +34,8 @@ func (l *DB) Prices(ctx context.Context) ([]billing.Price, error) {
 
 // PutPrice implements billing.Ledger.
 func (l *DB) PutPrice(ctx context.Context, p billing.Price, now time.Time) error {
-	_, err := l.db.SQL.ExecContext(ctx, `INSERT INTO billing_prices (model, input_micros, output_micros, image_micros, updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (model) DO UPDATE SET input_micros = excluded.input_micros, output_micros = excluded.output_micros, image_micros = excluded.image_micros, updated_at = excluded.updated_at`,
-		p.Model, int64(p.Input), int64(p.Output), int64(p.Image), ms(now))
+	_, err := l.db.SQL.ExecContext(ctx, `INSERT INTO billing_prices (model, input_micros, cached_input_micros, output_micros, per_call_micros, image_micros, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (model) DO UPDATE SET input_micros = excluded.input_micros, cached_input_micros = excluded.cached_input_micros, output_micros = excluded.output_micros, per_call_micros = excluded.per_call_micros, image_micros = excluded.image_micros, updated_at = excluded.updated_at`,
+		p.Model, int64(p.Input), int64(p.CachedInput), int64(p.Output), int64(p.PerCall), int64(p.Image), ms(now))
 	if err != nil {
 		return fmt.Errorf("billing: set price: %w", err)
 	}

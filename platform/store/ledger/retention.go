@@ -135,12 +135,13 @@ func (t *txn) addDays(ctx context.Context, days []billing.UsageDay) error {
 	if len(days) == 0 {
 		return nil
 	}
-	stmt, err := t.tx.PrepareContext(ctx, `INSERT INTO billing_usage_daily (day, account_id, key_id, model, outcome, requests,
-		estimated, prompt_tokens, completion_tokens, images, package_tokens, amount_micros, discount_micros, cash_micros,
-		shortfall_micros) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+	stmt, err := t.tx.PrepareContext(ctx, `INSERT INTO billing_usage_daily (`+dayColumns+`) VALUES (`+
+		t.dialect.Placeholders(1, dayCols)+`)
 		ON CONFLICT (day, account_id, key_id, model, outcome) DO UPDATE SET `+addColumns("billing_usage_daily",
 		"requests", "estimated", "prompt_tokens", "completion_tokens", "images", "package_tokens", "amount_micros",
-		"discount_micros", "cash_micros", "shortfall_micros"))
+		"discount_micros", "cash_micros", "shortfall_micros", "cached_tokens", "reasoning_tokens", "calls",
+		"batch_requests", "input_nanos", "cached_input_nanos", "output_nanos", "per_call_nanos", "image_nanos",
+		"unsplit_nanos"))
 	if err != nil {
 		return err
 	}
@@ -148,7 +149,9 @@ func (t *txn) addDays(ctx context.Context, days []billing.UsageDay) error {
 	for _, d := range days {
 		if _, err := stmt.ExecContext(ctx, d.Day, d.AccountID, d.KeyID, d.Model, d.Outcome, d.Requests, d.Estimated,
 			d.PromptTokens, d.CompletionTokens, d.Images, d.PackageTokens, int64(d.Amount), int64(d.Discount),
-			int64(d.Cash), int64(d.Shortfall)); err != nil {
+			int64(d.Cash), int64(d.Shortfall), d.CachedTokens, d.ReasoningTokens, d.Calls, d.BatchRequests,
+			int64(d.Tiers.Input), int64(d.Tiers.CachedInput), int64(d.Tiers.Output), int64(d.Tiers.PerCall),
+			int64(d.Tiers.Image), int64(d.Tiers.Unsplit)); err != nil {
 			return err
 		}
 	}
@@ -225,13 +228,19 @@ func (l *DB) UsageWithDays(ctx context.Context, f billing.UsageFilter, r billing
 
 // dayColumns are the columns scanDay reads, in its order.
 const dayColumns = `day, account_id, key_id, model, outcome, requests, estimated, prompt_tokens, completion_tokens, images,
-	package_tokens, amount_micros, discount_micros, cash_micros, shortfall_micros`
+	package_tokens, amount_micros, discount_micros, cash_micros, shortfall_micros, cached_tokens, reasoning_tokens, calls,
+	batch_requests, input_nanos, cached_input_nanos, output_nanos, per_call_nanos, image_nanos, unsplit_nanos`
+
+// dayCols is the number of dayColumns.
+const dayCols = 25
 
 func scanDay(rs *sql.Rows) (billing.UsageDay, error) {
 	var d billing.UsageDay
 	var amount, disc, cash, short int64
+	t := &d.Tiers
 	err := rs.Scan(&d.Day, &d.AccountID, &d.KeyID, &d.Model, &d.Outcome, &d.Requests, &d.Estimated, &d.PromptTokens,
-		&d.CompletionTokens, &d.Images, &d.PackageTokens, &amount, &disc, &cash, &short)
+		&d.CompletionTokens, &d.Images, &d.PackageTokens, &amount, &disc, &cash, &short, &d.CachedTokens,
+		&d.ReasoningTokens, &d.Calls, &d.BatchRequests, &t.Input, &t.CachedInput, &t.Output, &t.PerCall, &t.Image, &t.Unsplit)
 	d.Amount, d.Discount, d.Cash, d.Shortfall = billing.Micros(amount), billing.Micros(disc), billing.Micros(cash), billing.Micros(short)
 	return d, err
 }

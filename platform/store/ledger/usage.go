@@ -15,7 +15,7 @@ import (
 // Usage rows and the parts that paid for them.
 
 const (
-	usageCols = 16 // columns of a billing_usage row
+	usageCols = 25 // columns of a billing_usage row
 	partCols  = 6  // columns of a billing_usage_parts row
 	// usageChunk and partChunk bound the rows of one INSERT, keeping its
 	// bound parameters well under either engine's limit.
@@ -30,7 +30,7 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 	for i := 0; i < len(recs); i += usageChunk {
 		part := recs[i:min(i+usageChunk, len(recs))]
 		var b strings.Builder
-		b.WriteString(`INSERT INTO billing_usage (request_id, account_id, key_id, model, prompt_tokens, completion_tokens, images, package_tokens, amount_micros, discount_micros, cash_micros, shortfall_micros, outcome, estimated, reserved_at, created_at) VALUES `)
+		b.WriteString(`INSERT INTO billing_usage (` + usageColumns + `) VALUES `)
 		args := make([]any, 0, len(part)*usageCols)
 		for j, r := range part {
 			if j > 0 {
@@ -43,7 +43,8 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 			}
 			args = append(args, r.RequestID, r.AccountID, r.KeyID, r.Model, r.PromptTokens, r.CompletionTokens, r.Images,
 				r.PackageTokens, int64(r.Amount), int64(r.Discount), int64(r.Cash), int64(r.Shortfall), r.Outcome, est,
-				ms(r.ReservedAt), ms(r.CreatedAt))
+				ms(r.ReservedAt), ms(r.CreatedAt), r.CachedTokens, r.ReasoningTokens, r.Calls, r.Class,
+				int64(r.Rate.Input), int64(r.Rate.Cached()), int64(r.Rate.Output), int64(r.Rate.PerCall), int64(r.Rate.Image))
 		}
 		b.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
 		ids, err := t.insertReturning(ctx, b.String(), args)
@@ -194,17 +195,23 @@ func usageRows(ctx context.Context, db querier, f billing.UsageFilter) ([]billin
 }
 
 // usageColumns are the columns scanUsage reads, in its order.
-const usageColumns = `request_id, account_id, key_id, model, prompt_tokens, completion_tokens, images, package_tokens, amount_micros, discount_micros, cash_micros, shortfall_micros, outcome, estimated, reserved_at, created_at`
+const usageColumns = `request_id, account_id, key_id, model, prompt_tokens, completion_tokens, images, package_tokens, amount_micros, discount_micros, cash_micros, shortfall_micros, outcome, estimated, reserved_at, created_at, cached_tokens, reasoning_tokens, calls, price_class, price_input_micros, price_cached_micros, price_output_micros, price_call_micros, price_image_micros`
 
 func scanUsage(rows *sql.Rows) (billing.UsageRecord, error) {
 	var r billing.UsageRecord
 	var amount, disc, cash, short int64
 	var est int
 	var ra, ca int64
+	var class string
+	var pi, pci, po, pc, pim int64
 	if err := rows.Scan(&r.RequestID, &r.AccountID, &r.KeyID, &r.Model, &r.PromptTokens, &r.CompletionTokens, &r.Images,
-		&r.PackageTokens, &amount, &disc, &cash, &short, &r.Outcome, &est, &ra, &ca); err != nil {
+		&r.PackageTokens, &amount, &disc, &cash, &short, &r.Outcome, &est, &ra, &ca,
+		&r.CachedTokens, &r.ReasoningTokens, &r.Calls, &class, &pi, &pci, &po, &pc, &pim); err != nil {
 		return billing.UsageRecord{}, err
 	}
+	r.Class = class
+	r.Rate = billing.Price{Model: r.Model, Input: billing.Micros(pi), CachedInput: billing.Micros(pci), Output: billing.Micros(po),
+		PerCall: billing.Micros(pc), Image: billing.Micros(pim)}
 	r.Amount, r.Discount, r.Cash, r.Shortfall = billing.Micros(amount), billing.Micros(disc), billing.Micros(cash), billing.Micros(short)
 	r.Estimated = est != 0
 	r.ReservedAt, r.CreatedAt = fromMS(ra), fromMS(ca)
