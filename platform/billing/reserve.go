@@ -27,6 +27,9 @@ type ReserveRequest struct {
 	MinOutput int64
 	// Images is the number of images asked for.
 	Images int64
+	// Calls is the number of per-call tool uses the request may make
+	// (web_search); usage beyond it is taken at settle like any overrun.
+	Calls int64
 	// Batch marks a line of a batch job: it is reserved and charged at the
 	// batch price, Config.BatchPercent of the list (docs/design.md §7).
 	Batch bool
@@ -249,9 +252,10 @@ func (e *Engine) Reserve(ctx context.Context, req ReserveRequest) (*Reservation,
 	now := e.cfg.Now()
 	res := &Reservation{
 		RequestID: req.RequestID, AccountID: req.AccountID, KeyID: req.KeyID, Model: req.Model,
-		Price:      e.PriceOf(req.Model),
-		Batch:      req.Batch,
-		Estimate:   Usage{PromptTokens: max(req.PromptTokens, 0), CompletionTokens: max(req.MaxTokens, 0), Images: max(req.Images, 0)},
+		Price: e.PriceOf(req.Model),
+		Batch: req.Batch,
+		Estimate: Usage{PromptTokens: max(req.PromptTokens, 0), CompletionTokens: max(req.MaxTokens, 0), Images: max(req.Images, 0),
+			Calls: max(req.Calls, 0)},
 		ReservedAt: now,
 	}
 	if req.Batch {
