@@ -372,18 +372,20 @@ func newPricesListCmd() *cobra.Command {
 					return err
 				}
 				type pj struct {
-					Model  string `json:"model"`
-					Input  string `json:"input_cny_per_1k"`
-					Output string `json:"output_cny_per_1k"`
-					Image  string `json:"image_cny"`
+					Model   string `json:"model"`
+					Input   string `json:"input_cny_per_1k"`
+					Cached  string `json:"cached_input_cny_per_1k"`
+					Output  string `json:"output_cny_per_1k"`
+					PerCall string `json:"per_call_cny"`
+					Image   string `json:"image_cny"`
 				}
 				out := []pj{}
 				for _, p := range ps {
-					out = append(out, pj{p.Model, p.Input.String(), p.Output.String(), p.Image.String()})
+					out = append(out, pj{p.Model, p.Input.String(), p.Cached().String(), p.Output.String(), p.PerCall.String(), p.Image.String()})
 				}
-				return printList(cmd.OutOrStdout(), asJSON, out, "MODEL\tINPUT ¥/1K\tOUTPUT ¥/1K\tIMAGE ¥", func(tw io.Writer) {
+				return printList(cmd.OutOrStdout(), asJSON, out, "MODEL\tINPUT ¥/1K\tCACHED ¥/1K\tOUTPUT ¥/1K\tPER CALL ¥\tIMAGE ¥", func(tw io.Writer) {
 					for _, p := range ps {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Model, p.Input, p.Output, p.Image)
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Model, p.Input, p.Cached(), p.Output, p.PerCall, p.Image)
 					}
 				})
 			})
@@ -396,20 +398,22 @@ func newPricesListCmd() *cobra.Command {
 
 func newPricesSetCmd() *cobra.Command {
 	var f storeFlags
-	var in, out, image, both, config string
+	var in, cached, out, perCall, image, both, config string
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "set MODEL",
 		Short: "Set a model's price ('*' prices every model without a row)",
 		Example: "  glm prices set glm-4 --price 0.1\n" +
 			"  glm prices set my-vllm-model --input 0.001 --output 0.002\n" +
-			"  glm prices set cogview-3 --image 0.25",
+			"  glm prices set cogview-3 --image 0.25\n" +
+			"  glm prices set glm-4.7 --input 0.002 --cached-input 0.0004 --output 0.008 --per-call 0.01",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			change := admin.PriceInput{Price: admin.CNY(both), Input: admin.CNY(in), Output: admin.CNY(out), Image: admin.CNY(image)}
+			change := admin.PriceInput{Price: admin.CNY(both), Input: admin.CNY(in), CachedInput: admin.CNY(cached),
+				Output: admin.CNY(out), PerCall: admin.CNY(perCall), Image: admin.CNY(image)}
 			if err := change.Check(args[0]); err != nil {
-				return validationErr(err)
+				return inFlags(validationErr(err), priceFlagNames())
 			}
 			if err := checkModels(ctx, config, force, "MODEL", args); err != nil {
 				return err
@@ -420,13 +424,13 @@ func newPricesSetCmd() *cobra.Command {
 				ps, _ := st.Prices(ctx)
 				p, err := change.Apply(billing.PriceIn(ps, args[0]))
 				if err != nil {
-					return validationErr(err)
+					return inFlags(validationErr(err), priceFlagNames())
 				}
 				if err := st.SetPrice(ctx, p); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: input ¥%s/1K, output ¥%s/1K, image ¥%s\nrunning servers charge it within %d s (their price refresh; through the admin API, PUT /admin/v1/prices/%s, at once on the serving process)\n",
-					p.Model, p.Input, p.Output, p.Image, int(billing.DefaultPriceRefresh.Seconds()), p.Model)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: input ¥%s/1K, cached input ¥%s/1K, output ¥%s/1K, per call ¥%s, image ¥%s\nrunning servers charge it within %d s (their price refresh; through the admin API, PUT /admin/v1/prices/%s, at once on the serving process)\n",
+					p.Model, p.Input, p.Cached(), p.Output, p.PerCall, p.Image, int(billing.DefaultPriceRefresh.Seconds()), p.Model)
 				return nil
 			})
 		},
@@ -434,7 +438,9 @@ func newPricesSetCmd() *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().StringVar(&both, "price", "", "input and output price, CNY per 1K tokens")
 	cmd.Flags().StringVar(&in, "input", "", "input price, CNY per 1K tokens")
-	cmd.Flags().StringVar(&out, "output", "", "output price, CNY per 1K tokens")
+	cmd.Flags().StringVar(&cached, "cached-input", "", "price of prompt tokens served from the upstream's cache, CNY per 1K tokens (0 = the input price)")
+	cmd.Flags().StringVar(&out, "output", "", "output price (reasoning tokens included), CNY per 1K tokens")
+	cmd.Flags().StringVar(&perCall, "per-call", "", "price per web_search use, CNY")
 	cmd.Flags().StringVar(&image, "image", "", "price per image, CNY")
 	modelCheckFlags(cmd, &config, &force)
 	return cmd
@@ -527,4 +533,11 @@ func newAccountsListCmd() *cobra.Command {
 func modelCheckFlags(cmd *cobra.Command, config *string, force *bool) {
 	cmd.Flags().StringVar(config, "config", "", "backends file of glm serve: model names are checked against its models (default: the Zhipu catalogue)")
 	cmd.Flags().BoolVar(force, "force", false, "accept model names no backend serves (yet)")
+}
+
+// priceFlagNames pairs the admin API's price fields with glm prices set's
+// flags, so a validation error speaks in flags.
+func priceFlagNames() []string {
+	return []string{"cached_input", "--cached-input", "per_call", "--per-call", "price, input", "--price, --input",
+		"output, ", "--output, ", "or image", "or --image"}
 }

@@ -56,6 +56,7 @@ type meteringOptions struct {
 	replicas      int
 	admin         bool
 	leaseTTL      time.Duration
+	batchPercent  int64
 }
 
 func (f *meteringOptions) register(fs *pflag.FlagSet) {
@@ -66,6 +67,7 @@ func (f *meteringOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.limitsReload, "limits-reload", 5*time.Second, "how often limit rules set with glm limits / the admin API are reloaded from the database")
 	fs.IntVar(&f.replicas, "replicas", 1, "number of glm serve replicas sharing the database: each enforces ceil(limit/replicas)")
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", 2*time.Minute, "credit a replica leases is returned within this time after the replica dies (kill -9, power loss)")
+	fs.Int64Var(&f.batchPercent, "batch-price-percent", billing.DefaultBatchPercent, "price of a batch job's line in percent of the list price (1-100; the cloud's batch discount is half price)")
 	fs.BoolVar(&f.admin, "admin", true, "serve the admin API under /admin/v1 (token: $"+envAdminToken+" or DATA_DIR/"+billAdminTokenFile+")")
 }
 
@@ -77,6 +79,8 @@ func (f *meteringOptions) check() error {
 		return fmt.Errorf("--lease-ttl must be at least 1s, got %s", f.leaseTTL)
 	case f.welcomeTokens < 0 || f.welcomeDays < 1:
 		return errors.New("--welcome-tokens must not be negative and --welcome-days must be at least 1")
+	case f.batchPercent < 1 || f.batchPercent > 100:
+		return fmt.Errorf("--batch-price-percent must be between 1 and 100, got %d", f.batchPercent)
 	case f.limitsReload < 100*time.Millisecond:
 		return fmt.Errorf("--limits-reload must be at least 100ms, got %s", f.limitsReload)
 	}
@@ -110,7 +114,7 @@ type enginePrices struct{ e *billing.Engine }
 
 func (p enginePrices) ModelPrice(model string) (platform.ModelPrice, bool) {
 	pr := p.e.PriceOf(model)
-	return platform.ModelPrice{Input: int64(pr.Input), Output: int64(pr.Output), Image: int64(pr.Image)}, true
+	return platform.ModelPrice{Input: int64(pr.Input), CachedInput: int64(pr.Cached()), Output: int64(pr.Output), Image: int64(pr.Image)}, true
 }
 
 // billLimitsFile is the --limits format.
@@ -233,7 +237,7 @@ func startMetering(ctx context.Context, env meteringEnv, f meteringOptions) (met
 				return metering{}, err
 			}
 		}
-		eng, err = billing.NewEngine(ctx, db, billing.Config{Logger: env.Logger, LeaseTTL: f.leaseTTL})
+		eng, err = billing.NewEngine(ctx, db, billing.Config{Logger: env.Logger, LeaseTTL: f.leaseTTL, BatchPercent: f.batchPercent})
 		if err != nil {
 			_ = m.Close(ctx)
 			return metering{}, err

@@ -199,20 +199,28 @@ func (a *adminAPI) bills(w http.ResponseWriter, r *http.Request) error {
 // --- prices ---
 
 // Price is the JSON form of a price-table row: micros, and CNY strings.
+// The cached-input price shown is the one charged (the input price when
+// the row sets none).
 type Price struct {
-	Model        string `json:"model"`
-	InputMicros  int64  `json:"input_micros_per_1k"`
-	OutputMicros int64  `json:"output_micros_per_1k"`
-	ImageMicros  int64  `json:"image_micros"`
-	Input        string `json:"input_cny_per_1k"`
-	Output       string `json:"output_cny_per_1k"`
-	Image        string `json:"image_cny"`
+	Model             string `json:"model"`
+	InputMicros       int64  `json:"input_micros_per_1k"`
+	CachedInputMicros int64  `json:"cached_input_micros_per_1k"`
+	OutputMicros      int64  `json:"output_micros_per_1k"`
+	PerCallMicros     int64  `json:"per_call_micros"`
+	ImageMicros       int64  `json:"image_micros"`
+	Input             string `json:"input_cny_per_1k"`
+	CachedInput       string `json:"cached_input_cny_per_1k"`
+	Output            string `json:"output_cny_per_1k"`
+	PerCall           string `json:"per_call_cny"`
+	Image             string `json:"image_cny"`
 }
 
 // PriceView is p as JSON.
 func PriceView(p billing.Price) Price {
-	return Price{Model: p.Model, InputMicros: int64(p.Input), OutputMicros: int64(p.Output), ImageMicros: int64(p.Image),
-		Input: p.Input.String(), Output: p.Output.String(), Image: p.Image.String()}
+	return Price{Model: p.Model, InputMicros: int64(p.Input), CachedInputMicros: int64(p.Cached()), OutputMicros: int64(p.Output),
+		PerCallMicros: int64(p.PerCall), ImageMicros: int64(p.Image),
+		Input: p.Input.String(), CachedInput: p.Cached().String(), Output: p.Output.String(), PerCall: p.PerCall.String(),
+		Image: p.Image.String()}
 }
 
 func (a *adminAPI) listPrices(w http.ResponseWriter, r *http.Request) error {
@@ -227,7 +235,8 @@ func (a *adminAPI) listPrices(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]any{"data": out})
 }
 
-// setPrice serves PUT /prices/{model} {"price"|"input"|"output"|"image"}:
+// setPrice serves PUT /prices/{model}
+// {"price"|"input"|"cached_input"|"output"|"per_call"|"image"}:
 // fields left out keep their current value. This process charges the new
 // price at once (PricesChanged); other running engines pick it up within
 // their refresh interval (billing.DefaultPriceRefresh); a reservation
@@ -239,6 +248,8 @@ func (a *adminAPI) setPrice(w http.ResponseWriter, r *http.Request) error {
 	}
 	var in struct {
 		Price, Input, Output, Image Amount
+		CachedInput                 Amount `json:"cached_input"`
+		PerCall                     Amount `json:"per_call"`
 		Force                       bool
 	}
 	if err := decode(w, r, &in); err != nil {
@@ -247,7 +258,7 @@ func (a *adminAPI) setPrice(w http.ResponseWriter, r *http.Request) error {
 	if err := Models("model", []string{model}, a.o.Models, in.Force); err != nil {
 		return err
 	}
-	change := PriceInput{Price: in.Price, Input: in.Input, Output: in.Output, Image: in.Image}
+	change := PriceInput{Price: in.Price, Input: in.Input, CachedInput: in.CachedInput, Output: in.Output, PerCall: in.PerCall, Image: in.Image}
 	if err := change.Check(model); err != nil {
 		return err
 	}

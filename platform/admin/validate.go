@@ -186,9 +186,11 @@ func ValidModel(model string) error {
 }
 
 // PriceInput is a price change: Price sets input and output; fields left
-// out keep their current value.
+// out keep their current value. CachedInput is per 1K prompt tokens served
+// from the upstream's cache (0 = the input price) and PerCall per billed
+// tool call (docs/design.md §7 "Tiers").
 type PriceInput struct {
-	Price, Input, Output, Image Amount
+	Price, Input, CachedInput, Output, PerCall, Image Amount
 }
 
 // Check validates the shape of the change (which fields), before the
@@ -197,8 +199,8 @@ func (in PriceInput) Check(model string) error {
 	if err := ValidModel(model); err != nil {
 		return err
 	}
-	if !in.Price.Set && !in.Input.Set && !in.Output.Set && !in.Image.Set {
-		return missing("price, input, output or image is required")
+	if !in.Price.Set && !in.Input.Set && !in.CachedInput.Set && !in.Output.Set && !in.PerCall.Set && !in.Image.Set {
+		return missing("price, input, cached_input, output, per_call or image is required")
 	}
 	if in.Price.Set && (in.Input.Set || in.Output.Set) {
 		return invalid("give price, or input and output, not both")
@@ -218,7 +220,8 @@ func (in PriceInput) Apply(cur billing.Price) (billing.Price, error) {
 		name string
 		v    Amount
 		dst  *billing.Micros
-	}{{"input", in.Input, &cur.Input}, {"output", in.Output, &cur.Output}, {"image", in.Image, &cur.Image}} {
+	}{{"input", in.Input, &cur.Input}, {"cached_input", in.CachedInput, &cur.CachedInput}, {"output", in.Output, &cur.Output},
+		{"per_call", in.PerCall, &cur.PerCall}, {"image", in.Image, &cur.Image}} {
 		if !f.v.Set {
 			continue
 		}
