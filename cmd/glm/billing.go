@@ -299,7 +299,9 @@ func newBillsCmd() *cobra.Command {
 		Use:   "bills",
 		Short: "Monthly statements (月度账单) derived from the usage rows",
 		Long: "Without --month: one line per month (账期, 总消费金额, 应付金额, 优惠金额). With --month:\n" +
-			"that month per day and model; --csv exports it (导出数据).",
+			"that month per day and model, with the cost by tier (input, cached input, output with\n" +
+			"reasoning inside, per call, image; exact, before each request's rounding up to the micro);\n" +
+			"--csv exports it (导出数据).",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if asCSV && month == "" {
 				return errors.New("--csv exports one month's statement: give --month YYYY-MM too")
@@ -325,9 +327,11 @@ func newBillsCmd() *cobra.Command {
 					}
 					tw := newTable(out)
 					fmt.Fprintf(tw, "账期 %s\t总消费金额 ¥%s\t应付金额 ¥%s\t优惠金额 ¥%s\t未付 ¥%s\n", b.Period, b.Totals.Total, b.Totals.Payable, b.Totals.Discount, b.Totals.Unpaid)
-					fmt.Fprintln(tw, "DATE\tMODEL\tREQUESTS\tPROMPT\tCOMPLETION\tTOTAL\tPAYABLE\tDISCOUNT")
+					fmt.Fprintln(tw, "DATE\tMODEL\tREQUESTS\tPROMPT\tCACHED\tCOMPLETION\tREASONING\tTOTAL\tPAYABLE\tDISCOUNT\tINPUT ¥\tCACHED ¥\tOUTPUT ¥\tPER CALL ¥\tIMAGE ¥")
 					for _, l := range b.Lines {
-						fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", l.Date, l.Model, l.Requests, l.PromptTokens, l.CompletionTokens, l.Total, l.Payable, l.Discount)
+						fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Date, l.Model, l.Requests,
+							l.PromptTokens, l.CachedTokens, l.CompletionTokens, l.ReasoningTokens, l.Total, l.Payable, l.Discount,
+							l.Tiers.Input, l.Tiers.CachedInput, l.Tiers.Output, l.Tiers.PerCall, l.Tiers.Image)
 					}
 					return tw.Flush()
 				}
