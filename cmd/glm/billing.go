@@ -253,10 +253,10 @@ func newUsageCmd() *cobra.Command {
 					return err
 				}
 				return printList(cmd.OutOrStdout(), asJSON, admin.UsageViews(rows),
-					"TIME\tREQUEST\tACCOUNT\tMODEL\tPROMPT\tCOMPLETION\tOUTCOME\tAMOUNT\tPACKAGES\tCASH\tUNPAID", func(tw io.Writer) {
+					"TIME\tREQUEST\tACCOUNT\tMODEL\tPROMPT\tCACHED\tCOMPLETION\tREASONING\tCLASS\tOUTCOME\tAMOUNT\tPACKAGES\tCASH\tUNPAID", func(tw io.Writer) {
 						for _, r := range rows {
-							fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", cst(r.CreatedAt), r.RequestID, r.AccountID, r.Model,
-								r.PromptTokens, r.CompletionTokens, r.Outcome, r.Amount, r.Discount, r.Cash, r.Shortfall)
+							fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", cst(r.CreatedAt), r.RequestID, r.AccountID, r.Model,
+								r.PromptTokens, r.CachedTokens, r.CompletionTokens, r.ReasoningTokens, orDash(r.Class), r.Outcome, r.Amount, r.Discount, r.Cash, r.Shortfall)
 						}
 					})
 			})

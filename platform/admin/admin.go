@@ -122,18 +122,33 @@ type Usage struct {
 	PromptTokens     int64          `json:"prompt_tokens"`
 	CompletionTokens int64          `json:"completion_tokens"`
 	Images           int64          `json:"images"`
+	CachedTokens     int64          `json:"cached_tokens"`    // part of prompt_tokens
+	ReasoningTokens  int64          `json:"reasoning_tokens"` // part of completion_tokens
+	Calls            int64          `json:"calls"`
 	Outcome          string         `json:"outcome"`
 	Estimated        bool           `json:"estimated"`
 	CreatedAt        time.Time      `json:"created_at"`
 	Charge           billing.Charge `json:"charge"`
+	// PriceClass, Rate and Tiers explain the charge (docs/design.md §7):
+	// the prices it was charged at and the list price by tier in nanos;
+	// "" for rows charged before tiers, which have no rate.
+	PriceClass string           `json:"price_class"`
+	Rate       *Price           `json:"rate,omitempty"`
+	Tiers      billing.TierCost `json:"tiers"`
 }
 
 // UsageViews is usage rows as JSON; never nil. Parts are passed as loaded
 // (nil stays null).
 func UsageViews(rows []billing.UsageRecord) []Usage {
 	return views(rows, func(u billing.UsageRecord) Usage {
-		return Usage{RequestID: u.RequestID, AccountID: u.AccountID, KeyID: u.KeyID, Model: u.Model,
+		v := Usage{RequestID: u.RequestID, AccountID: u.AccountID, KeyID: u.KeyID, Model: u.Model,
 			PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, Images: u.Images, Outcome: u.Outcome,
-			Estimated: u.Estimated, CreatedAt: u.CreatedAt, Charge: u.Charge}
+			CachedTokens: u.CachedTokens, ReasoningTokens: u.ReasoningTokens, Calls: u.Calls,
+			Estimated: u.Estimated, CreatedAt: u.CreatedAt, Charge: u.Charge, PriceClass: u.Class, Tiers: u.Tiers()}
+		if u.Class != "" {
+			r := PriceView(u.Rate)
+			v.Rate = &r
+		}
+		return v
 	})
 }
