@@ -35,6 +35,10 @@ type ReserveRequest struct {
 	MinOutput int
 	// Images is the number of images asked for (image generation).
 	Images int
+	// Calls is the number of tool uses billed per call the request may
+	// make (one when it enables web_search, docs/v4.md §7), reserved so
+	// the reservation stays an upper bound of the charge.
+	Calls int
 	// Batch marks a line of a batch job: the meter charges it at the batch
 	// price, below the interactive one as the cloud does (docs/design.md §7).
 	Batch bool

@@ -542,6 +542,7 @@ func modelCheckFlags(cmd *cobra.Command, config *string, force *bool) {
 // priceFlagNames pairs the admin API's price fields with glm prices set's
 // flags, so a validation error speaks in flags.
 func priceFlagNames() []string {
-	return []string{"cached_input", "--cached-input", "per_call", "--per-call", "price, input", "--price, --input",
-		"output, ", "--output, ", "or image", "or --image"}
+	return []string{"price, input, cached_input, output, per_call or image is required",
+		"--price, --input, --cached-input, --output, --per-call or --image is required",
+		"cached_input", "--cached-input", "per_call", "--per-call"}
 }

@@ -35,11 +35,18 @@ func TestCachedAndReasoningTokensBilledByTier(t *testing.T) {
 		t.Fatalf("set price: got %d %s, want 200 with the cached price", code, b)
 	}
 	req, _ = http.NewRequest(http.MethodPut, s.srv.admin+"/admin/v1/prices/glm-4",
-		strings.NewReader(`{"input":"0.002","cached_input":"0.0004","output":"0.008"}`))
+		strings.NewReader(`{"input":"0.002","cached_input":"0.0004","output":"0.008","per_call":"0.01"}`))
 	req.Header.Set("Authorization", "Bearer "+adminTokenOf(t, s.data))
 	resp, err = http.DefaultClient.Do(req)
 	if code, b := bodyOf(t, resp, err); code != 200 {
 		t.Fatalf("set price: got %d %s, want 200", code, b)
+	}
+	// A package holds tokens; a search's per-call price is paid in cash.
+	req, _ = http.NewRequest(http.MethodPost, s.srv.admin+"/admin/v1/accounts/"+DefaultAccountID+"/topup", strings.NewReader(`{"cny":"1"}`))
+	req.Header.Set("Authorization", "Bearer "+adminTokenOf(t, s.data))
+	resp, err = http.DefaultClient.Do(req)
+	if code, b := bodyOf(t, resp, err); code != 200 {
+		t.Fatalf("topup: got %d %s, want 200", code, b)
 	}
 	s.srv.stop()
 	s.start(t, key)
@@ -58,6 +65,16 @@ func TestCachedAndReasoningTokensBilledByTier(t *testing.T) {
 	// Stream through the cloud: usage only on the final chunk.
 	s.up.Enqueue(zhipuaitest.Text("hello").WithChunks("hel", "lo").WithUsage(1200, 300).WithUsageDetails(1000, 0))
 	drain(t, s.client, &zhipuai.ChatCompletionRequest{Model: "glm-4", Messages: msgs})
+	// With the web_search tool: the reply carries its sources, one billed
+	// call each, sync and stream.
+	search := []zhipuai.Tool{zhipuai.NewWebSearchTool(zhipuai.WebSearchTool{Enable: zhipuai.Ptr(true)})}
+	found := zhipuai.WebSearchResult{Title: "source", Link: "https://example.com/a"}
+	s.up.Enqueue(zhipuaitest.Text("hello").WithUsage(1200, 300).WithUsageDetails(1000, 0).WithWebSearch(found))
+	if _, err := s.client.Chat.Completions.Create(ctx, &zhipuai.ChatCompletionRequest{Model: "glm-4", Messages: msgs, Tools: search}); err != nil {
+		t.Fatal(err)
+	}
+	s.up.Enqueue(zhipuaitest.Text("hello").WithUsage(1200, 300).WithUsageDetails(1000, 0).WithWebSearch(found))
+	drain(t, s.client, &zhipuai.ChatCompletionRequest{Model: "glm-4", Messages: msgs, Tools: search})
 	// A thinking stream through the vLLM-like engine.
 	s.engine.Enqueue(zhipuaitest.EngineReply{
 		Reasoning: []string{"先想", "一想"}, Content: []string{"答"},
@@ -68,25 +85,36 @@ func TestCachedAndReasoningTokensBilledByTier(t *testing.T) {
 	s.srv.stop() // flushes the usage rows
 
 	// Each row: (1200−1000)×2000 + 1000×400 + 300×8000 nanos = 3,200 µ¥
-	// (4,800 µ¥ if the cached tokens were billed as input).
+	// (4,800 µ¥ if the cached tokens were billed as input), plus 10,000 µ¥
+	// for a web search.
 	db, err := store.OpenDB(ctx, filepath.Join(s.data, "glm.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := billing.NewStore(ledger.New(db), nil).ListUsage(ctx, billing.UsageFilter{AccountID: DefaultAccountID})
-	db.Close()
+	bst := billing.NewStore(ledger.New(db), nil)
+	rows, err := bst.ListUsage(ctx, billing.UsageFilter{AccountID: DefaultAccountID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	// Money is conserved: the audit balances, packages and cash.
+	if a, err := bst.Audit(ctx, ""); err != nil || a.Err() != nil {
+		t.Fatalf("audit: got %v / %v, want a balanced ledger", err, a.Err())
+	}
+	db.Close()
+	n, searched := 0, 0
 	for _, r := range rows {
 		if r.Model != "glm-4" && r.Model != "glm-4.7-flash" {
 			continue
 		}
 		n++
-		if r.PromptTokens != 1200 || r.CachedTokens != 1000 || r.CompletionTokens != 300 || r.Amount != 3200 ||
-			r.Class != billing.ClassStandard || r.Estimated {
-			t.Errorf("got usage row %+v, want 1200 prompt (1000 cached) and 300 completion at 3200 µ¥, standard", r)
+		want := billing.Micros(3200)
+		if r.Calls == 1 {
+			want += 10_000
+			searched++
+		}
+		if r.PromptTokens != 1200 || r.CachedTokens != 1000 || r.CompletionTokens != 300 || r.Amount != want ||
+			r.Class != billing.ClassStandard || r.Estimated || r.Calls > 1 {
+			t.Errorf("got usage row %+v, want 1200 prompt (1000 cached) and 300 completion at %d µ¥, standard", r, want)
 		}
 		if r.Rate.Cost(r.Usage()) != r.Amount {
 			t.Errorf("row %s: recomputed %d from the row, row says %d", r.RequestID, r.Rate.Cost(r.Usage()), r.Amount)
@@ -95,8 +123,9 @@ func TestCachedAndReasoningTokensBilledByTier(t *testing.T) {
 			t.Errorf("thinking row: got %d reasoning tokens, want 0 < reasoning <= completion %d", r.ReasoningTokens, r.CompletionTokens)
 		}
 	}
-	if n != 3 {
-		t.Fatalf("got %d tiered usage rows in %+v, want 3 (sync, stream, thinking stream)", n, rows)
+	if n != 5 || searched != 2 {
+		t.Fatalf("got %d tiered usage rows (%d with a search) in %+v, want 5 (sync, stream, each with a search too, thinking stream)",
+			n, searched, rows)
 	}
 
 	// glm bills --json: the month's tiers.
@@ -116,12 +145,14 @@ func TestCachedAndReasoningTokensBilledByTier(t *testing.T) {
 			tiered.Tiers.Input += l.Tiers.Input
 			tiered.Tiers.CachedInput += l.Tiers.CachedInput
 			tiered.Tiers.Output += l.Tiers.Output
+			tiered.Tiers.PerCall += l.Tiers.PerCall
+			tiered.Calls += l.Calls
 		}
 	}
-	want := billing.TierCost{Input: 3 * 200 * 2000, CachedInput: 3 * 1000 * 400, Output: 3 * 300 * 8000}
-	if tiered.Requests != 3 || tiered.CachedTokens != 3000 || tiered.Total != 9600 || tiered.Tiers != want ||
-		tiered.ReasoningTokens <= 0 {
-		t.Errorf("bills --json: got %+v, want 3 requests, 3000 cached, reasoning > 0, 9600 µ¥ as %+v", tiered, want)
+	want := billing.TierCost{Input: 5 * 200 * 2000, CachedInput: 5 * 1000 * 400, Output: 5 * 300 * 8000, PerCall: 2 * 10_000 * 1000}
+	if tiered.Requests != 5 || tiered.CachedTokens != 5000 || tiered.Calls != 2 || tiered.Total != 5*3200+2*10_000 ||
+		tiered.Tiers != want || tiered.ReasoningTokens <= 0 {
+		t.Errorf("bills --json: got %+v, want 5 requests, 5000 cached, 2 calls, reasoning > 0, 36000 µ¥ as %+v", tiered, want)
 	}
 	csv := string(runGLM(t, "bills", "--data-dir", s.data, "--month", month, "--csv"))
 	if head, _, _ := strings.Cut(csv, "\n"); !strings.HasPrefix(head, "period,date,model,requests,prompt_tokens,completion_tokens,images,package_tokens,total_cny,discount_cny,payable_cny,unpaid_cny,cached_tokens,") {

@@ -29,7 +29,7 @@ func (m Meter) Reserve(ctx context.Context, req platform.ReserveRequest) (platfo
 	res, err := m.Engine.Reserve(ctx, ReserveRequest{
 		RequestID: req.RequestLogID, AccountID: req.AccountID, KeyID: req.KeyID, Model: req.Model,
 		PromptTokens: int64(req.PromptTokens), MaxTokens: int64(req.MaxTokens), MinOutput: int64(req.MinOutput), Images: images,
-		Batch: req.Batch,
+		Calls: int64(req.Calls), Batch: req.Batch,
 	})
 	if err != nil {
 		var pe *platform.Error

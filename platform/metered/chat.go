@@ -52,6 +52,7 @@ func (c *Call) admitChat(ctx context.Context, req platform.ChatRequest, prompt i
 	if c.s.chat == nil || !info.Chat() {
 		return req, platform.Errorf(platform.CodeUnsupportedMode, "model %s does not answer chat completions", req.Req.Model)
 	}
+	c.calls = webSearches(req.Req)
 	if err := c.admit(ctx, req.Req.Model, prompt, info.ReserveOutput(req.Req.MaxTokens), info.AdmitOutput(req.Req.MaxTokens), 0); err != nil {
 		return req, err
 	}
@@ -196,6 +197,17 @@ func (s *Stream) Close() {
 		s.c.used(s.model, platform.Usage{PromptTokens: s.prompt, CompletionTokens: s.relayed,
 			TotalTokens: s.prompt + s.relayed}, outcome, true)
 	}
+}
+
+// webSearches is the billed searches a request may make: one when it
+// names the web_search tool without turning it off (docs/v4.md §7).
+func webSearches(r *zhipuai.ChatCompletionRequest) int {
+	for _, t := range r.Tools {
+		if t.Type == zhipuai.ToolTypeWebSearch && (t.WebSearch == nil || t.WebSearch.Enable == nil || *t.WebSearch.Enable) {
+			return 1
+		}
+	}
+	return 0
 }
 
 // webSearchKey starts a chunk's web_search results. Text inside a string

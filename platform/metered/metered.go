@@ -138,6 +138,8 @@ type Call struct {
 	// Batch says the call runs a line of a batch job: it is reserved and
 	// charged at the batch price (platform.ReserveRequest.Batch).
 	Batch bool
+	// calls is the per-call tool uses a chat may make, reserved with it.
+	calls int
 
 	s          *Service
 	start      time.Time
@@ -207,7 +209,7 @@ func (c *Call) admit(ctx context.Context, model string, promptTokens, maxTokens,
 	}
 	res, err := c.s.meter.Reserve(ctx, platform.ReserveRequest{RequestLogID: c.Row.ID, AccountID: c.Row.AccountID,
 		KeyID: c.Row.KeyID, Model: model, Endpoint: c.Row.Endpoint, PromptTokens: promptTokens,
-		MaxTokens: maxTokens, MinOutput: minOutput, Images: images, Batch: c.Batch})
+		MaxTokens: maxTokens, MinOutput: minOutput, Images: images, Calls: c.calls, Batch: c.Batch})
 	if err != nil {
 		return err
 	}

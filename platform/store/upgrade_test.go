@@ -216,6 +216,16 @@ func checkUpgraded(t *testing.T, dsn string) {
 	if len(prices) != len(billing.DefaultPrices()) {
 		t.Fatalf("got %d prices, want %d", len(prices), len(billing.DefaultPrices()))
 	}
+	// Migration 0010 added the 2026 models' rows with their cached price.
+	if p := billing.PriceIn(prices, "glm-4.5"); p.Input != 2000 || p.CachedInput != 400 || p.Output != 8000 {
+		t.Fatalf("got glm-4.5 price %+v, want 2000/400/8000 µ¥ per 1K", p)
+	}
+	// Rows charged before tiers keep their amount, unsplit, with no class.
+	for _, u := range usage {
+		if u.Class != "" || u.Tiers() != (billing.TierCost{Unsplit: billing.Nanos(u.Amount) * 1000}) {
+			t.Fatalf("got old row %s class %q tiers %+v, want no class and %d µ¥ unsplit", u.RequestID, u.Class, u.Tiers(), u.Amount)
+		}
+	}
 	if r, ok, err := bst.GetLimit(ctx, billing.LimitAccount, "acme"); err != nil || !ok || r.RPM != 600 {
 		t.Fatalf("got acme's limit %+v %v %v, want rpm 600", r, ok, err)
 	}

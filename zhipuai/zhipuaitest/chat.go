@@ -34,12 +34,13 @@ type wireChoice struct {
 }
 
 type wireCompletion struct {
-	ID        string        `json:"id"`
-	RequestID string        `json:"request_id"`
-	Created   int64         `json:"created"`
-	Model     string        `json:"model"`
-	Choices   []wireChoice  `json:"choices"`
-	Usage     zhipuai.Usage `json:"usage"`
+	ID        string                    `json:"id"`
+	RequestID string                    `json:"request_id"`
+	Created   int64                     `json:"created"`
+	Model     string                    `json:"model"`
+	Choices   []wireChoice              `json:"choices"`
+	Usage     zhipuai.Usage             `json:"usage"`
+	WebSearch []zhipuai.WebSearchResult `json:"web_search,omitempty"`
 }
 
 type wireAsyncResult struct {
@@ -252,7 +253,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req *Request) {
 	}
 	writeJSON(w, http.StatusOK, wireCompletion{
 		ID: id, RequestID: reqID, Created: s.now().Unix(), Model: cr.Model,
-		Choices: []wireChoice{a.choice()}, Usage: a.usage,
+		Choices: []wireChoice{a.choice()}, Usage: a.usage, WebSearch: rep.search,
 	})
 }
 
@@ -273,6 +274,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, cr *zhipuai.Chat
 		})
 	}
 	var events [][]byte
+	if len(rep.search) > 0 {
+		events = append(events, marshal(zhipuai.ChatCompletionChunk{
+			ID: id, Created: created, Model: cr.Model, WebSearch: rep.search,
+			Choices: []zhipuai.ChunkChoice{{Index: 0, Delta: zhipuai.Delta{Role: zhipuai.RoleAssistant}}},
+		}))
+	}
 	for _, p := range a.reasoning {
 		events = append(events, chunk(zhipuai.Delta{ReasoningContent: p}, "", nil))
 	}

@@ -39,6 +39,8 @@ type Reply struct {
 	message   string
 	vectors   [][]float64
 	usage     *zhipuai.Usage
+	// search is the web_search sources the answer carries (WithWebSearch).
+	search []zhipuai.WebSearchResult
 	// details are cached and reasoning tokens (WithUsageDetails).
 	details    [2]int
 	hasDetails bool
@@ -124,6 +126,14 @@ func (r Reply) WithUsage(prompt, completion int) Reply {
 // completion_tokens_details.reasoning_tokens.
 func (r Reply) WithReasoning(pieces ...string) Reply {
 	r.reasoning = slices.Clone(pieces)
+	return r
+}
+
+// WithWebSearch makes the answer carry the sources of a web search, as
+// the cloud's reply does when the web_search tool ran: a top-level
+// web_search array on the sync reply and on the stream's first chunk.
+func (r Reply) WithWebSearch(results ...zhipuai.WebSearchResult) Reply {
+	r.search = slices.Clone(results)
 	return r
 }
 
