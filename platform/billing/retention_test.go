@@ -74,14 +74,17 @@ func traffic(t *testing.T, r *rig, e *Engine, from, to time.Time, step time.Dura
 		n := *seq
 		acct := []string{"acct", "acct", "acct2"}[n%3]
 		req := ReserveRequest{RequestID: fmt.Sprintf("r%05d", n), AccountID: acct, KeyID: fmt.Sprintf("key%d", n%3),
-			Model: models[n%len(models)], PromptTokens: int64(50 + n%400), MaxTokens: 300}
+			Model: models[n%len(models)], PromptTokens: int64(50 + n%400), MaxTokens: 300, Batch: n%11 == 0}
 		res, err := e.Reserve(ctx, req)
 		if err != nil {
 			continue // 1113: recorded as a rejected row
 		}
 		// Some requests use more than they reserved: shortfalls once the
 		// money runs out.
-		u := Usage{PromptTokens: req.PromptTokens, CompletionTokens: int64(n%7) * 100}
+		// Tiers too: cached and reasoning parts, batch lines, so the
+		// roll-ups must keep the tiers for the bills to stay the same.
+		u := Usage{PromptTokens: req.PromptTokens, CompletionTokens: int64(n%7) * 100, CachedTokens: int64(n%5) * 10}
+		u.ReasoningTokens = u.CompletionTokens / 2
 		if _, err := e.Settle(ctx, res, u, "ok", n%13 == 0); err != nil {
 			t.Fatal(err)
 		}
@@ -100,6 +103,10 @@ func TestRollUpUsageKeepsBillsAndAudit(t *testing.T) {
 		r := newRig(t, dsn)
 		start := time.Date(2024, 1, 1, 0, 0, 0, 0, BillingZone)
 		r.clk.Set(start)
+		// A cached price below the input price, so the tiers differ.
+		if err := r.store.SetPrice(ctx, Price{Model: "glm-3-turbo", Input: 5000, CachedInput: 1000, Output: 5000}); err != nil {
+			t.Fatal(err)
+		}
 		r.grant(Grant{AccountID: "acct", Tokens: 400_000, Models: []string{"glm-4"}, ExpiresAt: start.AddDate(1, 0, 0)})
 		r.topup("acct", "40")
 		r.topup("acct2", "0.2")
