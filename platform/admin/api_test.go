@@ -139,6 +139,8 @@ func TestAdminBadInput(t *testing.T) {
 		{"PUT", "/prices/glm-4", `{"price":"x"}`, 400, "1214"},
 		{"PUT", "/prices/glm-4", `{"price":"0.1","input":"0.2"}`, 400, "1214"},
 		{"PUT", "/prices/glm-4", `{"price":true}`, 400, "1214"},
+		{"PUT", "/prices/glm-4", `{"cached_input":"-1"}`, 400, "1214"},
+		{"PUT", "/prices/glm-4", `{"per_call":"0.0000001"}`, 400, "1214"},
 		{"GET", "/nothing", ``, 404, "1222"},
 		{"PATCH", "/accounts", ``, 405, "1222"},
 		{"PATCH", "/accounts/acct-1/keys", ``, 405, "1222"},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"testing"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 // tieredPrice is a 2026-style row: 2 CNY/M input, 0.4 cached, 8 output,
@@ -201,4 +203,42 @@ func TestBatchPercent(t *testing.T) {
 	if got := (Price{Input: 5}).Scaled(50).Cached(); got != 3 {
 		t.Errorf("unset cached price at 50%%: got %d, want the scaled input 3", got)
 	}
+}
+
+// The hot path's seam: a batch line marked on platform.ReserveRequest is
+// charged at the batch price from platform.Usage's tiers, a web search
+// reserved with it, and its row says batch.
+func TestMeterBatchLineWithTiers(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		r := newRig(t, dsn)
+		ctx := context.Background()
+		if err := r.store.SetPrice(ctx, tieredPrice); err != nil {
+			t.Fatal(err)
+		}
+		r.topup("acct", "1")
+		e := r.engine(Config{BatchPercent: 40})
+		m := Meter{Engine: e}
+		res, err := m.Reserve(ctx, platform.ReserveRequest{RequestLogID: "line-1", AccountID: "acct", Model: tieredPrice.Model,
+			PromptTokens: 1200, MaxTokens: 300, Calls: 1, Batch: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := res.Settle(ctx, platform.Settlement{Outcome: platform.OutcomeOK, Usage: platform.Usage{
+			PromptTokens: 1200, CompletionTokens: 300, CachedTokens: 1000, ReasoningTokens: 200, ToolCalls: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// At 40%: 800 / 160 / 3200 per 1K, 4000 per call:
+		// 200×800 + 1000×160 + 300×3200 = 1,280,000 nanos = 1280 µ¥, + 4000.
+		if c.Amount != 5280 {
+			t.Errorf("got charge %d µ¥, want 5280", c.Amount)
+		}
+		closeAll(t, e)
+		rows := r.usage("acct")
+		if len(rows) != 1 || rows[0].Class != ClassBatch || rows[0].Amount != 5280 || rows[0].Calls != 1 ||
+			rows[0].Rate != (Price{Model: tieredPrice.Model, Input: 800, CachedInput: 160, Output: 3200, PerCall: 4000}) {
+			t.Fatalf("got rows %+v, want one batch row at 5280 µ¥ with the 40%% prices", rows)
+		}
+		r.checkLedger("acct", nil, mustCNY("1"))
+	})
 }
