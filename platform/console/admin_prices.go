@@ -23,7 +23,9 @@ type priceField struct {
 func priceFields() []priceField {
 	return []priceField{
 		{"input", "adm.price.input", func(p billing.Price) billing.Micros { return p.Input }, func(in *admin.PriceInput, a admin.Amount) { in.Input = a }},
+		{"cached_input", "adm.price.cached", func(p billing.Price) billing.Micros { return p.Cached() }, func(in *admin.PriceInput, a admin.Amount) { in.CachedInput = a }},
 		{"output", "adm.price.output", func(p billing.Price) billing.Micros { return p.Output }, func(in *admin.PriceInput, a admin.Amount) { in.Output = a }},
+		{"per_call", "adm.price.call", func(p billing.Price) billing.Micros { return p.PerCall }, func(in *admin.PriceInput, a admin.Amount) { in.PerCall = a }},
 		{"image", "adm.price.image", func(p billing.Price) billing.Micros { return p.Image }, func(in *admin.PriceInput, a admin.Amount) { in.Image = a }},
 	}
 }
