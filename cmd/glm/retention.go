@@ -156,7 +156,7 @@ func (r *retention) run(ctx context.Context, before time.Time) (retentionResult,
 	res := retentionResult{Before: before}
 	start := time.Now()
 	t := time.Now()
-	lr, lerr := r.store.RollUpRequestLogs(ctx, store.RollUpOptions{Before: before, Zone: billing.BillingZone, Batch: r.batch, Pause: r.pause})
+	lr, lerr := r.store.RollUpRequestLogs(ctx, store.RollUpOptions{Before: before, Batch: r.batch, Pause: r.pause})
 	res.RequestLog = tableResult{RolledUp: lr.Rows, Batches: lr.Batches, Took: jsonDuration(time.Since(t))}
 	r.report("request_log", before, res.RequestLog, lerr)
 	t = time.Now()

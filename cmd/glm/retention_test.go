@@ -249,7 +249,7 @@ func logDays(t testing.TB, dsn string) []store.RequestLogDay {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	d, err := st.RequestLogDays(context.Background(), store.RequestLogDayFilter{Zone: billing.BillingZone})
+	d, err := st.RequestLogDays(context.Background(), store.RequestLogDayFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

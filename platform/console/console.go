@@ -43,7 +43,7 @@ type Store interface {
 	CreateSession(ctx context.Context, s platform.Session) error
 	GetSession(ctx context.Context, id string, now time.Time) (platform.Session, platform.User, error)
 	RevokeSession(ctx context.Context, id string, at time.Time) error
-	RecentRequestLogs(ctx context.Context, accountID, model string, before time.Time, limit int) ([]platform.RequestLog, error)
+	RecentRequestLogs(ctx context.Context, f platform.RecentRequests) ([]platform.RequestLog, error)
 	RequestDays(ctx context.Context, accountID, from, to string) ([]platform.RequestDay, error)
 	// QueryRequestLogs is the operator's request log (glm logs' reader).
 	QueryRequestLogs(ctx context.Context, q store.LogQuery) ([]platform.RequestLog, error)
@@ -90,7 +90,6 @@ type Console struct {
 	static  http.Handler
 	limiter *limiter
 	metrics *metrics
-	days    *dayCache
 	rates   *rateSampler
 	mux     *mux.Mux
 }
@@ -116,7 +115,7 @@ func New(o Options) *Console {
 		o.Refresh = 3 * time.Second
 	}
 	c := &Console{o: o, log: o.Logger, now: o.Now, pages: parsePages(), limiter: newLimiter(o.SignIn),
-		metrics: newMetrics(o.Registerer), days: newDayCache(), rates: newRateSampler()}
+		metrics: newMetrics(o.Registerer), rates: newRateSampler()}
 	if o.Backends != nil { // the first reading: rates count from the start
 		c.rates.observe(o.Now(), o.Backends.BackendHealth())
 	}

@@ -1,10 +1,12 @@
 package console
 
 import (
+	"html/template"
 	"math"
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
@@ -32,30 +34,42 @@ type usageData struct {
 	Ranges  []int
 	Model   string
 	Models  []string
+	Key     string // the key filter (a key id; "" = every key)
+	Keys    []keyOption
 	Tokens  chart
 	Cost    chart
 	ByModel []usageTotal
 	ByKey   []usageTotal
 	Recent  []usageRow
-	// Before is this page's cursor (0: the newest page, which refreshes
-	// itself); Next the cursor of the older page (0: none).
-	Before, Next int64
-	Live         string
+	// Before is this page's cursor ("": the newest page, which refreshes
+	// itself); Next the cursor of the older page ("": none). A cursor is
+	// the last row's "created_at-id" (milliseconds, then the row id), so
+	// rows sharing the boundary millisecond are never skipped.
+	Before, Next string
+	// Filter is the query string of the filters (days, model, key,
+	// account) that every link of the page keeps.
+	Filter template.URL
+	Live   string
 }
 
+// keyOption is one entry of the key filter.
+type keyOption struct{ ID, Name string }
+
 // usageData reads the page: per-day, per-model and per-key figures from
-// the request log added up per day in the database (closed days cached,
-// dayCache), the recent requests from the log's newest rows.
+// the request log's per-day roll-up (store.RequestDays reads at most days
+// × keys × models rows, whatever the size of the log, docs/design.md §3
+// "Request-log days"), the recent requests from the log's newest rows.
 func (c *Console) usageData(q *req) (*usageData, error) {
 	ctx := q.r.Context()
-	d := &usageData{Days: 14, Ranges: []int{7, 14, 30}, Model: q.r.URL.Query().Get("model")}
-	if n, _ := strconv.Atoi(q.r.URL.Query().Get("days")); n == 7 || n == 30 {
+	qv := q.r.URL.Query()
+	d := &usageData{Days: 14, Ranges: []int{7, 14, 30}, Model: qv.Get("model"), Key: qv.Get("key")}
+	if n, _ := strconv.Atoi(qv.Get("days")); n == 7 || n == 30 {
 		d.Days = n
 	}
-	now := c.now()
-	local := now.In(billing.BillingZone)
+	local := c.now().In(billing.BillingZone)
 	first := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, billing.BillingZone).AddDate(0, 0, 1-d.Days)
-	days, err := c.days.get(ctx, c.o.Store, q.account.ID, first, d.Days, now)
+	days, err := c.o.Store.RequestDays(ctx, q.account.ID, first.Format(time.DateOnly),
+		first.AddDate(0, 0, d.Days).Format(time.DateOnly))
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +83,7 @@ func (c *Console) usageData(q *req) (*usageData, error) {
 		if k.Name != "" {
 			keyName[k.ID] = k.Name + " (" + k.Masked() + ")"
 		}
+		d.Keys = append(d.Keys, keyOption{ID: k.ID, Name: keyName[k.ID]})
 	}
 	labels := make([]string, d.Days)
 	for i := range labels {
@@ -78,12 +93,14 @@ func (c *Console) usageData(q *req) (*usageData, error) {
 	if err := c.recentRows(q, d, keyName); err != nil {
 		return nil, err
 	}
-	d.Live = Prefix + "/live/usage?days=" + strconv.Itoa(d.Days) + "&model=" + url.QueryEscape(d.Model) + q.accountAmp()
+	f := url.Values{"days": {strconv.Itoa(d.Days)}, "model": {d.Model}, "key": {d.Key}}
+	d.Filter = template.URL(f.Encode() + q.accountAmp()) //nolint:gosec // built from url.Values and the account's id
+	d.Live = Prefix + "/live/usage?" + string(d.Filter)
 	return d, nil
 }
 
 // add draws the days on the charts and adds them up per model and per key;
-// the model filter applies to all but the list of models.
+// the model and key filters apply to all but the list of models.
 func (d *usageData) add(days []platform.RequestDay, labels []string, keyName map[string]string) {
 	idx := map[string]int{}
 	for i, l := range labels {
@@ -97,7 +114,7 @@ func (d *usageData) add(days []platform.RequestDay, labels []string, keyName map
 			continue
 		}
 		models[u.Model] = true
-		if d.Model != "" && u.Model != d.Model {
+		if (d.Model != "" && u.Model != d.Model) || (d.Key != "" && u.KeyID != d.Key) {
 			continue
 		}
 		if i, ok := idx[u.Day]; ok {
@@ -132,19 +149,22 @@ func (d *usageData) add(days []platform.RequestDay, labels []string, keyName map
 }
 
 // recentRows reads one page of recent requests: the newest, or those
-// before the ?before= cursor (milliseconds).
+// older than the ?before= cursor (created_at milliseconds "-" row id; a
+// bare millisecond, as older links carry, reads as every row before it).
 func (c *Console) recentRows(q *req, d *usageData, keyName map[string]string) error {
-	var before time.Time
-	if ms, err := strconv.ParseInt(q.r.URL.Query().Get("before"), 10, 64); err == nil && ms > 0 {
-		d.Before, before = ms, time.UnixMilli(ms)
+	f := platform.RecentRequests{AccountID: q.account.ID, Model: d.Model, KeyID: d.Key, Limit: pageSize + 1}
+	at, id, _ := strings.Cut(q.r.URL.Query().Get("before"), "-")
+	if ms, err := strconv.ParseInt(at, 10, 64); err == nil && ms > 0 {
+		d.Before, f.BeforeAt, f.BeforeID = q.r.URL.Query().Get("before"), time.UnixMilli(ms), id
 	}
-	rows, err := c.o.Store.RecentRequestLogs(q.r.Context(), q.account.ID, d.Model, before, pageSize+1)
+	rows, err := c.o.Store.RecentRequestLogs(q.r.Context(), f)
 	if err != nil {
 		return err
 	}
 	if len(rows) > pageSize {
 		rows = rows[:pageSize]
-		d.Next = rows[pageSize-1].CreatedAt.UnixMilli()
+		last := rows[pageSize-1]
+		d.Next = strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + "-" + last.ID
 	}
 	for _, r := range rows {
 		d.Recent = append(d.Recent, usageRow{RequestLog: r, Key: keyName[r.KeyID], Cost: billing.Micros(r.Charge.Amount)})

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/glmkit/glmkit/platform"
 )
@@ -15,22 +14,6 @@ const logColumns = `id, request_id, created_at, account_id, key_id, model, endpo
 	charge_amount, charge_paid_by, error_detail`
 
 const logColumnCount = 20
-
-// logUpdates overwrites every column but id with the new row's.
-var logUpdates = func() string {
-	var b strings.Builder
-	for i, c := range strings.Split(logColumns, ",") {
-		c = strings.TrimSpace(c)
-		if i == 0 { // id
-			continue
-		}
-		if i > 1 {
-			b.WriteString(", ")
-		}
-		b.WriteString(c + " = excluded." + c)
-	}
-	return b.String()
-}()
 
 // InsertRequestLogs writes a batch in one transaction, skipping ids already
 // stored, so a flush retried after an ambiguous commit records nothing twice.
@@ -52,39 +35,92 @@ func (s *SQL) InsertRequestLogs(ctx context.Context, rows []platform.RequestLog)
 	return nil
 }
 
-// InsertRequestLogsTx writes rows inside tx. The billing flush calls it
-// in the transaction that writes the rows' usage rows, so a charged
-// request has its row or neither is stored (docs/design.md §3 "Crash
-// consistency"). An id already stored is skipped, or, with replace,
-// overwritten: a call's own row, written with its usage row, replaces the
-// row a task's failure left when its lease ran out while the call was
-// still running, so a row's charge is always its usage row's.
+// InsertRequestLogsTx writes rows inside tx and adds the rows it really
+// inserted to their days (request_log_daily) in the same transaction, so
+// a day counts every stored row once (docs/design.md §3 "Request-log
+// days"). The billing flush calls it in the transaction that writes the
+// rows' usage rows, so a charged request has its row or neither is stored
+// (docs/design.md §3 "Crash consistency"). An id already stored is
+// skipped (its day already counts it), or, with replace, overwritten: a
+// call's own row, written with its usage row, replaces the row a task's
+// failure left when its lease ran out while the call was still running,
+// so a row's charge is always its usage row's. The replaced row is taken
+// out of its day and the new one added.
 func InsertRequestLogsTx(ctx context.Context, tx *sql.Tx, d Dialect, rows []platform.RequestLog, replace bool) error {
 	if len(rows) == 0 {
 		return nil
-	}
-	conflict := " ON CONFLICT (id) DO NOTHING"
-	if replace {
-		conflict = " ON CONFLICT (id) DO UPDATE SET " + logUpdates
 	}
 	// One prepared statement executed per row: SQLite parses it once per
 	// batch. (A multi-row VALUES list was tried first: SQLite resolves $N
 	// names by linear search, so a 950-parameter statement cost more to
 	// parse than the rows cost to insert.)
 	stmt, err := tx.PrepareContext(ctx, "INSERT INTO request_log ("+logColumns+") VALUES ("+
-		d.Placeholders(1, logColumnCount)+")"+conflict)
+		d.Placeholders(1, logColumnCount)+") ON CONFLICT (id) DO NOTHING")
 	if err != nil {
 		return fmt.Errorf("store: insert request log: %w", err)
 	}
 	defer stmt.Close()
-	for _, r := range rows {
-		if _, err := stmt.ExecContext(ctx, r.ID, r.RequestID, ms(r.CreatedAt), r.AccountID, r.KeyID, r.Model, r.Endpoint,
-			b2i(r.Stream), r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Usage.TotalTokens, r.Usage.Images,
-			b2i(r.Estimated), r.LatencyMS, r.HTTPStatus, r.ErrorCode, r.Backend, r.Charge.Amount, r.Charge.PaidBy, r.ErrorDetail); err != nil {
+	days := logDays{}
+	for i := range rows {
+		if err := insertLogRow(ctx, tx, stmt, &rows[i], replace, days); err != nil {
 			return fmt.Errorf("store: insert request log: %w", err)
 		}
 	}
+	// The days last, in key order, after every row lock this insert takes.
+	if err := addLogDays(ctx, tx, days.sorted()); err != nil {
+		return fmt.Errorf("store: insert request log: add days: %w", err)
+	}
 	return nil
+}
+
+// replaceTries bounds the delete-and-insert of a replaced row: another
+// transaction can store the id again between the two only while its own
+// insert was in flight, so a second try succeeds.
+const replaceTries = 3
+
+// insertLogRow inserts r and adds it to days when the insert stored it.
+// ON CONFLICT DO NOTHING reports 0 rows for an id already stored; with
+// replace, that row is deleted — its values, returned by the DELETE, taken
+// out of days — and the insert tried again.
+func insertLogRow(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, r *platform.RequestLog, replace bool, days logDays) error {
+	for try := 0; try < replaceTries; try++ {
+		res, err := stmt.ExecContext(ctx, r.ID, r.RequestID, ms(r.CreatedAt), r.AccountID, r.KeyID, r.Model, r.Endpoint,
+			b2i(r.Stream), r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Usage.TotalTokens, r.Usage.Images,
+			b2i(r.Estimated), r.LatencyMS, r.HTTPStatus, r.ErrorCode, r.Backend, r.Charge.Amount, r.Charge.PaidBy, r.ErrorDetail)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			days.add(rowDay(r), 1)
+			return nil
+		}
+		if !replace {
+			return nil
+		}
+		old, err := tx.QueryContext(ctx, `DELETE FROM request_log WHERE id = $1 RETURNING `+dayRowColumns, r.ID)
+		if err != nil {
+			return err
+		}
+		for old.Next() {
+			d, err := scanDayRow(old)
+			if err != nil {
+				old.Close()
+				return err
+			}
+			days.add(d, -1)
+		}
+		if err := old.Close(); err != nil {
+			return err
+		}
+		if err := old.Err(); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("row %s: stored again by another writer %d times", r.ID, replaceTries)
 }
 
 // ListRequestLogs reads rows oldest first.

@@ -90,12 +90,12 @@ func TestRollUpRequestLogsKeepsDays(t *testing.T) {
 		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM request_log WHERE created_at < $1`, cut.UnixMilli()).Scan(&old); err != nil {
 			t.Fatal(err)
 		}
-		f := RequestLogDayFilter{Zone: zone8}
+		f := RequestLogDayFilter{}
 		before, err := s.RequestLogDays(ctx, f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		byAcct, err := s.RequestLogDays(ctx, RequestLogDayFilter{Zone: zone8, AccountID: "acct1", From: "2025-01-10", To: "2025-02-03"})
+		byAcct, err := s.RequestLogDays(ctx, RequestLogDayFilter{AccountID: "acct1", From: "2025-01-10", To: "2025-02-03"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +109,7 @@ func TestRollUpRequestLogsKeepsDays(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i], errs[i] = st.RollUpRequestLogs(ctx, RollUpOptions{Before: cut, Zone: zone8, Batch: 100})
+				results[i], errs[i] = st.RollUpRequestLogs(ctx, RollUpOptions{Before: cut, Batch: 100})
 			}()
 		}
 		wg.Wait()
@@ -131,14 +131,14 @@ func TestRollUpRequestLogsKeepsDays(t *testing.T) {
 		if d := cmp.Diff(before, after); d != "" {
 			t.Errorf("days changed by the roll-up (-before +after):\n%s", d)
 		}
-		byAcctAfter, err := s.RequestLogDays(ctx, RequestLogDayFilter{Zone: zone8, AccountID: "acct1", From: "2025-01-10", To: "2025-02-03"})
+		byAcctAfter, err := s.RequestLogDays(ctx, RequestLogDayFilter{AccountID: "acct1", From: "2025-01-10", To: "2025-02-03"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d := cmp.Diff(byAcct, byAcctAfter); d != "" {
 			t.Errorf("one account's days changed (-before +after):\n%s", d)
 		}
-		again, err := s.RollUpRequestLogs(ctx, RollUpOptions{Before: cut, Zone: zone8})
+		again, err := s.RollUpRequestLogs(ctx, RollUpOptions{Before: cut})
 		if err != nil || again.Rows != 0 {
 			t.Errorf("second roll-up: got %+v, %v; want no rows", again, err)
 		}
@@ -155,12 +155,12 @@ func TestRollUpRequestLogsResumes(t *testing.T) {
 		s := openEngine(t, dsn)
 		start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 		seedRequestLog(t, s, start, 1000)
-		f := RequestLogDayFilter{Zone: zone8}
+		f := RequestLogDayFilter{}
 		before, err := s.RequestLogDays(ctx, f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := RollUpOptions{Before: start.AddDate(0, 2, 0), Zone: zone8, Batch: 150}
+		o := RollUpOptions{Before: start.AddDate(0, 2, 0), Batch: 150}
 		n, err := s.rollUpLogBatch(ctx, o)
 		if err != nil || n != 150 {
 			t.Fatalf("one batch: got %d rows, %v; want 150", n, err)

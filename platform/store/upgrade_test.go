@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -122,7 +123,7 @@ func checkUpgraded(t *testing.T, dsn string) {
 	s2.Close()
 
 	versions := column(t, s, `SELECT version FROM schema_migrations ORDER BY version`)
-	if got, want := strings.Join(versions, ","), "0001_init,0002_billing,0003_billing_limits,0004_billing_migrations,0005_request_log_daily,0006_billing_usage_daily,0007_audit_log,0008_users,0009_request_log_error_detail,0010_billing_tiers"; got != want {
+	if got, want := strings.Join(versions, ","), "0001_init,0002_billing,0003_billing_limits,0004_billing_migrations,0005_request_log_daily,0006_billing_usage_daily,0007_audit_log,0008_users,0009_request_log_error_detail,0010_billing_tiers,0011_request_log_day"; got != want {
 		t.Fatalf("got migrations %s, want %s", got, want)
 	}
 
@@ -163,6 +164,32 @@ func checkUpgraded(t *testing.T, dsn string) {
 	}
 	if len(logs) < 12 {
 		t.Fatalf("got %d request-log rows, want the 13 requests made", len(logs))
+	}
+	// Migration 0011 backfilled the per-day roll-up from the rows the
+	// previous release stored: every account's days add up its rows.
+	type dayKey struct{ day, account, key, model string }
+	want := map[dayKey]platform.RequestDay{}
+	for _, r := range logs {
+		k := dayKey{r.CreatedAt.In(billing.BillingZone).Format(time.DateOnly), r.AccountID, r.KeyID, r.Model}
+		d := want[k]
+		d.Day, d.KeyID, d.Model = k.day, k.key, k.model
+		d.Requests++
+		d.Tokens += int64(r.Usage.PromptTokens + r.Usage.CompletionTokens)
+		d.Charge += r.Charge.Amount
+		want[k] = d
+	}
+	got := map[dayKey]platform.RequestDay{}
+	for _, acct := range []string{"default", "acme", "broke"} {
+		days, err := s.RequestDays(ctx, acct, "2000-01-01", "2100-01-01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range days {
+			got[dayKey{d.Day, acct, d.KeyID, d.Model}] = d
+		}
+	}
+	if len(got) == 0 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got backfilled days %v, want the rows added up %v", got, want)
 	}
 
 	bst := billing.NewStore(ledger.New(s.Handle()), nil)

@@ -168,23 +168,27 @@ func (s *SQL) PurgeSessions(ctx context.Context, before time.Time) (int, error) 
 	return int(n), nil
 }
 
-// RecentRequestLogs returns an account's newest request-log rows first,
-// those created before `before` when it is not zero (paging), of model
-// when it is not "", at most limit. Rows of one millisecond come in no set
-// order, and a page boundary inside one millisecond can skip its other rows. It walks the (account_id, created_at) index backwards, so it
-// costs the page, not the log.
-func (s *SQL) RecentRequestLogs(ctx context.Context, accountID, model string, before time.Time, limit int) ([]platform.RequestLog, error) {
+// RecentRequestLogs returns one page of an account's request log, newest
+// first in (created_at, id) order, after the cursor when one is set. The
+// (account_id, created_at, id), (account_id, model, created_at, id) and
+// (account_id, key_id, created_at, id) indexes (migration 0011) give the
+// rows in that order, so a page costs its rows, not the log: the cursor is
+// a range on created_at (index) plus a tie-break on id that only the
+// boundary millisecond's rows need.
+func (s *SQL) RecentRequestLogs(ctx context.Context, f platform.RecentRequests) ([]platform.RequestLog, error) {
 	var args []any
-	q := `SELECT ` + logColumns + ` FROM request_log WHERE account_id = ` + Arg(&args, accountID)
-	if model != "" {
-		q += ` AND model = ` + Arg(&args, model)
+	q := `SELECT ` + logColumns + ` FROM request_log WHERE account_id = ` + Arg(&args, f.AccountID)
+	if f.Model != "" {
+		q += ` AND model = ` + Arg(&args, f.Model)
 	}
-	if !before.IsZero() {
-		q += ` AND created_at < ` + Arg(&args, ms(before))
+	if f.KeyID != "" {
+		q += ` AND key_id = ` + Arg(&args, f.KeyID)
 	}
-	// created_at alone, so both engines read the index backwards and stop
-	// at limit; a tie-break on id would sort every row of the account.
-	q += ` ORDER BY created_at DESC LIMIT ` + Arg(&args, limit)
+	if !f.BeforeAt.IsZero() {
+		at := ms(f.BeforeAt)
+		q += ` AND created_at <= ` + Arg(&args, at) + ` AND (created_at < ` + Arg(&args, at) + ` OR id < ` + Arg(&args, f.BeforeID) + `)`
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + Arg(&args, f.Limit)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: recent request log: %w", err)
@@ -197,67 +201,6 @@ func (s *SQL) RecentRequestLogs(ctx context.Context, accountID, model string, be
 	// failure is the operator's (it may name backends and hosts).
 	for i := range out {
 		out[i].ErrorDetail = ""
-	}
-	return out, nil
-}
-
-// dayMS is a day in milliseconds; billingOffsetMS moves a Unix time to the
-// billing zone (UTC+8, no daylight saving), where request-log days are cut
-// (migration 0005).
-const (
-	dayMS           = 86_400_000
-	billingOffsetMS = 8 * 3_600_000
-)
-
-// RequestDays adds up an account's request log per billing day, key and
-// model over the days [from, to) (YYYY-MM-DD): the rows, grouped in the
-// database, plus the days retention already rolled up. It reads the
-// (account_id, created_at) index range and returns a few rows per day, so
-// no row of the log travels to the caller.
-func (s *SQL) RequestDays(ctx context.Context, accountID, from, to string) ([]platform.RequestDay, error) {
-	start, err1 := time.Parse(time.DateOnly, from)
-	end, err2 := time.Parse(time.DateOnly, to)
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("store: request days %q–%q: want YYYY-MM-DD", from, to)
-	}
-	startMS, endMS := start.UnixMilli()-billingOffsetMS, end.UnixMilli()-billingOffsetMS
-	rows, err := s.db.QueryContext(ctx, `SELECT (created_at + $4) / $5 AS d, key_id, model, COUNT(*),
-		SUM(prompt_tokens + completion_tokens), SUM(charge_amount)
-		FROM request_log WHERE account_id = $1 AND created_at >= $2 AND created_at < $3
-		GROUP BY d, key_id, model`, accountID, startMS, endMS, billingOffsetMS, dayMS)
-	if err != nil {
-		return nil, fmt.Errorf("store: request days: %w", err)
-	}
-	defer rows.Close()
-	var out []platform.RequestDay
-	for rows.Next() {
-		var d platform.RequestDay
-		var n int64
-		if err := rows.Scan(&n, &d.KeyID, &d.Model, &d.Requests, &d.Tokens, &d.Charge); err != nil {
-			return nil, fmt.Errorf("store: request days: %w", err)
-		}
-		d.Day = time.UnixMilli(n * dayMS).UTC().Format(time.DateOnly)
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: request days: %w", err)
-	}
-	rolled, err := s.db.QueryContext(ctx, `SELECT day, key_id, model, SUM(requests), SUM(prompt_tokens + completion_tokens),
-		SUM(charge_amount) FROM request_log_daily WHERE account_id = $1 AND day >= $2 AND day < $3
-		GROUP BY day, key_id, model`, accountID, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("store: request days: %w", err)
-	}
-	defer rolled.Close()
-	for rolled.Next() {
-		var d platform.RequestDay
-		if err := rolled.Scan(&d.Day, &d.KeyID, &d.Model, &d.Requests, &d.Tokens, &d.Charge); err != nil {
-			return nil, fmt.Errorf("store: request days: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rolled.Err(); err != nil {
-		return nil, fmt.Errorf("store: request days: %w", err)
 	}
 	return out, nil
 }

@@ -80,6 +80,9 @@ func TestUsersAndSessions(t *testing.T) {
 	})
 }
 
+// Recent requests page on a (created_at, id) cursor: rows sharing the
+// boundary millisecond are neither skipped nor repeated, and the model
+// and key filters page the same way.
 func TestRecentRequestLogs(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *SQL) {
 		ctx := context.Background()
@@ -90,8 +93,12 @@ func TestRecentRequestLogs(t *testing.T) {
 			if i%2 == 1 {
 				m = "glm-4v"
 			}
-			rows = append(rows, platform.RequestLog{ID: fmt.Sprintf("r%d", i), CreatedAt: t0.Add(time.Duration(i) * time.Second),
-				AccountID: "acme", Model: m, Endpoint: platform.EndpointChat, Usage: platform.Usage{TotalTokens: i}})
+			at := t0.Add(time.Duration(i) * time.Second)
+			if i >= 2 && i <= 4 { // r2, r3, r4 share one millisecond
+				at = t0.Add(4 * time.Second)
+			}
+			rows = append(rows, platform.RequestLog{ID: fmt.Sprintf("r%d", i), CreatedAt: at, AccountID: "acme",
+				KeyID: fmt.Sprintf("k%d", i%3), Model: m, Endpoint: platform.EndpointChat, Usage: platform.Usage{TotalTokens: i}})
 		}
 		rows = append(rows, platform.RequestLog{ID: "x", CreatedAt: t0.Add(time.Hour), AccountID: "other", Endpoint: platform.EndpointChat})
 		if err := s.InsertRequestLogs(ctx, rows); err != nil {
@@ -104,17 +111,38 @@ func TestRecentRequestLogs(t *testing.T) {
 			}
 			return out
 		}
-		page1, err := s.RecentRequestLogs(ctx, "acme", "", time.Time{}, 3)
-		if err != nil || ids(page1) != "r6 r5 r4 " {
-			t.Fatalf("newest page: got %q, %v, want r6 r5 r4", ids(page1), err)
+		// pages walks every page of f, size n, and returns the ids seen.
+		pages := func(f platform.RecentRequests, n int) string {
+			f.AccountID, f.Limit = "acme", n
+			all := ""
+			for range 10 {
+				page, err := s.RecentRequestLogs(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				all += ids(page) + "| "
+				if len(page) < n {
+					return all
+				}
+				f.BeforeAt, f.BeforeID = page[n-1].CreatedAt, page[n-1].ID
+			}
+			return all
 		}
-		page2, _ := s.RecentRequestLogs(ctx, "acme", "", page1[2].CreatedAt, 3)
-		if ids(page2) != "r3 r2 r1 " {
-			t.Fatalf("older page: got %q, want r3 r2 r1", ids(page2))
+		// r4 ends the first page; r3 and r2 share its millisecond.
+		if got, want := pages(platform.RecentRequests{}, 3), "r6 r5 r4 | r3 r2 r1 | r0 | "; got != want {
+			t.Errorf("pages of 3: got %q, want %q", got, want)
 		}
-		v, _ := s.RecentRequestLogs(ctx, "acme", "glm-4v", time.Time{}, 10)
-		if ids(v) != "r5 r3 r1 " {
-			t.Fatalf("model filter: got %q, want r5 r3 r1", ids(v))
+		if got, want := pages(platform.RecentRequests{}, 2), "r6 r5 | r4 r3 | r2 r1 | r0 | "; got != want {
+			t.Errorf("pages of 2: got %q, want %q", got, want)
+		}
+		if got, want := pages(platform.RecentRequests{Model: "glm-4v"}, 2), "r5 r3 | r1 | "; got != want {
+			t.Errorf("model filter: got %q, want %q", got, want)
+		}
+		if got, want := pages(platform.RecentRequests{KeyID: "k1"}, 1), "r4 | r1 | | "; got != want {
+			t.Errorf("key filter: got %q, want %q", got, want)
+		}
+		if got, want := pages(platform.RecentRequests{KeyID: "k0", Model: "glm-4"}, 5), "r6 r0 | "; got != want {
+			t.Errorf("key and model filter: got %q, want %q", got, want)
 		}
 	})
 }
