@@ -210,7 +210,7 @@ func (s *Store) DeletePrice(ctx context.Context, model string, c Correction) (Au
 		}
 		found = true
 		e = AuditEntry{ID: platform.RandomID("au_", 10), At: now, Actor: c.Actor, Action: ActionPriceDelete, Subject: model,
-			Before: fmt.Sprintf("input %s, output %s, image %s", p.Input, p.Output, p.Image), After: "no row", Reason: c.Reason}
+			Before: PriceState(p), After: "no row", Reason: c.Reason}
 		return tx.InsertAudit(ctx, e)
 	})
 	return e, found, err

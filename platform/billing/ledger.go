@@ -118,6 +118,9 @@ type LedgerTx interface {
 	// DeletePrice removes a model's price row and returns it; found=false
 	// when there was none.
 	DeletePrice(ctx context.Context, model string) (p Price, found bool, err error)
+	// ReplacePrice stores p as its model's price row and returns the row it
+	// replaced; found=false when there was none.
+	ReplacePrice(ctx context.Context, p Price, now time.Time) (before Price, found bool, err error)
 	// InsertAudit records one entry of the operator's audit log.
 	InsertAudit(ctx context.Context, e AuditEntry) error
 

@@ -331,11 +331,51 @@ func (s *Store) Prices(ctx context.Context) ([]Price, error) { return s.db.Price
 // SetPrice stores a model's price. Running engines pick it up on their
 // next price refresh; a reservation keeps the price it was made at.
 func (s *Store) SetPrice(ctx context.Context, p Price) error {
+	if err := checkPrice(p); err != nil {
+		return err
+	}
+	return s.db.PutPrice(ctx, p, s.now())
+}
+
+// SetPriceBy stores a model's price like SetPrice and writes the audit-log
+// entry (ActionPriceSet, the row before and after) in the same
+// transaction.
+func (s *Store) SetPriceBy(ctx context.Context, p Price, c Correction) (AuditEntry, error) {
+	if err := c.check(); err != nil {
+		return AuditEntry{}, err
+	}
+	if err := checkPrice(p); err != nil {
+		return AuditEntry{}, err
+	}
+	now := s.now()
+	var e AuditEntry
+	err := s.db.Tx(ctx, func(tx LedgerTx) error {
+		before, found, err := tx.ReplacePrice(ctx, p, now)
+		if err != nil {
+			return err
+		}
+		was := "no row"
+		if found {
+			was = PriceState(before)
+		}
+		e = AuditEntry{ID: platform.RandomID("au_", 10), At: now, Actor: c.Actor, Action: ActionPriceSet, Subject: p.Model,
+			Before: was, After: PriceState(p), Reason: c.Reason}
+		return tx.InsertAudit(ctx, e)
+	})
+	return e, err
+}
+
+func checkPrice(p Price) error {
 	if p.Model == "" {
 		return errors.New("billing: price: model required")
 	}
-	if p.Input < 0 || p.Output < 0 || p.Image < 0 {
+	if p.Input < 0 || p.CachedInput < 0 || p.Output < 0 || p.PerCall < 0 || p.Image < 0 {
 		return errors.New("billing: price: negative price")
 	}
-	return s.db.PutPrice(ctx, p, s.now())
+	return nil
+}
+
+// PriceState is a price row as the audit log's before and after show it.
+func PriceState(p Price) string {
+	return fmt.Sprintf("input %s, cached input %s, output %s, per call %s, image %s", p.Input, p.Cached(), p.Output, p.PerCall, p.Image)
 }

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -124,17 +123,6 @@ func (c *Console) grantPackage(q *req, a platform.Account, f *form) error {
 	}
 	if h := c.o.Hooks.PackagesChanged; h != nil {
 		h(a.ID)
-	}
-	return nil
-}
-
-// audit records an action whose operation writes no audit row itself (a
-// grant, a top-up, a price set). The operation is done by then: a failure
-// here is logged and counted, and the page says so (500).
-func (c *Console) audit(ctx context.Context, e billing.AuditEntry) error {
-	if _, err := c.o.Billing.RecordAudit(ctx, e); err != nil {
-		c.metrics.errors.WithLabelValues("admin_audit", "500").Inc()
-		return fmt.Errorf("console: %s on %s done, but its audit row failed: %w", e.Action, e.Subject, err)
 	}
 	return nil
 }

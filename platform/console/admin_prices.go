@@ -45,16 +45,6 @@ type pricesData struct {
 	Done        string
 }
 
-// priceState is a row as the audit log shows it ("input 0.1, output 0.1,
-// image 0"), the form DeletePrice records.
-func priceState(p billing.Price) string {
-	var parts []string
-	for _, f := range priceFields() {
-		parts = append(parts, f.Name+" "+f.get(p).String())
-	}
-	return strings.Join(parts, ", ")
-}
-
 func (c *Console) adminPrices(q *req) error {
 	set := newForm("set", q.r.URL.Query())
 	if m := q.r.URL.Query().Get("model"); m != "" {
@@ -127,17 +117,13 @@ func (c *Console) adminSetPrice(q *req) error {
 		c.log.Info("console: price change refused", "model", model, "by", q.user.Email, "why", f.Errors)
 		return c.renderPrices(q, f, nil, http.StatusBadRequest)
 	}
-	if err := c.o.Billing.SetPrice(ctx, after); err != nil {
+	if _, err := c.o.Billing.SetPriceBy(ctx, after, why); err != nil {
 		return fmt.Errorf("console: set price: %w", err)
 	}
 	if h := c.o.Hooks.PricesChanged; h != nil {
 		h()
 	}
 	c.log.Info("console: price set", "model", model, "by", q.user.Email)
-	if err := c.audit(ctx, billing.AuditEntry{Actor: why.Actor, Action: billing.ActionPriceSet, Subject: model,
-		Before: priceState(before), After: priceState(after), Reason: why.Reason}); err != nil {
-		return err
-	}
 	http.Redirect(q.w, q.r, Prefix+"/admin/prices?done=set", http.StatusSeeOther)
 	return nil
 }

@@ -225,8 +225,8 @@ func TestOperatorPrices(t *testing.T) {
 			t.Fatalf("after set: got %+v, want input 0.2, output kept 0.1", p)
 		}
 		got := e.auditRows("")[0]
-		if got.Action != billing.ActionPriceSet || got.Actor != "op@example.com" || got.Before != "input 0.100000, cached_input 0.100000, output 0.100000, per_call 0.000000, image 0.000000" ||
-			got.After != "input 0.200000, cached_input 0.200000, output 0.100000, per_call 0.000000, image 0.000000" {
+		if got.Action != billing.ActionPriceSet || got.Actor != "op@example.com" || got.Before != "input 0.100000, cached input 0.100000, output 0.100000, per call 0.000000, image 0.000000" ||
+			got.After != "input 0.200000, cached input 0.200000, output 0.100000, per call 0.000000, image 0.000000" {
 			t.Fatalf("set price: got audit row %+v", got)
 		}
 		resp, body = op.post(page, page+"/delete", url.Values{"model": {"no-such-model"}, "reason": {"x"}})

@@ -91,8 +91,8 @@ func (l *DB) AuditLog(ctx context.Context, account string, limit int) ([]billing
 	return out, rows.Err()
 }
 
-// DeletePrice implements billing.LedgerTx.
-func (t *txn) DeletePrice(ctx context.Context, model string) (billing.Price, bool, error) {
+// lockPrice reads and locks a model's price row; found=false without one.
+func (t *txn) lockPrice(ctx context.Context, model string) (billing.Price, bool, error) {
 	p := billing.Price{Model: model}
 	var in, ci, o, pc, im int64
 	err := t.tx.QueryRowContext(ctx, `SELECT input_micros, cached_input_micros, output_micros, per_call_micros, image_micros FROM billing_prices WHERE model = $1`+t.forUpdate, model).Scan(&in, &ci, &o, &pc, &im)
@@ -100,13 +100,31 @@ func (t *txn) DeletePrice(ctx context.Context, model string) (billing.Price, boo
 		return billing.Price{}, false, nil
 	}
 	if err != nil {
-		return billing.Price{}, false, fmt.Errorf("billing: delete price: %w", err)
+		return billing.Price{}, false, fmt.Errorf("billing: price %s: %w", model, err)
+	}
+	p.Input, p.CachedInput, p.Output, p.PerCall, p.Image = billing.Micros(in), billing.Micros(ci), billing.Micros(o), billing.Micros(pc), billing.Micros(im)
+	return p, true, nil
+}
+
+// DeletePrice implements billing.LedgerTx.
+func (t *txn) DeletePrice(ctx context.Context, model string) (billing.Price, bool, error) {
+	p, found, err := t.lockPrice(ctx, model)
+	if err != nil || !found {
+		return billing.Price{}, false, err
 	}
 	if _, err := t.tx.ExecContext(ctx, `DELETE FROM billing_prices WHERE model = $1`, model); err != nil {
 		return billing.Price{}, false, fmt.Errorf("billing: delete price: %w", err)
 	}
-	p.Input, p.CachedInput, p.Output, p.PerCall, p.Image = billing.Micros(in), billing.Micros(ci), billing.Micros(o), billing.Micros(pc), billing.Micros(im)
 	return p, true, nil
+}
+
+// ReplacePrice implements billing.LedgerTx.
+func (t *txn) ReplacePrice(ctx context.Context, p billing.Price, now time.Time) (billing.Price, bool, error) {
+	before, found, err := t.lockPrice(ctx, p.Model)
+	if err != nil {
+		return billing.Price{}, false, err
+	}
+	return before, found, putPrice(ctx, t.tx, p, now)
 }
 
 // PackageExpiries implements billing.LedgerTx, in chunks of extendChunk

@@ -34,7 +34,13 @@ func (l *DB) Prices(ctx context.Context) ([]billing.Price, error) {
 
 // PutPrice implements billing.Ledger.
 func (l *DB) PutPrice(ctx context.Context, p billing.Price, now time.Time) error {
-	_, err := l.db.SQL.ExecContext(ctx, `INSERT INTO billing_prices (model, input_micros, cached_input_micros, output_micros, per_call_micros, image_micros, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (model) DO UPDATE SET input_micros = excluded.input_micros, cached_input_micros = excluded.cached_input_micros, output_micros = excluded.output_micros, per_call_micros = excluded.per_call_micros, image_micros = excluded.image_micros, updated_at = excluded.updated_at`,
+	return putPrice(ctx, l.db.SQL, p, now)
+}
+
+func putPrice(ctx context.Context, q interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}, p billing.Price, now time.Time) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO billing_prices (model, input_micros, cached_input_micros, output_micros, per_call_micros, image_micros, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (model) DO UPDATE SET input_micros = excluded.input_micros, cached_input_micros = excluded.cached_input_micros, output_micros = excluded.output_micros, per_call_micros = excluded.per_call_micros, image_micros = excluded.image_micros, updated_at = excluded.updated_at`,
 		p.Model, int64(p.Input), int64(p.CachedInput), int64(p.Output), int64(p.PerCall), int64(p.Image), ms(now))
 	if err != nil {
 		return fmt.Errorf("billing: set price: %w", err)
