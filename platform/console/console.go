@@ -47,6 +47,7 @@ type Store interface {
 	RequestDays(ctx context.Context, accountID, from, to string) ([]platform.RequestDay, error)
 	// QueryRequestLogs is the operator's request log (glm logs' reader).
 	QueryRequestLogs(ctx context.Context, q store.LogQuery) ([]platform.RequestLog, error)
+	SettingsStore
 }
 
 // Options configure the console. Store, Billing and Revoker are required.
@@ -75,6 +76,10 @@ type Options struct {
 	Backends BackendSource
 	// Hooks apply an operator's change on this process at once.
 	Hooks Hooks
+	// Play runs the playground's calls; SignUp configures self-service
+	// sign-up (off unless SignUp.Enabled).
+	Play   PlayOptions
+	SignUp SignUpOptions
 	// Registerer receives the console's metrics (nil: not registered).
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -91,6 +96,7 @@ type Console struct {
 	limiter *limiter
 	metrics *metrics
 	rates   *rateSampler
+	signup  *signUpState
 	mux     *mux.Mux
 }
 
@@ -115,7 +121,8 @@ func New(o Options) *Console {
 		o.Refresh = 3 * time.Second
 	}
 	c := &Console{o: o, log: o.Logger, now: o.Now, pages: parsePages(), limiter: newLimiter(o.SignIn),
-		metrics: newMetrics(o.Registerer), rates: newRateSampler()}
+		metrics: newMetrics(o.Registerer), rates: newRateSampler(),
+		signup: newSignUpState(o.SignUp, o.Registerer)}
 	if o.Backends != nil { // the first reading: rates count from the start
 		c.rates.observe(o.Now(), o.Backends.BackendHealth())
 	}
@@ -161,6 +168,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET "+Prefix+"/password", c.page(c.signedIn(c.passwordForm)))
 	m.HandleFunc("POST "+Prefix+"/password", c.page(c.signedIn(c.changePassword)))
 	c.adminRoutes()
+	c.playRoutes(m)
 }
 
 // csp allows the console's own files only: no inline script, no inline

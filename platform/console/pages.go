@@ -24,6 +24,9 @@ type keysData struct {
 	Revoked   bool
 	Manage    bool
 	Recheck   string
+	// Owner sees the switch; MembersManage is its state; Saved says it
+	// was just changed.
+	Owner, MembersManage, Saved bool
 }
 
 func (c *Console) keysData(q *req) (*keysData, error) {
@@ -32,6 +35,9 @@ func (c *Console) keysData(q *req) (*keysData, error) {
 		return nil, err
 	}
 	d := &keysData{Manage: q.mayManageKeys(), Recheck: c.o.KeyRecheck.String()}
+	if err := c.membersSwitch(q, d); err != nil {
+		return nil, err
+	}
 	for _, k := range all {
 		if !k.Revoked() {
 			d.Keys = append(d.Keys, k)
@@ -46,6 +52,7 @@ func (c *Console) keys(q *req) error {
 		return err
 	}
 	d.Revoked = q.r.URL.Query().Get("revoked") == "1"
+	d.Saved = q.r.URL.Query().Get("saved") == "1"
 	c.render(q, http.StatusOK, "keys.html", d)
 	return nil
 }
@@ -146,7 +153,8 @@ func (c *Console) packages(q *req) error {
 	for _, p := range ps {
 		rows = append(rows, packageRow{Package: p, Status: p.Status(now)})
 	}
-	c.render(q, http.StatusOK, "packages.html", map[string]any{"Packages": rows, "Cash": bal.Cash})
+	c.render(q, http.StatusOK, "packages.html", map[string]any{"Packages": rows, "Cash": bal.Cash,
+		"Welcome": q.r.URL.Query().Get("welcome") == "1"})
 	return nil
 }
 

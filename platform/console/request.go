@@ -33,6 +33,9 @@ type req struct {
 	account platform.Account
 	// accounts lists every account, for an admin's picker.
 	accounts []platform.Account
+	// settings are the account's settings, loaded for a member (who may
+	// manage keys only when the owner allows it).
+	settings platform.AccountSettings
 }
 
 type handler func(q *req) error
@@ -158,7 +161,13 @@ func (c *Console) resolveAccount(q *req) error {
 		if errors.Is(err, platform.ErrNotFound) {
 			return errNotFound
 		}
+		if err != nil {
+			return err
+		}
 		q.account = a
+		if q.user.Role == platform.RoleMember {
+			q.settings, err = c.o.Store.AccountSettings(ctx, a.ID)
+		}
 		return err
 	}
 	all, err := c.o.Store.ListAccounts(ctx)
@@ -176,8 +185,11 @@ func (c *Console) resolveAccount(q *req) error {
 }
 
 // mayManageKeys: the owner (and an admin) creates and revokes keys; a
-// member only sees them.
-func (q *req) mayManageKeys() bool { return q.user.Role != platform.RoleMember }
+// member only sees them unless the owner allowed members to manage keys
+// (docs/console.md §8).
+func (q *req) mayManageKeys() bool {
+	return q.user.Role != platform.RoleMember || q.settings.MembersManageKeys
+}
 
 // accountQuery is "?account=ID" for an admin's links, "" otherwise.
 func (q *req) accountQuery() string {

@@ -34,7 +34,8 @@ func (c *Console) signInForm(q *req, status int, email, msg string) {
 	http.SetCookie(q.w, &http.Cookie{Name: cookiePreCSRF, Value: token, Path: Prefix, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: c.secureCookie(q.r), MaxAge: 3600})
 	q.sess.CSRF = token
-	c.render(q, status, "signin.html", map[string]any{"Email": email, "Error": msg, "Next": safeNext(q.r.FormValue("next"))})
+	c.render(q, status, "signin.html", map[string]any{"Email": email, "Error": msg, "Next": safeNext(q.r.FormValue("next")),
+		"SignUp": c.signup.o.Enabled})
 }
 
 // safeNext keeps a post-sign-in target inside the console.

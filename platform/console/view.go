@@ -13,7 +13,7 @@ import (
 // pageFiles are the pages; each is parsed with layout.html into its own
 // set, so every page defines its own "content".
 var pageFiles = []string{"signin.html", "keys.html", "revoke.html", "packages.html", "bills.html", "bill.html",
-	"usage.html", "password.html", "error.html"}
+	"usage.html", "password.html", "error.html", "playground.html", "signup.html"}
 
 func parsePages() map[string]*template.Template {
 	out := map[string]*template.Template{}
