@@ -55,6 +55,9 @@ type serveApp struct {
 	anthropic *anthropic.Server
 	// console is the web console (nil with --console=false).
 	console *console.Console
+	// calls is the one metered call service (the API's and the console
+	// playground's).
+	calls *metered.Service
 
 	// Serving: one http.Server per listener (the public one first, then
 	// the admin one with --admin-addr), all requests parented by baseCtx.
@@ -128,6 +131,7 @@ func (a *serveApp) Start(ctx context.Context) error {
 		if a.console, err = a.newConsole(m); err != nil {
 			return err
 		}
+		a.startSessionPurge()
 	}
 	a.startRetention()
 	public, private := a.handlers(m)
@@ -248,6 +252,7 @@ func (a *serveApp) startAPI(cfg router.Config, backends *router.Router, m meteri
 	}
 	calls := metered.New(metered.Options{Backend: backends, Catalogue: backends, Meter: m.Meter, Limiter: m.Limiter,
 		Log: a.reqlog, Metrics: callMetrics, Trace: trace, Logger: a.log})
+	a.calls = calls
 	a.pool = tasks.New(tasks.Options{Store: a.store, Calls: calls,
 		Workers: a.o.workers, Lease: a.o.taskLease, Retention: a.o.taskRetention, MaxQueuedPerKey: a.o.maxQueued, Logger: a.log})
 	a.api = httpapi.New(httpapi.Options{Catalogue: backends, Prices: m.Prices, Auth: a.auth, Tasks: a.pool, Calls: calls, Metrics: metrics,

@@ -6,8 +6,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/glmkit/glmkit/platform"
@@ -26,12 +28,54 @@ type consoleOptions struct {
 	enabled bool
 	zone    string
 	secure  bool
+	signup  signUpFlags
+}
+
+// signUpFlags turn on self-service sign-up and say what a new account
+// gets (docs/console.md §9); in the config file under "server" by the same
+// names.
+type signUpFlags struct {
+	enabled     bool
+	trialName   string
+	trialTokens int64
+	trialModels []string
+	trialDays   int
+	invites     []string
+	domains     []string
+	perIP       int
 }
 
 func (c *consoleOptions) register(f *pflag.FlagSet) {
 	f.BoolVar(&c.enabled, "console", true, "serve the web console under /console/ on --addr (and redirect / there)")
 	f.StringVar(&c.zone, "console-zone", "Asia/Shanghai", "time zone the console shows times in (an IANA name)")
 	f.BoolVar(&c.secure, "console-secure-cookies", false, "mark console cookies Secure on plain HTTP too (TLS ends in a proxy in front)")
+	s := &c.signup
+	f.BoolVar(&s.enabled, "signup", false, "let visitors sign up in the console: a new account, its owner and the trial package")
+	f.StringVar(&s.trialName, "signup-trial-name", "体验资源包", "name of the trial package a signed-up account gets")
+	f.Int64Var(&s.trialTokens, "signup-trial-tokens", 1000000, "tokens of the trial package (0: none)")
+	f.StringSliceVar(&s.trialModels, "signup-trial-models", nil, "models the trial package pays for (comma-separated; default every model)")
+	f.IntVar(&s.trialDays, "signup-trial-days", 30, "days the trial package is valid")
+	f.StringSliceVar(&s.invites, "signup-invite", nil, "invite code a visitor must give to sign up (repeat or comma-separate for several; default none needed)")
+	f.StringSliceVar(&s.domains, "signup-domain", nil, "e-mail domain allowed to sign up (repeat or comma-separate; default any)")
+	f.IntVar(&s.perIP, "signup-per-ip", 5, "sign-up attempts allowed per client address per hour")
+}
+
+// check refuses sign-up settings that cannot work, in the flags' words.
+func (s *signUpFlags) check() error {
+	switch {
+	case s.trialTokens < 0:
+		return fmt.Errorf("--signup-trial-tokens %d: want 0 (no trial package) or more", s.trialTokens)
+	case s.trialDays < 1:
+		return fmt.Errorf("--signup-trial-days %d: want at least 1", s.trialDays)
+	case s.perIP < 1:
+		return fmt.Errorf("--signup-per-ip %d: want at least 1", s.perIP)
+	}
+	for _, d := range s.domains {
+		if d = strings.TrimPrefix(strings.TrimSpace(d), "@"); d == "" || strings.ContainsAny(d, "@ /") {
+			return fmt.Errorf("--signup-domain %q: want a domain such as example.com", d)
+		}
+	}
+	return nil
 }
 
 func (c *consoleOptions) location() (*time.Location, error) {
@@ -54,6 +98,10 @@ func (a *serveApp) newConsole(m metering) (*console.Console, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := a.o.console.signup.check(); err != nil {
+		return nil, err
+	}
+	su := a.o.console.signup
 	hooks := console.Hooks{AccountChanged: a.auth.AccountChanged,
 		Models: func(name string) bool { _, ok := a.backends.Model(name); return ok }}
 	if m.Admin != nil {
@@ -63,6 +111,9 @@ func (a *serveApp) newConsole(m metering) (*console.Console, error) {
 		Store: a.store, Billing: billing.NewStore(ledger.New(a.store.Handle()), nil), Revoker: a.auth,
 		KeyRecheck: a.o.keyRecheck, Zone: zone, ZoneName: a.o.console.zone, SecureCookies: a.o.console.secure,
 		Backends: routerHealth{a.backends}, Hooks: hooks,
+		Play: console.PlayOptions{Calls: a.calls, Catalogue: a.backends, WriteTimeout: a.o.bounds.writeTimeout},
+		SignUp: console.SignUpOptions{Enabled: su.enabled, TrialName: su.trialName, TrialTokens: su.trialTokens,
+			TrialModels: su.trialModels, TrialDays: su.trialDays, Invites: su.invites, Domains: su.domains, PerIP: su.perIP},
 		Registerer: a.api.Metrics().Registry, Logger: a.log,
 	}), nil
 }
@@ -81,6 +132,43 @@ func (h routerHealth) BackendHealth() []console.BackendHealth {
 		out = append(out, bh)
 	}
 	return out
+}
+
+// sessionPurge is how often expired and revoked console sessions are
+// deleted, and how long after their end they are kept.
+const sessionPurge = time.Hour
+
+// startSessionPurge deletes console sessions that ended more than an hour
+// ago, every hour, so the sessions table holds live sign-ins and a few
+// recent ones. Each replica runs it; the delete is idempotent.
+func (a *serveApp) startSessionPurge() {
+	failures := prometheus.NewCounter(prometheus.CounterOpts{Name: "glm_console_session_purge_failures_total",
+		Help: "Failed purges of ended console sessions (the cause is in the log)."})
+	a.api.Metrics().Registry.MustRegister(failures)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(sessionPurge)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			n, err := a.store.PurgeSessions(ctx, time.Now().Add(-sessionPurge))
+			if err != nil && ctx.Err() == nil {
+				a.log.Error("console: purging ended sessions failed", "err", err)
+				failures.Inc()
+				continue
+			}
+			if n > 0 {
+				a.log.Info("console: ended sessions purged", "sessions", n)
+			}
+		}
+	}()
+	a.onClose(func(context.Context) error { cancel(); <-done; return nil })
 }
 
 // ensureOperator creates the first admin user when there is no user at
