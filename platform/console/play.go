@@ -97,8 +97,12 @@ func (c *Console) chatModels() []platform.ModelInfo {
 
 func (c *Console) playground(q *req) error {
 	d := &playData{Models: c.chatModels(), Temperature: "0.95", Off: c.o.Play.Calls == nil}
-	if len(d.Models) > 0 {
-		d.Model = d.Models[0].ID
+	for i, m := range d.Models {
+		// A GLM model is the natural first choice over the role-play and
+		// code models that sort before it.
+		if i == 0 || strings.HasPrefix(m.ID, "glm-") && !strings.HasPrefix(d.Model, "glm-") {
+			d.Model = m.ID
+		}
 	}
 	c.render(q, http.StatusOK, "playground.html", d)
 	return nil
