@@ -51,7 +51,7 @@ func TestConsolePlaygroundAndSignUpInChromium(t *testing.T) {
 	// shows part of it before the end.
 	const answer = "流式回答：第一段，第二段，第三段。"
 	up.Enqueue(zhipuaitest.Text(answer).WithChunks("流式回答：", "第一段，", "第二段，", "第三段。").
-		WithDelay(700 * time.Millisecond).WithUsage(20, 12))
+		WithDelay(700*time.Millisecond).WithUsage(20, 12))
 	b.run(chromedp.SetValue("#play-message", "讲一个流式的回答", chromedp.ByQuery),
 		chromedp.SetValue("#play-temperature", "0.7", chromedp.ByQuery),
 		chromedp.Click("#play-send", chromedp.ByQuery))
