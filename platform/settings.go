@@ -3,7 +3,7 @@ package platform
 import "time"
 
 // AccountSettings are the choices an account's owner makes in the console
-// (docs/console.md §8). An account without a row has the zero value:
+// (docs/console.md §9). An account without a row has the zero value:
 // members may not manage keys, and no console key exists yet.
 type AccountSettings struct {
 	AccountID string
@@ -17,5 +17,5 @@ type AccountSettings struct {
 	UpdatedAt    time.Time
 }
 
-// Audit-log action of the owner's member-key switch (docs/console.md §8).
+// Audit-log action of the owner's member-key switch (docs/console.md §9).
 const ActionMembersManageKeys = "account.members_manage_keys"

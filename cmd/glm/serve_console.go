@@ -32,7 +32,7 @@ type consoleOptions struct {
 }
 
 // signUpFlags turn on self-service sign-up and say what a new account
-// gets (docs/console.md §9); in the config file under "server" by the same
+// gets (docs/console.md §10); in the config file under "server" by the same
 // names.
 type signUpFlags struct {
 	enabled     bool

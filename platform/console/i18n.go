@@ -125,7 +125,7 @@ var zh = map[string]string{
 	"err.internal":            "服务器内部错误，已记录日志",
 	"err.signed_out":          "登录已失效，请重新登录",
 	"err.home":                "返回控制台",
-	// The playground, the member-key switch and sign-up (docs/console.md §8, §9).
+	// The playground, the member-key switch and sign-up (docs/console.md §9, §10).
 	"nav.playground":         "体验中心",
 	"play.title":             "体验中心",
 	"play.off":               "此服务未开放体验中心。",
@@ -285,7 +285,7 @@ var en = map[string]string{
 	"err.internal":            "Internal error; it was logged",
 	"err.signed_out":          "Signed out; sign in again",
 	"err.home":                "Back to the console",
-	// The playground, the member-key switch and sign-up (docs/console.md §8, §9).
+	// The playground, the member-key switch and sign-up (docs/console.md §9, §10).
 	"nav.playground":         "Playground",
 	"play.title":             "Playground",
 	"play.off":               "The playground is not available on this server.",

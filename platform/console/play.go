@@ -1,6 +1,6 @@
 package console
 
-// The playground (docs/console.md §8): a chat with one of the account's
+// The playground (docs/console.md §9): a chat with one of the account's
 // models from the browser, streamed to a small script, run through the
 // same metered call as the V4 API (platform/metered), so it is limited,
 // charged and logged like any other request of the account.
@@ -49,7 +49,7 @@ type SettingsStore interface {
 const (
 	maxPlayText = 32 << 10 // system prompt and message, each
 	// consoleKeyName names the console key in `glm keys list`, where it
-	// shows as revoked (docs/console.md §8).
+	// shows as revoked (docs/console.md §9).
 	consoleKeyName = "console playground (not usable on the API)"
 )
 
@@ -313,7 +313,7 @@ func (c *Console) playRefused(q *req, streaming bool, status int, d *playData) e
 
 // consoleKey is the account's console key id, made on first use: a key
 // stored revoked, so the API never accepts it, that the playground's
-// calls are limited, charged and logged under (docs/console.md §8).
+// calls are limited, charged and logged under (docs/console.md §9).
 func (c *Console) consoleKey(q *req) (string, error) {
 	ctx := q.r.Context()
 	st, err := c.o.Store.AccountSettings(ctx, q.account.ID)

@@ -482,7 +482,7 @@ func TestSignUp(t *testing.T) {
 			t.Fatalf("the new owner's packages page: got %d, want it signed in with the trial package:\n%.2000s", resp.StatusCode, page)
 		}
 		log, _ := e.bill.AuditLog(ctx, u.AccountID, 10)
-		if len(log) != 1 || log[0].Action != console.ActionTrialGrant || log[0].Subject != ps[0].ID || log[0].Actor != "sign-up new@example.com" {
+		if len(log) != 1 || log[0].Action != billing.ActionPackageGrant || log[0].Subject != ps[0].ID || log[0].Actor != "sign-up new@example.com" {
 			t.Fatalf("got audit rows %+v, want the trial grant", log)
 		}
 

@@ -186,7 +186,7 @@ func (c *Console) resolveAccount(q *req) error {
 
 // mayManageKeys: the owner (and an admin) creates and revokes keys; a
 // member only sees them unless the owner allowed members to manage keys
-// (docs/console.md §8).
+// (docs/console.md §9).
 func (q *req) mayManageKeys() bool {
 	return q.user.Role != platform.RoleMember || q.settings.MembersManageKeys
 }

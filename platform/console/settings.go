@@ -1,7 +1,7 @@
 package console
 
 // The owner's switch "members may create and revoke keys" (docs/console.md
-// §8): an account setting, enforced on every key route by
+// §9): an account setting, enforced on every key route by
 // req.mayManageKeys, and audited (who, before, after) in the same
 // transaction as the change.
 

@@ -1,4 +1,4 @@
-// The playground's script (docs/console.md §8): posts the form with its
+// The playground's script (docs/console.md §9): posts the form with its
 // csrf_token and shows the answer as it streams in (one JSON object per
 // line: t = answer text, r = reasoning, u = usage, error, done). Without
 // it the form still posts and the page comes back with the whole answer.

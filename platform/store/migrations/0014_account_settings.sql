@@ -1,4 +1,4 @@
--- Account settings the console keeps (docs/console.md §8): whether an
+-- Account settings the console keeps (docs/console.md §9): whether an
 -- account's members may create and revoke API keys (the owner's switch,
 -- off by default), and the account's console key — the key id the
 -- playground's calls are limited, charged and logged under. That key is
