@@ -169,7 +169,7 @@ func (e *playEnv) settled(account string) ([]platform.RequestLog, []billing.Usag
 	if err := e.rlog.Flush(ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	rows, err := e.st.RecentRequestLogs(ctx, account, "", time.Time{}, 100)
+	rows, err := e.st.RecentRequestLogs(ctx, platform.RecentRequests{AccountID: account, Limit: 100})
 	if err != nil {
 		e.t.Fatal(err)
 	}
