@@ -143,6 +143,11 @@ func runScenario(ctx context.Context, o *options, targets []target, up *instantU
 			r := measure(ctx, c, t, spec, round+1, up)
 			if spec.open != nil {
 				r.PeakOpen = spec.open.peak
+				// A capacity phase leaves thousands of idle connections
+				// (each a descriptor here, in the target and in the
+				// upstream); kept, the next target's phase would run out
+				// of descriptors in this process and measure that instead.
+				c.CloseIdleConnections()
 			}
 			if err := ctx.Err(); err != nil {
 				return Report{}, err
