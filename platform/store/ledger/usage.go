@@ -18,17 +18,19 @@ const (
 	usageCols = 25 // columns of a billing_usage row
 	partCols  = 6  // columns of a billing_usage_parts row
 	// usageChunk and partChunk bound the rows of one INSERT, keeping its
-	// bound parameters well under either engine's limit.
-	usageChunk = 100
-	partChunk  = 150
+	// bound parameters well under either engine's limit; powers of two,
+	// so a batch is cut into few distinct texts (stmts.go).
+	usageChunk = 128
+	partChunk  = 128
 )
 
 // InsertUsage implements billing.LedgerTx. ON CONFLICT DO NOTHING skips a
 // request id already stored; RETURNING names the rows that were new.
 func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]string, error) {
 	var inserted []string
-	for i := 0; i < len(recs); i += usageChunk {
-		part := recs[i:min(i+usageChunk, len(recs))]
+	for i := 0; i < len(recs); {
+		part := recs[i : i+chunkRows(len(recs)-i, usageChunk)]
+		i += len(part)
 		var b strings.Builder
 		b.WriteString(`INSERT INTO billing_usage (` + usageColumns + `) VALUES `)
 		args := make([]any, 0, len(part)*usageCols)
@@ -57,7 +59,7 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 }
 
 func (t *txn) insertReturning(ctx context.Context, q string, args []any) ([]string, error) {
-	rows, err := t.tx.QueryContext(ctx, q, args...)
+	rows, err := t.batchQuery(ctx, q, args)
 	if err != nil {
 		return nil, fmt.Errorf("billing: insert usage: %w", err)
 	}
@@ -78,8 +80,9 @@ func (t *txn) insertReturning(ctx context.Context, q string, args []any) ([]stri
 
 // InsertUsageParts implements billing.LedgerTx.
 func (t *txn) InsertUsageParts(ctx context.Context, parts []billing.UsagePart) error {
-	for i := 0; i < len(parts); i += partChunk {
-		chunk := parts[i:min(i+partChunk, len(parts))]
+	for i := 0; i < len(parts); {
+		chunk := parts[i : i+chunkRows(len(parts)-i, partChunk)]
+		i += len(chunk)
 		var b strings.Builder
 		b.WriteString(`INSERT INTO billing_usage_parts (request_id, seq, source, lease_id, tokens, micros) VALUES `)
 		args := make([]any, 0, len(chunk)*partCols)
@@ -90,7 +93,7 @@ func (t *txn) InsertUsageParts(ctx context.Context, parts []billing.UsagePart) e
 			b.WriteString("(" + t.dialect.Placeholders(j*partCols+1, partCols) + ")")
 			args = append(args, p.RequestID, p.Seq, p.Source, p.LeaseID, p.Tokens, int64(p.Micros))
 		}
-		if _, err := t.tx.ExecContext(ctx, b.String(), args...); err != nil {
+		if err := t.batchExec(ctx, b.String(), args); err != nil {
 			return fmt.Errorf("billing: insert usage parts: %w", err)
 		}
 	}
