@@ -58,8 +58,9 @@ func writeUsage(ctx context.Context, db Ledger, recs []*UsageRecord, now time.Ti
 		}
 		// Parts, lease totals and request-log rows, for inserted rows only.
 		spent := map[string]int64{}
-		var parts []UsagePart
-		var logs []platform.RequestLog
+		// Most rows have one part and one log row: sized once, not grown.
+		parts := make([]UsagePart, 0, len(recs))
+		logs := make([]platform.RequestLog, 0, len(recs))
 		for _, r := range recs {
 			if !inserted[r.RequestID] {
 				continue
