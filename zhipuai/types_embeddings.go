@@ -67,6 +67,35 @@ type Embedding struct {
 	Index     int    `json:"index"`
 	Object    string `json:"object"`
 	Embedding Vector `json:"embedding"`
+
+	// Raw, when not nil, is the vector as a server received it from its
+	// upstream: a JSON array of RawDims finite numbers, relayed as those
+	// bytes instead of decoded and written again (docs/v4.md §5);
+	// Embedding is then nil. Neither field is part of the wire form:
+	// encoding/json never sets them and never writes them.
+	Raw     []byte `json:"-"`
+	RawDims int    `json:"-"`
+}
+
+// Dims is the vector's length, whichever form holds it.
+func (e *Embedding) Dims() int {
+	if e.Raw != nil {
+		return e.RawDims
+	}
+	return len(e.Embedding)
+}
+
+// Floats is the vector as numbers, decoding Raw when that is the form
+// held.
+func (e *Embedding) Floats() (Vector, error) {
+	if e.Raw == nil {
+		return e.Embedding, nil
+	}
+	var v Vector
+	if err := json.Unmarshal(e.Raw, &v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Vector is an embedding. It decodes from a JSON array of numbers or from a

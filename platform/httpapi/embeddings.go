@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"unsafe"
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
@@ -50,15 +52,21 @@ func (s *Server) handleEmbeddings(x *exchange) {
 }
 
 // encodeEmbeddings writes the reply in one pass into one buffer: vectors
-// as floats in the shortest form that reads back to the same float64 (as
-// zhipuai.Vector encodes them), or as base64 of little-endian float32.
+// as floats — the upstream's bytes when the backend kept them
+// (zhipuai.Embedding.Raw), else the shortest form that reads back to the
+// same float64 (as zhipuai.Vector encodes them) — or as base64 of
+// little-endian float32.
 // encoding/json would call Vector's encoder and then scan its output
 // again to check and compact it, most of the CPU of an embeddings call.
 // Keys and their order are those of zhipuai.EmbeddingResponse.
 func encodeEmbeddings(resp *zhipuai.EmbeddingResponse, b64 bool) ([]byte, error) {
 	n := 0
-	for _, d := range resp.Data {
-		n += 64 + len(d.Embedding)*24
+	for i := range resp.Data {
+		if d := &resp.Data[i]; b64 {
+			n += 64 + d.Dims()*6
+		} else {
+			n += 64 + len(d.Raw) + len(d.Embedding)*24
+		}
 	}
 	buf := make([]byte, 0, 256+n)
 	buf = append(buf, `{"model":`...)
@@ -67,7 +75,8 @@ func encodeEmbeddings(resp *zhipuai.EmbeddingResponse, b64 bool) ([]byte, error)
 	buf = appendJSONString(buf, resp.Object)
 	buf = append(buf, `,"data":[`...)
 	var f32 []byte
-	for i, d := range resp.Data {
+	for i := range resp.Data {
+		d := &resp.Data[i]
 		if i > 0 {
 			buf = append(buf, ',')
 		}
@@ -76,12 +85,26 @@ func encodeEmbeddings(resp *zhipuai.EmbeddingResponse, b64 bool) ([]byte, error)
 		buf = append(buf, `,"object":"embedding","embedding":`...)
 		if b64 {
 			f32 = f32[:0]
+			if d.Raw != nil {
+				var err error
+				if f32, err = appendRawFloat32(f32, d.Raw); err != nil {
+					return nil, err
+				}
+			}
 			for _, f := range d.Embedding {
 				f32 = binary.LittleEndian.AppendUint32(f32, math.Float32bits(float32(f)))
 			}
 			buf = append(buf, '"')
 			buf = base64.StdEncoding.AppendEncode(buf, f32)
 			buf = append(buf, `"}`...)
+			continue
+		}
+		if d.Raw != nil {
+			// The upstream's own bytes: the same numbers a client would
+			// read from them written again (shortest form reads back to
+			// the same float64), without parsing or formatting each.
+			buf = append(buf, d.Raw...)
+			buf = append(buf, '}')
 			continue
 		}
 		buf = append(buf, '[')
@@ -103,6 +126,32 @@ func encodeEmbeddings(resp *zhipuai.EmbeddingResponse, b64 bool) ([]byte, error)
 	buf = append(buf, `],"usage":`...)
 	buf = append(buf, usage...)
 	return append(buf, '}'), nil
+}
+
+// appendRawFloat32 appends, little-endian, the float32 of each number of
+// raw, a JSON array of finite numbers (zhipuai.Embedding.Raw): parsed as
+// float64 and then narrowed, as the float path does.
+func appendRawFloat32(dst, raw []byte) ([]byte, error) {
+	i := bytes.IndexByte(raw, '[') + 1
+	for i < len(raw) {
+		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r' || raw[i] == ',') {
+			i++
+		}
+		if i >= len(raw) || raw[i] == ']' {
+			break
+		}
+		j := i
+		for j < len(raw) && raw[j] != ',' && raw[j] != ']' && raw[j] != ' ' && raw[j] != '\t' && raw[j] != '\n' && raw[j] != '\r' {
+			j++
+		}
+		f, err := strconv.ParseFloat(unsafe.String(&raw[i], j-i), 64)
+		if err != nil {
+			return nil, err
+		}
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(float32(f)))
+		i = j
+	}
+	return dst, nil
 }
 
 // appendJSONString appends s as a JSON string the way encoding/json

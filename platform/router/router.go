@@ -405,11 +405,11 @@ func (r *Router) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) 
 		if req.Dimensions != nil {
 			want = *req.Dimensions
 		}
-		for _, d := range resp.Data {
-			if want > 0 && len(d.Embedding) != want {
+		for i := range resp.Data {
+			if n := resp.Data[i].Dims(); want > 0 && n != want {
 				return nil, &platform.Error{Code: platform.CodeInvalidField,
-					Message: fmt.Sprintf("model %s produces %d-dimensional vectors, not %d", req.Model, len(d.Embedding), want),
-					Err:     fmt.Errorf("backend %s returned %d dims", t.m.name, len(d.Embedding))}
+					Message: fmt.Sprintf("model %s produces %d-dimensional vectors, not %d", req.Model, n, want),
+					Err:     fmt.Errorf("backend %s returned %d dims", t.m.name, n)}
 			}
 		}
 		return resp, nil

@@ -11,13 +11,14 @@ import (
 )
 
 // decodeEmbeddings decodes an embeddings reply (docs/v4.md §5) in one pass
-// over its bytes: the vectors, nearly all of the reply, are parsed number
-// by number straight into their []float64. Through encoding/json they were
-// scanned twice (once to check the document, once by Vector's own
-// decoder) and stored by reflection: most of glm serve's CPU on
-// embeddings. A reply in any other shape than the plain one (escaped
-// keys, an unexpected value) is left to encoding/json, which decides what
-// it means exactly as before.
+// over its bytes. The vectors, nearly all of the reply, are not parsed at
+// all: each is checked (numbers, finite, counted) and kept as the bytes
+// the upstream wrote (zhipuai.Embedding.Raw), which the HTTP layer relays
+// as they are. Through encoding/json the reply was scanned twice, every
+// number parsed, stored by reflection and formatted again on the way out:
+// most of glm serve's CPU on embeddings. A reply in any other shape than
+// the plain one (escaped keys, an unexpected value) is left to
+// encoding/json, which decides what it means exactly as before.
 func decodeEmbeddings(raw []byte, out *zhipuai.EmbeddingResponse) error {
 	if scanEmbeddings(raw, out) {
 		return nil
@@ -59,8 +60,6 @@ func scanEmbeddings(raw []byte, out *zhipuai.EmbeddingResponse) bool {
 	}
 	return s.end()
 }
-
-var comma = []byte{','}
 
 // end reports whether only white space is left.
 func (s *jscan) end() bool {
@@ -104,7 +103,7 @@ func (s *jscan) embeddingList(out *zhipuai.EmbeddingResponse) bool {
 			case "object":
 				return s.plainString(&e.Object)
 			case "embedding":
-				return s.vector(&e.Embedding)
+				return s.vector(&e)
 			default:
 				return s.skip(0)
 			}
@@ -130,9 +129,10 @@ func (s *jscan) integer(v *int) bool {
 	return err == nil
 }
 
-// vector reads an array of numbers, or a base64 string of little-endian
-// float32 values (what Vector accepts).
-func (s *jscan) vector(v *zhipuai.Vector) bool {
+// vector reads an array of numbers (kept as bytes in e.Raw), or a base64
+// string of little-endian float32 values (decoded, as Vector does).
+func (s *jscan) vector(e *zhipuai.Embedding) bool {
+	v := &e.Embedding
 	s.ws()
 	if s.i < len(s.b) && s.b[s.i] == '"' {
 		raw, esc, ok := s.str()
@@ -140,40 +140,49 @@ func (s *jscan) vector(v *zhipuai.Vector) bool {
 			return false
 		}
 		f, err := zhipuai.DecodeBase64Vector(string(raw))
-		*v = f
+		*v, e.Raw, e.RawDims = f, nil, 0 // a repeated key: the last one counts
 		return err == nil
 	}
 	if s.null() {
 		return true
 	}
+	s.ws()
+	start := s.i
 	if !s.eat('[') {
 		return false
 	}
 	if s.eat(']') {
-		*v = zhipuai.Vector{}
+		*v, e.Raw, e.RawDims = zhipuai.Vector{}, nil, 0
 		return true
 	}
-	// Counting the commas first (a memchr-speed pass) sizes the vector
-	// exactly: one allocation.
-	n := 1
-	if j := bytes.IndexByte(s.b[s.i:], ']'); j >= 0 {
-		n += bytes.Count(s.b[s.i:s.i+j], comma)
-	}
-	f := make([]float64, 0, n)
+	// The numbers are checked, counted and kept as the upstream wrote
+	// them: the HTTP layer relays floats as these bytes, and parses them
+	// only to convert to base64 (docs/v4.md §5).
+	n := 0
 	for {
 		s.ws()
-		start := s.i
-		if !s.number() {
-			return false
-		}
-		x, err := strconv.ParseFloat(unsafe.String(&s.b[start], s.i-start), 64)
-		if err != nil || math.IsInf(x, 0) {
+		tok := s.i
+		if !s.number() || !finiteNumber(s.b[tok:s.i]) {
 			return false // out of range: encoding/json says what that is
 		}
-		f = append(f, x)
+		n++
 		if !s.eat(',') {
-			*v = f
-			return s.eat(']')
+			if !s.eat(']') {
+				return false
+			}
+			*v, e.Raw, e.RawDims = nil, s.b[start:s.i], n
+			return true
 		}
 	}
+}
+
+// finiteNumber: the JSON number tok reads as a finite float64. Without
+// an exponent and with at most 300 digits it always does; otherwise
+// strconv decides.
+func finiteNumber(tok []byte) bool {
+	if len(tok) <= 300 && bytes.IndexAny(tok, "eE") < 0 {
+		return true
+	}
+	x, err := strconv.ParseFloat(unsafe.String(&tok[0], len(tok)), 64)
+	return err == nil && !math.IsInf(x, 0)
 }

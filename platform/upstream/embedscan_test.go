@@ -25,6 +25,10 @@ func TestDecodeEmbeddingsAgreesWithJSON(t *testing.T) {
 		// Left to encoding/json: escapes, out-of-range numbers, bad shapes.
 		{`{"model":"emb\u0065dding-2","data":[{"index":0,"embedding":[1]}]}`, false},
 		{`{"data":[{"index":0,"embedding":[1e999]}]}`, false},
+		{`{"data":[{"index":0,"embedding":[-1` + strings.Repeat("0", 400) + `]}]}`, false},
+		{`{"data":[{"index":0,"embedding":[1e308,-2.5e-400,` + strings.Repeat("9", 300) + `]}]}`, true},
+		{`{"data":[{"index":0,"embedding":[1,2],"embedding":"AACAPwAAAMA="}]}`, true},
+		{`{"data":[{"index":0,"embedding":"AACAPwAAAMA=","embedding":[3]}]}`, true},
 		{`{"data":[{"index":1.5,"embedding":[1]}]}`, false},
 		{`{"data":[{"index":0,"embedding":[1,]}]}`, false},
 		{`{"data":[{"index":0,"embedding":{"a":1}}]}`, false},
@@ -45,6 +49,19 @@ func TestDecodeEmbeddingsAgreesWithJSON(t *testing.T) {
 		}
 		if gotErr != nil {
 			continue
+		}
+		// A vector kept as bytes holds exactly the numbers encoding/json
+		// reads from it, and says how many.
+		for i := range got.Data {
+			d := &got.Data[i]
+			if d.Raw == nil {
+				continue
+			}
+			v, err := d.Floats()
+			if err != nil || len(v) != d.RawDims {
+				t.Errorf("%.80s: vector %d: raw %.40s holds %d numbers (%v), says %d", c.raw, i, d.Raw, len(v), err, d.RawDims)
+			}
+			d.Embedding, d.Raw, d.RawDims = v, nil, 0
 		}
 		// encoding/json makes an empty slice of "data":[]; both mean no vectors.
 		if len(got.Data) == 0 && len(want.Data) == 0 {
@@ -71,7 +88,7 @@ func BenchmarkDecodeEmbeddings(b *testing.B) {
 				} else {
 					err = decodeEmbeddings(raw, &out)
 				}
-				if err != nil || len(out.Data[0].Embedding) != 1024 {
+				if err != nil || out.Data[0].Dims() != 1024 {
 					b.Fatal(err)
 				}
 			}

@@ -344,8 +344,11 @@ func TestOpenAIEmbeddings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resp.Data) != 2 || len(resp.Data[1].Embedding) != 1024 || resp.Data[1].Embedding[1] != 1 || resp.Usage.PromptTokens != 2 {
+	if len(resp.Data) != 2 || resp.Data[1].Dims() != 1024 || resp.Usage.PromptTokens != 2 {
 		t.Fatalf("resp %+v", resp.Usage)
+	}
+	if v, err := resp.Data[1].Floats(); err != nil || len(v) != 1024 || v[1] != 1 {
+		t.Fatalf("vector 1: got %d numbers, [1] = %v (%v); want 1024, [1] = 1", len(v), v[1:2], err)
 	}
 	sent := e.requests()[0]
 	if sent["dimensions"] != nil || sent["encoding_format"] != "float" {

@@ -341,8 +341,8 @@ func TestZhipuEmbeddingsAndImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resp.Data) != 2 || len(resp.Data[0].Embedding) != 1024 {
-		t.Fatalf("embeddings %d × %d", len(resp.Data), len(resp.Data[0].Embedding))
+	if len(resp.Data) != 2 || resp.Data[0].Dims() != 1024 {
+		t.Fatalf("embeddings %d × %d", len(resp.Data), resp.Data[0].Dims())
 	}
 	if e := srv.Requests()[0].Embedding; e == nil || e.EncodingFormat != "" {
 		t.Fatalf("encoding_format should not be forwarded: %s", srv.Requests()[0].Body)
