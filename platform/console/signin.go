@@ -82,7 +82,7 @@ func (c *Console) signIn(q *req) error {
 	ok := err == nil && !u.Disabled() && admin.PasswordMatches(u.PasswordHash, pw)
 	if err != nil {
 		// Hash anyway, so an unknown e-mail takes as long as a wrong password.
-		admin.PasswordMatches(dummyHash, pw)
+		admin.PasswordMatches(dummyHash(), pw)
 	}
 	if !ok {
 		c.limiter.fail(now, email, ip)
@@ -107,7 +107,10 @@ func (c *Console) signIn(q *req) error {
 	return nil
 }
 
-var dummyHash = admin.HashPassword("not a password of anyone")
+// dummyHash is made on the first sign-in with an unknown e-mail, not at
+// start: a password hash takes tens of MB while it runs, which every glm
+// process (and glm serve's idle memory) paid at init.
+var dummyHash = sync.OnceValue(func() string { return admin.HashPassword("not a password of anyone") })
 
 func minutes(d time.Duration) int { return int((d + time.Minute - 1) / time.Minute) }
 
