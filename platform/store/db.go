@@ -166,7 +166,7 @@ func openSQLite(ctx context.Context, dsn string) (*sql.DB, error) {
 	// Statement journals (a multi-row insert inside a batch transaction
 	// keeps one, to undo just that statement) go to memory, not a temp
 	// file: they are small and live for one statement, and the file's
-	// writes were a tenth of a metered request's CPU (BENCHMARKS.md).
+	// writes were ~9 % of the metered benchmark's CPU (docs/design.md §6).
 	// Durability is the WAL's, unchanged.
 	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")

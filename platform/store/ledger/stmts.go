@@ -10,10 +10,10 @@ import (
 
 // Batch inserts: statements whose text repeats, prepared once.
 //
-// A usage batch is written as multi-row INSERTs. Parsing such a statement
-// costs more than running it on SQLite (a 100-row INSERT's parse was a
-// fifth of a metered request's CPU, BENCHMARKS.md), and a text made for
-// each batch size never repeats. So a batch is cut into chunks whose row
+// A usage batch is written as multi-row INSERTs (docs/design.md §6).
+// Parsing such a statement is dear on SQLite (a 100-row INSERT's parse
+// was a fifth of the rows' insert CPU), and a text made for each batch
+// size never repeats. So a batch is cut into chunks whose row
 // counts are powers of two up to a maximum: at most a handful of distinct
 // texts per table, each prepared once per connection and reused by every
 // later batch (database/sql keeps a statement per connection and rebinds
