@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -180,7 +179,14 @@ func (s *jscan) vector(e *zhipuai.Embedding) bool {
 // an exponent and with at most 300 digits it always does; otherwise
 // strconv decides.
 func finiteNumber(tok []byte) bool {
-	if len(tok) <= 300 && bytes.IndexAny(tok, "eE") < 0 {
+	plain := len(tok) <= 300
+	for _, c := range tok {
+		if c == 'e' || c == 'E' {
+			plain = false
+			break
+		}
+	}
+	if plain {
 		return true
 	}
 	x, err := strconv.ParseFloat(unsafe.String(&tok[0], len(tok)), 64)

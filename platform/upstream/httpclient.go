@@ -76,7 +76,17 @@ func postJSON(ctx context.Context, c *http.Client, url, bearer string, body []by
 // readBody reads at most limit bytes of a reply body and closes it.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	var b []byte
+	var err error
+	if n := resp.ContentLength; n >= 0 && n <= limit {
+		// The size is announced: one buffer of it, not io.ReadAll's
+		// doubling from 512 bytes (an embeddings reply is tens of KB).
+		buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
+		_, err = buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+		b = buf.Bytes()
+	} else {
+		b, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	}
 	if err != nil {
 		return nil, err
 	}
