@@ -461,3 +461,27 @@ func chunkOf(t *testing.T, ch platform.Chunk, err error) *zhipuai.ChatCompletion
 	}
 	return c
 }
+
+// A backend's vectors are counted whether it kept them as the upstream's
+// bytes or decoded them: a size other than the model's is refused (1214),
+// the right size relayed with its bytes.
+func TestEmbeddingsDimensionsCheckedOnRelayedVectors(t *testing.T) {
+	a := cloud(t)
+	r := newRouter(t, Config{Backends: []BackendConfig{zb("a", a, 0, 1,
+		ModelConfig{Name: "emb-512", Upstream: "embedding-2", Kind: platform.KindEmbedding, Dimensions: []int{512}},
+		ModelConfig{Name: "embedding-2"})}})
+	_, err := r.Embeddings(context.Background(), &zhipuai.EmbeddingRequest{Model: "emb-512", Input: zhipuai.EmbeddingInput{"x"}})
+	if code(err) != "1214" || !strings.Contains(err.Error(), "1024-dimensional vectors, not 512") {
+		t.Fatalf("1024 dims from a 512-dim model: got %v, want 1214 naming both sizes", err)
+	}
+	resp, err := r.Embeddings(context.Background(), &zhipuai.EmbeddingRequest{Model: "embedding-2", Input: zhipuai.EmbeddingInput{"x", "y"}})
+	if err != nil || len(resp.Data) != 2 {
+		t.Fatalf("embedding-2: got %+v %v, want 2 vectors", resp, err)
+	}
+	for i := range resp.Data {
+		d := &resp.Data[i]
+		if d.Raw == nil || d.Dims() != 1024 {
+			t.Fatalf("vector %d: got raw %t, %d dims; want the upstream's bytes, 1024 dims", i, d.Raw != nil, d.Dims())
+		}
+	}
+}
