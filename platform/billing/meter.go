@@ -74,7 +74,11 @@ func (r meterReservation) SettleRecord(ctx context.Context, s platform.Settlemen
 	if err != nil {
 		return platform.Charge{}, false, err
 	}
-	return platform.Charge{Amount: int64(c.Amount), PaidBy: c.PaidByJSON()}, recorded, nil
+	paidBy := r.res.paidBy // encoded for the log row already, when there was one
+	if paidBy == "" {
+		paidBy = c.PaidByJSON()
+	}
+	return platform.Charge{Amount: int64(c.Amount), PaidBy: paidBy}, recorded, nil
 }
 
 // Flush writes the engine's waiting usage rows (and the request-log rows

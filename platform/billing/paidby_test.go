@@ -1,9 +1,13 @@
 package billing
 
 import (
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 // PaidByJSON is written by hand for speed; it must be exactly what
@@ -48,5 +52,38 @@ func BenchmarkPaidByJSON(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = c.PaidByJSON()
+	}
+}
+
+// The meter's SettleRecord hands back the paid-by JSON the request-log row
+// was stored with (encoded once for both), and it is the charge's.
+func TestMeterSettleRecordPaidByIsTheLogRows(t *testing.T) {
+	r := newRig(t, filepath.Join(t.TempDir(), "glm.db"))
+	r.topup("acct", "1")
+	e := r.engine(Config{})
+	ctx := context.Background()
+	res, err := Meter{Engine: e}.Reserve(ctx, platform.ReserveRequest{RequestLogID: "req-1", AccountID: "acct", KeyID: "k", Model: "glm-4", PromptTokens: 100, MaxTokens: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, ok := res.(platform.RecordingReservation)
+	if !ok {
+		t.Fatalf("got %T, want a platform.RecordingReservation", res)
+	}
+	c, recorded, err := rr.SettleRecord(ctx, platform.Settlement{Usage: platform.Usage{PromptTokens: 100, CompletionTokens: 50}, Outcome: platform.OutcomeOK},
+		platform.RequestLog{ID: "req-1", AccountID: "acct", KeyID: "k", Model: "glm-4", Endpoint: "chat/completions", HTTPStatus: 200})
+	if err != nil || !recorded {
+		t.Fatalf("SettleRecord: recorded %v, %v; want recorded", recorded, err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	if err := r.db.SQL.QueryRowContext(ctx, `SELECT charge_paid_by FROM request_log WHERE id = 'req-1'`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	var charge Charge
+	if err := json.Unmarshal([]byte(c.PaidBy), &charge); err != nil || c.PaidBy != stored || Micros(c.Amount) != charge.Amount || charge.Amount == 0 {
+		t.Fatalf("got paid_by %s (amount %d, %v), log row has %s; want the same charge in both", c.PaidBy, c.Amount, err, stored)
 	}
 }

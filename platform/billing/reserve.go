@@ -88,6 +88,9 @@ type Reservation struct {
 	// log, when set, is the request-log row Settle stores with the usage
 	// row (SettleRecord).
 	log *platform.RequestLog
+	// paidBy is the settled charge's PaidByJSON, kept when the log row
+	// got it, so the caller's copy is not encoded a second time.
+	paidBy string
 }
 
 type hold struct {

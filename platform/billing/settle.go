@@ -88,6 +88,7 @@ func attachLog(res *Reservation, rec *UsageRecord) {
 	}
 	rec.log = res.log
 	rec.log.Charge = platform.Charge{Amount: int64(rec.Amount), PaidBy: rec.Charge.PaidByJSON()}
+	res.paidBy = rec.log.Charge.PaidBy
 	res.log = nil
 }
 
