@@ -77,6 +77,21 @@ type Embedding struct {
 	RawDims int    `json:"-"`
 }
 
+// MarshalJSON writes Raw as the vector when Raw holds it, so a reply a
+// server relays as bytes encodes with encoding/json exactly as the decoded
+// one would (a batch job's output line, a test) instead of as null.
+func (e Embedding) MarshalJSON() ([]byte, error) {
+	type plain Embedding // the fields, without this method
+	if e.Raw == nil {
+		return json.Marshal(plain(e))
+	}
+	return json.Marshal(struct {
+		Index     int             `json:"index"`
+		Object    string          `json:"object"`
+		Embedding json.RawMessage `json:"embedding"`
+	}{e.Index, e.Object, e.Raw})
+}
+
 // Dims is the vector's length, whichever form holds it.
 func (e *Embedding) Dims() int {
 	if e.Raw != nil {
