@@ -80,12 +80,12 @@ func TestOperatorConsoleInChromium(t *testing.T) {
 	// The grant's page also shows #done: wait for the page each action
 	// redirects to, not for the element, or the next check reads the page
 	// before it was replaced.
-	b.waitJS("the grant's result page", `location.search.includes('done=grant') && document.getElementById('done')`)
+	b.waitJS("the grant's result page", `location.search.includes('done=grant') && document.readyState === 'complete' && document.getElementById('done')`)
 	b.screenshot("admin-account-zh")
 	b.run(chromedp.Click("#topup summary", chromedp.ByQuery), chromedp.SetValue("#topup-cny", "12.5", chromedp.ByQuery),
 		chromedp.SetValue("#topup-reason", "invoice 42", chromedp.ByQuery),
 		chromedp.Submit("#topup-form", chromedp.ByQuery))
-	b.waitJS("the top-up's result page", `location.search.includes('done=topup') && document.getElementById('done')`)
+	b.waitJS("the top-up's result page", `location.search.includes('done=topup') && document.readyState === 'complete' && document.getElementById('done')`)
 	if got := b.text("#cash"); got != "¥ 12.500000" {
 		t.Fatalf("cash after a top-up of 12.5: got %q", got)
 	}

@@ -121,6 +121,9 @@ func (b *browser) open(path string) {
 
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
+	// A page still loading has no layout yet ("Cannot take screenshot
+	// with 0 width"): wait until it has one.
+	b.waitJS("a laid-out page for "+name, `document.readyState === 'complete' && document.documentElement.scrollWidth > 0`)
 	var png []byte
 	b.run(chromedp.FullScreenshot(&png, 100))
 	if err := os.WriteFile(filepath.Join(b.shot, name+".png"), png, 0o644); err != nil {
