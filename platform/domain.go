@@ -201,6 +201,9 @@ const (
 	EndpointModels      = "models"
 	EndpointTokenizer   = "tokenizer"
 	EndpointRerank      = "rerank"
+	EndpointFiles       = "files"
+	EndpointBatches     = "batches"
+	EndpointBatchLine   = "batch-line" // one line of a batch job, run by a worker
 )
 
 // RequestLog is one row of the request log: every API request is recorded
