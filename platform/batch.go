@@ -134,6 +134,25 @@ type BatchLine struct {
 	Endpoint  string // the batch's endpoint, as the request log names it
 }
 
+// Operations a batch runs; a batch runs one (docs/v4.md §12).
+const (
+	BatchOpChat       = "chat"
+	BatchOpEmbeddings = "embeddings"
+)
+
+// batchEndpoints maps every accepted spelling of a batch endpoint or
+// line url to its operation: the SDKs' /v1/… Literal, the cloud's own
+// /v4/… examples, the full V4 path and the bare one.
+var batchEndpoints = map[string]string{
+	"/v1/chat/completions": BatchOpChat, "/v4/chat/completions": BatchOpChat,
+	"/api/paas/v4/chat/completions": BatchOpChat, "/chat/completions": BatchOpChat,
+	"/v1/embeddings": BatchOpEmbeddings, "/v4/embeddings": BatchOpEmbeddings,
+	"/api/paas/v4/embeddings": BatchOpEmbeddings, "/embeddings": BatchOpEmbeddings,
+}
+
+// BatchOp returns the operation of an endpoint spelling, or "".
+func BatchOp(endpoint string) string { return batchEndpoints[endpoint] }
+
 // LineRequestID is the request-log (and usage) id of a batch line: derived
 // from the batch and the line, so a line run again after a crash settles
 // into the same usage row, which the meter stores once (docs/design.md

@@ -64,6 +64,8 @@ type Client struct {
 	Models     *ModelsService
 	Tokenizer  *TokenizerService
 	Rerank     *RerankService
+	Files      *FilesService
+	Batches    *BatchesService
 
 	baseURL    string
 	keyID      string
@@ -175,6 +177,8 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.Models = &ModelsService{client: c}
 	c.Tokenizer = &TokenizerService{client: c}
 	c.Rerank = &RerankService{client: c}
+	c.Files = &FilesService{client: c}
+	c.Batches = &BatchesService{client: c}
 	return c, nil
 }
 

@@ -40,6 +40,9 @@ type call struct {
 	path   string // relative to the base, with a leading slash
 	body   []byte // encoded once so every attempt sends identical bytes
 	stream bool
+	// contentType is the body's type when it is not JSON (a multipart
+	// upload, docs/v4.md §12).
+	contentType string
 }
 
 // newCall encodes in (nil for a GET) into a call.
@@ -179,7 +182,11 @@ func (c *Client) attempt(ctx context.Context, cl call, rc *requestConfig, auth s
 	if cl.body != nil {
 		b := cl.body
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-		req.Header.Set("Content-Type", "application/json; charset=UTF-8")
+		ct := cl.contentType
+		if ct == "" {
+			ct = "application/json; charset=UTF-8"
+		}
+		req.Header.Set("Content-Type", ct)
 	}
 	for k, v := range c.header {
 		req.Header[k] = append([]string(nil), v...)

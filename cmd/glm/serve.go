@@ -44,6 +44,7 @@ type serveOptions struct {
 	metering      meteringOptions
 	anthropic     anthropicFlags
 	console       consoleOptions
+	batch         batchFlags
 
 	// flags is the set register filled, for the --config file's server
 	// settings; loaded is the parsed --config file.
@@ -101,6 +102,7 @@ func (o *serveOptions) register(f *pflag.FlagSet) {
 	o.metering.register(f)
 	o.anthropic.register(f)
 	o.console.register(f)
+	o.batch.register(f)
 }
 
 func (o *serveOptions) check() error {
@@ -123,6 +125,9 @@ func (o *serveOptions) check() error {
 		return fmt.Errorf("--max-body must be at least 1024 bytes, got %d", o.maxBody)
 	}
 	if err := o.bounds.check(); err != nil {
+		return err
+	}
+	if err := o.batch.check(); err != nil {
 		return err
 	}
 	if _, _, err := net.SplitHostPort(o.addr); err != nil {

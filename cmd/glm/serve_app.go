@@ -14,6 +14,7 @@ import (
 	"github.com/glmkit/glmkit/platform/admin"
 	"github.com/glmkit/glmkit/platform/anthropic"
 	"github.com/glmkit/glmkit/platform/auth"
+	"github.com/glmkit/glmkit/platform/batch"
 	"github.com/glmkit/glmkit/platform/conns"
 	"github.com/glmkit/glmkit/platform/console"
 	"github.com/glmkit/glmkit/platform/httpapi"
@@ -48,6 +49,7 @@ type serveApp struct {
 	auth     *auth.Authenticator
 	reqlog   *requestlog.Batcher
 	pool     *tasks.Pool
+	runner   *batch.Runner
 	api      *httpapi.Server
 	metrics  *httpapi.Metrics
 	backends *router.Router
@@ -255,8 +257,12 @@ func (a *serveApp) startAPI(cfg router.Config, backends *router.Router, m meteri
 	a.calls = calls
 	a.pool = tasks.New(tasks.Options{Store: a.store, Calls: calls,
 		Workers: a.o.workers, Lease: a.o.taskLease, Retention: a.o.taskRetention, MaxQueuedPerKey: a.o.maxQueued, Logger: a.log})
-	a.api = httpapi.New(httpapi.Options{Catalogue: backends, Prices: m.Prices, Auth: a.auth, Tasks: a.pool, Calls: calls, Metrics: metrics,
-		Prefixes: a.o.prefixes, MaxBodyBytes: a.o.maxBody, WriteTimeout: a.o.bounds.writeTimeout, Logger: a.log})
+	apiOpts := httpapi.Options{Catalogue: backends, Prices: m.Prices, Auth: a.auth, Tasks: a.pool, Calls: calls, Metrics: metrics,
+		Prefixes: a.o.prefixes, MaxBodyBytes: a.o.maxBody, WriteTimeout: a.o.bounds.writeTimeout, Logger: a.log}
+	if err := a.startBatches(calls, &apiOpts); err != nil {
+		return err
+	}
+	a.api = httpapi.New(apiOpts)
 	return a.anthropicAPI(cfg, backends, calls, metrics.Registry)
 }
 
@@ -380,6 +386,7 @@ func (a *serveApp) AdminURL() string {
 // serve starts the task workers and the HTTP servers.
 func (a *serveApp) serve() {
 	a.pool.Start()
+	a.runner.Start()
 	a.serveErr = make(chan error, len(a.servers))
 	for i, srv := range a.servers {
 		ln := a.listeners[i]
@@ -435,6 +442,13 @@ func (a *serveApp) drain() {
 		defer wg.Done()
 		if err := a.pool.Shutdown(ctx); err != nil {
 			a.log.Error("tasks shutdown", "err", err)
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.runner.Shutdown(ctx); err != nil {
+			a.log.Error("batch workers shutdown", "err", err)
 		}
 	}()
 	if err := a.shutdown(ctx); err != nil {

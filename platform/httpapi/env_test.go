@@ -14,6 +14,7 @@ import (
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/auth"
+	"github.com/glmkit/glmkit/platform/batch"
 	"github.com/glmkit/glmkit/platform/metered"
 	"github.com/glmkit/glmkit/platform/mux"
 	"github.com/glmkit/glmkit/platform/requestlog"
@@ -34,6 +35,7 @@ type env struct {
 	auth   *auth.Authenticator
 	log    *requestlog.Batcher
 	pool   *tasks.Pool
+	runner *batch.Runner
 	api    *Server
 	root   *mux.Mux // what e.http serves: the API, and whatever a test mounts beside it
 	http   *httptest.Server
@@ -48,6 +50,9 @@ type (
 	taskOptions struct {
 		tasks.Options
 		Calls metered.Options
+		// Batches serves the Files and Batch APIs with their workers
+		// (batches_test.go).
+		Batches bool
 	}
 )
 
@@ -93,6 +98,9 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	e.pool = tasks.New(taskOpts.Options)
 	e.pool.Start()
 	apiOpts.Catalogue, apiOpts.Auth, apiOpts.Tasks, apiOpts.Calls = backends, e.auth, e.pool, calls
+	if taskOpts.Batches {
+		e.withBatches(&apiOpts, calls)
+	}
 	e.api = New(apiOpts)
 	e.root = mux.New(apiOpts.Now)
 	e.root.Mount(e.api)
@@ -101,6 +109,9 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	t.Cleanup(func() {
 		e.http.Close()
 		_ = e.pool.Shutdown(context.Background())
+		if e.runner != nil {
+			_ = e.runner.Shutdown(context.Background())
+		}
 		_ = e.log.Close(context.Background())
 		s.Close()
 	})

@@ -66,6 +66,11 @@ type Options struct {
 	Auth   Authenticator
 	Tasks  Tasks
 	Calls  Calls
+	// Files and Batches, when set, serve the Files and Batch APIs
+	// (docs/v4.md §12); BatchWaker hears of each new batch.
+	Files      Files
+	Batches    Batches
+	BatchWaker BatchWaker
 	// Metrics are the API's series (platform/ops serves them); give the
 	// metered service the same value so its token and backend-error counts
 	// appear there too.
@@ -131,6 +136,19 @@ func New(opts Options) *Server {
 		s.route("GET", p+"/models", platform.EndpointModels, s.handleModels)
 		s.route("POST", p+"/tokenizer", platform.EndpointTokenizer, s.handleTokenizer)
 		s.route("POST", p+"/rerank", platform.EndpointRerank, s.handleRerank)
+		if opts.Files != nil {
+			s.route("POST", p+"/files", platform.EndpointFiles, s.handleFileCreate)
+			s.route("GET", p+"/files", platform.EndpointFiles, s.handleFileList)
+			s.route("GET", p+"/files/{id}", platform.EndpointFiles, s.handleFileGet)
+			s.route("GET", p+"/files/{id}/content", platform.EndpointFiles, s.handleFileContent)
+			s.route("DELETE", p+"/files/{id}", platform.EndpointFiles, s.handleFileDelete)
+		}
+		if opts.Batches != nil {
+			s.route("POST", p+"/batches", platform.EndpointBatches, s.handleBatchCreate)
+			s.route("GET", p+"/batches", platform.EndpointBatches, s.handleBatchList)
+			s.route("GET", p+"/batches/{id}", platform.EndpointBatches, s.handleBatchGet)
+			s.route("POST", p+"/batches/{id}/cancel", platform.EndpointBatches, s.handleBatchCancel)
+		}
 	}
 	return s
 }

@@ -92,7 +92,9 @@ func (s *SQL) GetBatch(ctx context.Context, accountID, id string) (platform.Batc
 // ListBatches returns a page of batches, newest first.
 func (s *SQL) ListBatches(ctx context.Context, q platform.BatchQuery) ([]platform.Batch, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+batchColumns+` FROM batches
-		WHERE ($1 = '' OR account_id = $1) AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3`, q.AccountID, q.After, q.Limit)
+		WHERE ($1 = '' OR account_id = $1) AND ($2 = '' OR created_at < (SELECT created_at FROM batches WHERE id = $2)
+			OR (created_at = (SELECT created_at FROM batches WHERE id = $2) AND id < $2))
+		ORDER BY created_at DESC, id DESC LIMIT $3`, q.AccountID, q.After, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list batches: %w", err)
 	}

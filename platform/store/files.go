@@ -124,8 +124,7 @@ func (s *SQL) FileContent(ctx context.Context, id string) ([]byte, error) {
 	return out, nil
 }
 
-// ListFiles returns a page of an account's files, by id (ids start with
-// their creation time, so id order is creation order).
+// ListFiles returns a page of an account's files in creation order.
 func (s *SQL) ListFiles(ctx context.Context, q platform.FileQuery) ([]platform.File, error) {
 	where := []string{"account_id = $1"}
 	args := []any{q.AccountID}
@@ -138,12 +137,16 @@ func (s *SQL) ListFiles(ctx context.Context, q platform.FileQuery) ([]platform.F
 		order, cmp = "ASC", ">"
 	}
 	if q.After != "" {
+		// Creation order: milliseconds, then id (ids of one second are
+		// in random order).
 		args = append(args, q.After)
-		where = append(where, fmt.Sprintf("id %s $%d", cmp, len(args)))
+		n := len(args)
+		where = append(where, fmt.Sprintf(`(created_at %[1]s (SELECT created_at FROM files WHERE id = $%[2]d)
+			OR (created_at = (SELECT created_at FROM files WHERE id = $%[2]d) AND id %[1]s $%[2]d))`, cmp, n))
 	}
 	args = append(args, q.Limit)
 	rows, err := s.db.QueryContext(ctx, `SELECT `+fileColumns+` FROM files WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY id `+order+fmt.Sprintf(" LIMIT $%d", len(args)), args...)
+		` ORDER BY created_at `+order+`, id `+order+fmt.Sprintf(" LIMIT $%d", len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list files: %w", err)
 	}
