@@ -272,4 +272,3 @@ func (s *Service) Cancel(ctx context.Context, accountID, id string) (platform.Ba
 	}
 	return b, nil
 }
-

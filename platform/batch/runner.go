@@ -257,7 +257,9 @@ func (r *Runner) run(l platform.BatchLine) {
 
 // call runs the line's operation and returns the reply's JSON.
 func (r *Runner) call(ctx context.Context, c *metered.Call, op string, l platform.BatchLine) ([]byte, error) {
-	bad := func(err error) error { return platform.Wrap(platform.CodeInternal, "the stored line is unreadable", err) }
+	bad := func(err error) error {
+		return platform.Wrap(platform.CodeInternal, "the stored line is unreadable", err)
+	}
 	var reply any
 	switch op {
 	case OpChat:

@@ -240,9 +240,9 @@ func TestBatchAPI(t *testing.T) {
 		chatLine("ok-1", "/v4/chat/completions", "glm-4"),
 		chatLine("ok-2", "/v1/chat/completions", "glm-4"),
 		"",
-		chatLine("ok-1", "/v4/chat/completions", "glm-4"),       // duplicate custom_id
-		chatLine("wrong-url", "/v4/embeddings", "glm-4"),        // another endpoint
-		chatLine("no-model", "/v4/chat/completions", "nope-9"),  // the API's own check: 1211
+		chatLine("ok-1", "/v4/chat/completions", "glm-4"),      // duplicate custom_id
+		chatLine("wrong-url", "/v4/embeddings", "glm-4"),       // another endpoint
+		chatLine("no-model", "/v4/chat/completions", "nope-9"), // the API's own check: 1211
 		`{"custom_id":"no-body","method":"POST","url":"/v4/chat/completions"}`,
 		`{"custom_id":"get","method":"GET","url":"/v4/chat/completions","body":{}}`,
 		`{"method":"POST","url":"/v4/chat/completions","body":{}}`,
