@@ -32,7 +32,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		// Client side: talk V4 to the Zhipu cloud or to glm serve.
 		newChatCmd(), newEmbedCmd(), newTokenCmd(), newRagCmd(), newExtractCmd(), newAnalyzeCmd(), newAsyncCmd(),
-		newTokenizeCmd(), newRerankCmd(),
+		newTokenizeCmd(), newRerankCmd(), newBatchCmd(),
 		// Server side: the platform and its operator commands.
 		newServeCmd(), newInitCmd(), newKeysCmd(), newUsersCmd(), newLimitsCmd(),
 		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newCashCmd(), newAuditCmd(), newUsageCmd(), newLogsCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),
