@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Files and batches (docs/v4.md §12, docs/design.md §12): an account's
+// Files and batches (docs/v4.md §12, docs/design.md §10): an account's
 // uploaded files, and the batch jobs that run the lines of a JSONL file
 // as metered calls at the batch price.
 
@@ -156,7 +156,7 @@ func BatchOp(endpoint string) string { return batchEndpoints[endpoint] }
 // LineRequestID is the request-log (and usage) id of a batch line: derived
 // from the batch and the line, so a line run again after a crash settles
 // into the same usage row, which the meter stores once (docs/design.md
-// §12).
+// §10).
 func LineRequestID(batchID string, line int) string {
 	return batchID + "-" + strconv.Itoa(line)
 }

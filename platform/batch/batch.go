@@ -1,5 +1,5 @@
 // Package batch runs the V4 Batch API (docs/v4.md §12, docs/design.md
-// §12): a batch is created from an uploaded JSONL file whose every line
+// §10): a batch is created from an uploaded JSONL file whose every line
 // is checked up front with the same validator as the HTTP API; valid
 // lines are stored as rows and run by durable workers (Runner) as metered
 // calls at the batch price; a finalizer writes the output and error files

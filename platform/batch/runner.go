@@ -53,7 +53,7 @@ type RunnerOptions struct {
 // difference: a line whose worker died is run again rather than failed,
 // because its request-log and usage id is derived from the batch and the
 // line (platform.LineRequestID), and the meter stores one usage row per
-// id: a re-run cannot be charged twice (docs/design.md §12).
+// id: a re-run cannot be charged twice (docs/design.md §10).
 type Runner struct {
 	o      RunnerOptions
 	worker string

@@ -2,7 +2,7 @@
 // account's uploads and the output files of its batches. Records live in
 // the store; content lives in a directory under the data dir (SQLite,
 // one machine) or in the database itself (PostgreSQL), so replicas share
-// files without a shared filesystem (docs/design.md §12).
+// files without a shared filesystem (docs/design.md §10).
 //
 // Checks happen before anything is stored: the per-file size limit, the
 // purpose, and for purpose batch a JSONL body (valid UTF-8, a JSON object
@@ -229,7 +229,7 @@ func (s *Service) List(ctx context.Context, q platform.FileQuery) ([]platform.Fi
 }
 
 // Delete deletes the account's file. A batch that read the file keeps
-// running: its lines were copied when it was created (docs/design.md §12).
+// running: its lines were copied when it was created (docs/design.md §10).
 func (s *Service) Delete(ctx context.Context, accountID, id string) error {
 	err := s.o.Store.DeleteFile(ctx, accountID, id)
 	if errors.Is(err, platform.ErrNotFound) {

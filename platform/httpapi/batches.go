@@ -28,7 +28,7 @@ type BatchWaker interface{ Wake() }
 // CheckBatchBody validates one batch line's body exactly as a request to
 // op's route is validated (the same decoding and the same validators),
 // returning its model and prompt estimate; platform/batch calls it for
-// every line when a batch is created (docs/design.md §12).
+// every line when a batch is created (docs/design.md §10).
 func (s *Server) CheckBatchBody(op string, body []byte) (string, int, error) {
 	switch op {
 	case platform.BatchOpChat:

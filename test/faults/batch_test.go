@@ -15,7 +15,7 @@ import (
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
 
-// The must-show of the Batch API (docs/design.md §12): the Python SDK's
+// The must-show of the Batch API (docs/design.md §10): the Python SDK's
 // calls, reproduced with the Go SDK (same paths and fields, docs/v4.md
 // §12), against real glm serve processes: upload a JSONL file of 50 chat
 // lines and one of 10 embedding lines (the cloud takes one endpoint per
