@@ -200,5 +200,36 @@ func TestBatchLines(t *testing.T) {
 		if list, _ := s.ListBatches(ctx, platform.BatchQuery{AccountID: "a1", After: "batch_2", Limit: 10}); len(list) != 1 || list[0].ID != "batch_1" {
 			t.Fatalf("list after batch_2: got %d, want batch_1", len(list))
 		}
+	
+		// batch_3 runs past its window: queued lines fail as expired, the
+		// running one finishes, then the batch ends expired.
+		mk("batch_3", 3)
+		held, _ := s.ClaimLines(ctx, "w4", 1, 5, now, now.Add(48*time.Hour))
+		later := now.Add(25 * time.Hour)
+		n, err := s.ExpireBatches(ctx, later, func(l platform.BatchLine) []byte { return []byte(`{"expired":"` + l.CustomID + `"}`) })
+		if err != nil || n != 1 {
+			t.Fatalf("expire: got %d, %v; want batch_3", n, err)
+		}
+		if _, ok, _ := s.ClaimFinalize(ctx, "w4", later, later.Add(time.Minute)); ok {
+			t.Fatal("finalize an expiring batch with a running line: got a claim, want none")
+		}
+		held[0].State = platform.LineDone
+		if ok, err := s.FinishLine(ctx, held[0], "w4"); err != nil || !ok {
+			t.Fatalf("finish the running line: %v %v", ok, err)
+		}
+		b, ok, err = s.ClaimFinalize(ctx, "w4", later, later.Add(time.Minute))
+		if err != nil || !ok || b.ID != "batch_3" || b.Final != platform.BatchExpired || b.Failed != 2 || b.Completed != 1 {
+			t.Fatalf("finalize the expired batch: got %+v, %v, %v", b, ok, err)
+		}
+		lines, _ = s.BatchLines(ctx, "batch_3")
+		if string(lines[2].Result) != `{"expired":"c3"}` || lines[2].State != platform.LineFailed {
+			t.Fatalf("expired line: got %s %s", lines[2].State, lines[2].Result)
+		}
+		if ok, err := s.FinishBatch(ctx, b, "w4", later); err != nil || !ok {
+			t.Fatalf("finish: %v %v", ok, err)
+		}
+		if b, _ = s.GetBatch(ctx, "a1", "batch_3"); b.Status != platform.BatchExpired || b.ExpiredAt.IsZero() {
+			t.Fatalf("expired batch: got %s", b.Status)
+		}
 	})
 }

@@ -1,5 +1,5 @@
 -- Files and batches (docs/design.md §10). A file's content lives in a
--- directory under the data dir on SQLite, and in file_chunks when serving
+-- directory beside the database file on SQLite, and in file_chunks when serving
 -- from PostgreSQL, so replicas share it without a shared filesystem;
 -- chunks are base64 text, one portable type on both engines.
 
