@@ -152,74 +152,102 @@ func scanLine(sc scanner, more ...any) (platform.BatchLine, error) {
 }
 
 // ClaimLines claims queued lines of in-progress batches, oldest batch
-// first, leaving any batch at most perBatch running lines. PostgreSQL
-// locks the picked line rows only (FOR UPDATE OF l SKIP LOCKED), so
-// replicas claim different lines of one batch at once; SQLite runs the
-// statement under its write lock. The per-batch bound counts running
-// lines when the statement starts, so replicas claiming at the same
-// moment may overshoot it by their number.
+// first, leaving any batch at most perBatch running lines. It reads the
+// in-progress batches with their running counts (few rows), then takes
+// each one's first queued lines by the index (state, batch_id, line), so
+// a claim costs the same in a batch of ten lines or of fifty thousand.
+// PostgreSQL locks the picked lines (FOR UPDATE SKIP LOCKED), so replicas
+// claim different lines of one batch at once; SQLite runs the whole claim
+// under its write lock. The running count is read when the claim starts,
+// so replicas claiming at the same instant may overshoot perBatch by
+// their number.
 func (s *SQL) ClaimLines(ctx context.Context, worker string, n, perBatch int, now, leaseUntil time.Time) ([]platform.BatchLine, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	lock := ""
-	if s.dialect.Name == Postgres.Name {
-		lock = "FOR UPDATE OF l SKIP LOCKED"
-	}
 	var out []platform.BatchLine
 	err := s.h.Tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		// The running count is read with the candidates; the loop below
-		// keeps each batch within its room.
-		rows, err := tx.QueryContext(ctx, `SELECT l.batch_id, l.line, b.account_id, b.key_id,
-			(SELECT COUNT(*) FROM batch_lines r WHERE r.batch_id = l.batch_id AND r.state = 'running')
-			FROM batch_lines l JOIN batches b ON b.id = l.batch_id
-			WHERE l.state = 'queued' AND l.lease_until <= $1 AND b.status = 'in_progress'
-			AND (SELECT COUNT(*) FROM batch_lines r WHERE r.batch_id = l.batch_id AND r.state = 'running') < $2
-			ORDER BY b.created_at, l.batch_id, l.line LIMIT $3 `+lock, ms(now), perBatch, n*max(perBatch, 1))
+		rows, err := tx.QueryContext(ctx, `SELECT b.id, b.account_id, b.key_id,
+			(SELECT COUNT(*) FROM batch_lines r WHERE r.state = 'running' AND r.batch_id = b.id)
+			FROM batches b WHERE b.status = 'in_progress' ORDER BY b.created_at, b.id`)
 		if err != nil {
 			return err
 		}
-		type pick struct {
-			batch, account, key string
-			line, running       int
+		type open struct {
+			id, account, key string
+			room             int
 		}
-		var picked []pick
-		taken := map[string]int{}
+		var batches []open
 		for rows.Next() {
-			var p pick
-			if err := rows.Scan(&p.batch, &p.line, &p.account, &p.key, &p.running); err != nil {
+			var b open
+			var running int
+			if err := rows.Scan(&b.id, &b.account, &b.key, &running); err != nil {
 				rows.Close()
 				return err
 			}
-			if len(picked) < n && p.running+taken[p.batch] < perBatch {
-				taken[p.batch]++
-				picked = append(picked, p)
+			if b.room = perBatch - running; b.room > 0 {
+				batches = append(batches, b)
 			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, p := range picked {
-			row := tx.QueryRowContext(ctx, `UPDATE batch_lines SET state = 'running', worker = $3, lease_until = $4, attempts = attempts + 1
-				WHERE batch_id = $1 AND line = $2 AND state = 'queued'
-				RETURNING batch_id, line, custom_id, model, prompt, body, state, result`,
-				p.batch, p.line, worker, ms(leaseUntil))
-			l, err := scanLine(row)
-			if err == sql.ErrNoRows {
-				continue
+		for _, b := range batches {
+			if len(out) >= n {
+				break
 			}
+			lines, err := s.claimBatchLines(ctx, tx, b.id, min(b.room, n-len(out)), worker, now, leaseUntil)
 			if err != nil {
 				return err
 			}
-			l.AccountID, l.KeyID = p.account, p.key
-			out = append(out, l)
+			for _, l := range lines {
+				l.AccountID, l.KeyID = b.account, b.key
+				out = append(out, l)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: claim lines: %w", err)
+	}
+	return out, nil
+}
+
+// claimBatchLines claims up to k queued lines of one batch, first lines
+// first.
+func (s *SQL) claimBatchLines(ctx context.Context, tx *sql.Tx, batchID string, k int, worker string, now, leaseUntil time.Time) ([]platform.BatchLine, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT line FROM batch_lines WHERE state = 'queued' AND batch_id = $1 AND lease_until <= $2
+		ORDER BY line LIMIT $3 `+s.dialect.ClaimLock, batchID, ms(now), k)
+	if err != nil {
+		return nil, err
+	}
+	var picked []int
+	for rows.Next() {
+		var line int
+		if err := rows.Scan(&line); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		picked = append(picked, line)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var out []platform.BatchLine
+	for _, line := range picked {
+		l, err := scanLine(tx.QueryRowContext(ctx, `UPDATE batch_lines SET state = 'running', worker = $3, lease_until = $4, attempts = attempts + 1
+			WHERE batch_id = $1 AND line = $2 AND state = 'queued'
+			RETURNING batch_id, line, custom_id, model, prompt, body, state, result`, batchID, line, worker, ms(leaseUntil)))
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
 	}
 	return out, nil
 }

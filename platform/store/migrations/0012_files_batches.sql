@@ -73,4 +73,6 @@ CREATE TABLE batch_lines (
     attempts     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (batch_id, line)
 );
-CREATE INDEX batch_lines_state ON batch_lines (state, batch_id);
+-- Claims take a batch's first queued lines and count its running ones
+-- by this index.
+CREATE INDEX batch_lines_state ON batch_lines (state, batch_id, line);
