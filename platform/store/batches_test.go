@@ -200,7 +200,7 @@ func TestBatchLines(t *testing.T) {
 		if list, _ := s.ListBatches(ctx, platform.BatchQuery{AccountID: "a1", After: "batch_2", Limit: 10}); len(list) != 1 || list[0].ID != "batch_1" {
 			t.Fatalf("list after batch_2: got %d, want batch_1", len(list))
 		}
-	
+
 		// batch_3 runs past its window: queued lines fail as expired, the
 		// running one finishes, then the batch ends expired.
 		mk("batch_3", 3)
