@@ -25,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/glmkit/glmkit/platform"
+	v4 "github.com/glmkit/glmkit/platform/envelope"
 )
 
 // Defaults of Options (docs/v4.md §12: the cloud takes files up to 100 MB
@@ -95,15 +96,7 @@ func (s *Service) TooLarge() *platform.Error {
 // NotFound is the answer for a file the caller does not own: the same as
 // for one that does not exist.
 func NotFound(id string) *platform.Error {
-	return &platform.Error{Code: platform.CodeTaskNotFound, HTTP: http.StatusNotFound, Message: "no file with id " + quote(id)}
-}
-
-func quote(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "…"
-	}
-	b, _ := json.Marshal(s)
-	return string(b)
+	return &platform.Error{Code: platform.CodeTaskNotFound, HTTP: http.StatusNotFound, Message: "no file with id " + v4.Quote(id)}
 }
 
 // Create checks and stores an upload of the account.
@@ -112,7 +105,7 @@ func (s *Service) Create(ctx context.Context, accountID, filename, purpose strin
 		return platform.File{}, platform.Errorf(platform.CodeMissingField, "purpose is required (batch, retrieval, fine-tune, voice-clone-input)")
 	}
 	if !uploadPurposes[purpose] {
-		return platform.File{}, platform.Errorf(platform.CodeInvalidField, "purpose %s is not one of batch, retrieval, fine-tune, voice-clone-input", quote(purpose))
+		return platform.File{}, platform.Errorf(platform.CodeInvalidField, "purpose %s is not one of batch, retrieval, fine-tune, voice-clone-input", v4.Quote(purpose))
 	}
 	if int64(len(content)) > s.o.MaxFileBytes {
 		return platform.File{}, s.TooLarge()

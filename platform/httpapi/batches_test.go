@@ -333,6 +333,11 @@ func TestBatchCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Deleting the input file does not touch the running batch: it copied
+	// its lines.
+	if _, err := c.Files.Delete(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for len(e.up.Requests()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
