@@ -386,7 +386,11 @@ func (r *Runner) finalize(b platform.Batch) error {
 		case platform.LineFailed:
 			errs = append(append(errs, l.Result...), '\n')
 		case platform.LineCancelled:
-			errs = append(append(errs, notRunLine(b.ID, l, "batch_cancelled", "the batch was cancelled before this line ran")...), '\n')
+			line := notRunLine(b.ID, l, "batch_cancelled", "the batch was cancelled before this line ran")
+			if b.Final == platform.BatchExpired {
+				line = notRunLine(b.ID, l, "batch_expired", "the batch's completion window ended before this line ran")
+			}
+			errs = append(append(errs, line...), '\n')
 		}
 	}
 	base := "file-" + b.ID[len("batch_"):]

@@ -289,7 +289,11 @@ func (s *SQL) FinishLine(ctx context.Context, l platform.BatchLine, worker strin
 
 // RequeueLine puts a held line back in the queue.
 func (s *SQL) RequeueLine(ctx context.Context, l platform.BatchLine, worker string, notBefore time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE batch_lines SET state = 'queued', worker = '', lease_until = $4
+	// A batch cancelled or expired meanwhile claims no more lines: the
+	// line is cancelled instead, so the batch can end.
+	if _, err := s.db.ExecContext(ctx, `UPDATE batch_lines SET
+		state = CASE WHEN (SELECT status FROM batches WHERE id = batch_lines.batch_id) = 'in_progress' THEN 'queued' ELSE 'cancelled' END,
+		worker = '', lease_until = $4
 		WHERE batch_id = $1 AND line = $2 AND worker = $3 AND state = 'running'`, l.BatchID, l.Line, worker, ms(notBefore)); err != nil {
 		return fmt.Errorf("store: requeue line: %w", err)
 	}

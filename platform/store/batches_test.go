@@ -193,6 +193,18 @@ func TestBatchLines(t *testing.T) {
 		if lines[0].State != platform.LineRunning || lines[1].State != platform.LineCancelled {
 			t.Fatalf("lines after cancel: got %s, %s; want running, cancelled", lines[0].State, lines[1].State)
 		}
+		// The running line is sent back by a limit after the cancel: it is
+		// cancelled, not queued, so the batch can end.
+		if err := s.RequeueLine(ctx, lines[0], "w3", now); err != nil {
+			t.Fatal(err)
+		}
+		b, ok, err = s.ClaimFinalize(ctx, "w3", now, now.Add(time.Minute))
+		if err != nil || !ok || b.ID != "batch_2" || b.Final != platform.BatchCancelled {
+			t.Fatalf("finalize the cancelled batch: got %+v, %v, %v", b, ok, err)
+		}
+		if ok, err := s.FinishBatch(ctx, b, "w3", now); err != nil || !ok {
+			t.Fatalf("finish the cancelled batch: %v %v", ok, err)
+		}
 		list, err := s.ListBatches(ctx, platform.BatchQuery{AccountID: "a1", Limit: 10})
 		if err != nil || len(list) != 2 || list[0].ID != "batch_2" {
 			t.Fatalf("list: got %d batches (%v), want 2 newest first", len(list), err)
