@@ -317,9 +317,13 @@ func (r *Runner) finish(c *metered.Call, l platform.BatchLine, body []byte, call
 			// ended: settling it would store a usage row under the line's
 			// id for a call that did not finish, and the re-run's real
 			// usage would then be skipped as a duplicate. Its reservation
-			// goes back with the process's leases; the line's lease runs
-			// out and it runs again.
+			// goes back with the process's leases; the line goes back to
+			// the queue now, for another replica or the next start.
 			r.o.Logger.Warn("batch: line cut by shutdown; it runs again", "batch", l.BatchID, "line", l.Line)
+			r.o.Metrics.lines.WithLabelValues("requeued").Inc()
+			if err := r.o.Store.RequeueLine(context.Background(), l, r.worker, r.o.Now()); err != nil {
+				r.o.Logger.Error("batch: requeue a line cut by shutdown; it runs again when its lease ends", "batch", l.BatchID, "line", l.Line, "err", err)
+			}
 			return
 		}
 		c.Row.HTTPStatus, c.Row.ErrorCode = e.Status(), e.Code

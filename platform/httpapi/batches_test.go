@@ -14,6 +14,7 @@ import (
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/batch"
 	"github.com/glmkit/glmkit/platform/files"
+	"github.com/glmkit/glmkit/platform/limits"
 	"github.com/glmkit/glmkit/platform/metered"
 	"github.com/glmkit/glmkit/zhipuai"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
@@ -33,7 +34,7 @@ func (e *env) withBatches(o *Options, calls *metered.Service) {
 		e.t.Fatal(err)
 	}
 	e.runner = batch.NewRunner(batch.RunnerOptions{Store: e.store, Files: fs, Calls: calls, Workers: 2, PerBatch: 1,
-		Lease: 5 * time.Second, Poll: 20 * time.Millisecond})
+		Lease: 5 * time.Second, Poll: 20 * time.Millisecond, Backoff: 50 * time.Millisecond})
 	e.runner.Start()
 	o.Files, o.Batches, o.BatchWaker = fs, batch.New(e.store, fs, nil), e.runner
 }
@@ -362,5 +363,49 @@ func TestBatchCancel(t *testing.T) {
 	}
 	if done.RequestCounts.Completed != len(out) {
 		t.Errorf("completed: got %d, want %d", done.RequestCounts.Completed, len(out))
+	}
+}
+
+// TestBatchLimitRequeue: a line the key's concurrency limit refuses goes
+// back to the queue and runs later; it does not fail. Two batches run a
+// line each at once against a key allowed one call at a time.
+func TestBatchLimitRequeue(t *testing.T) {
+	lim := limits.New(limits.Config{})
+	e := batchEnv(t, withLimiter(lim))
+	lim.SetKeyRule(e.key.ID, limits.Rule{MaxConcurrent: 1})
+	e.up.Handle(func(*zhipuaitest.Request) zhipuaitest.Reply {
+		return zhipuaitest.Text("ok").WithDelay(100 * time.Millisecond)
+	})
+	ctx := context.Background()
+	c := e.sdk(e.key)
+	var ids []string
+	for b := range 2 {
+		var lines []string
+		for i := range 4 {
+			lines = append(lines, chatLine(fmt.Sprintf("b%d-%d", b, i), "/v4/chat/completions", "glm-4"))
+		}
+		in, err := c.Files.Create(ctx, zhipuai.FileCreateParams{File: strings.NewReader(strings.Join(lines, "\n")), Purpose: "batch"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bt, err := c.Batches.Create(ctx, zhipuai.BatchCreateParams{InputFileID: in.ID, Endpoint: zhipuai.BatchEndpointChat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, bt.ID)
+	}
+	for _, id := range ids {
+		done := waitBatch(t, c, id)
+		if done.Status != "completed" || done.RequestCounts.Completed != 4 || done.RequestCounts.Failed != 0 {
+			t.Fatalf("batch %s: got %s %+v, want 4 completed and none failed", id, done.Status, done.RequestCounts)
+		}
+	}
+	var most int
+	if err := e.store.DB().QueryRow(`SELECT MAX(attempts) FROM batch_lines`).Scan(&most); err != nil || most < 2 {
+		t.Fatalf("claims of the busiest line: got %d (%v), want at least 2 (refused by the limit, then run)", most, err)
+	}
+	var refusals int
+	if err := e.store.DB().QueryRow(`SELECT COUNT(*) FROM request_log WHERE endpoint = 'batch-line' AND error_code <> ''`).Scan(&refusals); err != nil || refusals != 0 {
+		t.Fatalf("failed batch-line rows: got %d (%v), want 0 (a requeued line is not recorded)", refusals, err)
 	}
 }
