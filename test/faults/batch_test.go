@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,19 +290,19 @@ func (s *site) interactiveCharge(t *testing.T, c *zhipuai.Client, chat bool) int
 	}
 }
 
-// batchPercent is the batch price in percent of the interactive one: the
-// server's --batch-price-percent default when it has the flag, else 100
-// (billing charges batch lines like any call).
+// batchPercent is the batch price in percent of the interactive one:
+// the default of glm serve's --batch-price-percent, read from its help.
 func batchPercent(t *testing.T, bin string) int64 {
 	out, err := exec.Command(bin, "serve", "--help").CombinedOutput()
 	if err != nil {
 		t.Fatalf("glm serve --help: %v: %s", err, out)
 	}
-	if !bytes.Contains(out, []byte("--batch-price-percent")) {
-		t.Log("this build has no --batch-price-percent: batch lines are charged the interactive price")
-		return 100
+	m := regexp.MustCompile(`--batch-price-percent int .*\(default (\d+)\)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("glm serve --help names no --batch-price-percent with its default:\n%s", out)
 	}
-	return 50
+	p, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return p
 }
 
 // atPercent reports whether line is percent of interactive, rounded
