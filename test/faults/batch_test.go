@@ -108,8 +108,8 @@ func runBatchKill(t *testing.T, pgdsn string) {
 	for i := range batchEmbedLines {
 		r, ok := outEmbed[fmt.Sprintf("embed-%02d", i)]
 		var er zhipuai.EmbeddingResponse
-		if !ok || r.Response == nil || r.Response.StatusCode != 200 || json.Unmarshal(r.Response.Body, &er) != nil || len(er.Data) != 1 {
-			t.Fatalf("embed-%02d: got %+v, want one 200 reply", i, r)
+		if !ok || r.Response == nil || r.Response.StatusCode != 200 || json.Unmarshal(r.Response.Body, &er) != nil || len(er.Data) != 1 || len(er.Data[0].Embedding) != 1024 {
+			t.Fatalf("embed-%02d: got %+v, want one 200 reply with its 1024 numbers", i, r)
 		}
 	}
 
