@@ -133,7 +133,9 @@ func TestToolCallRoundTrip(t *testing.T) {
 
 func TestUpstreamErrors(t *testing.T) {
 	e := newEnv(t, func(c *proxyConfig, _ *Options, _ *taskOptions) {
-		c.Backends[0].Timeout = router.Duration(300 * time.Millisecond)
+		// Long enough for a prompt reply on a loaded machine, short
+		// enough for the timeout case's minute-long reply to hit it.
+		c.Backends[0].Timeout = router.Duration(2 * time.Second)
 	})
 	t.Run("5xx before first byte", func(t *testing.T) {
 		e.up.Enqueue(zhipuaitest.Error(500, "500", "boom").Times(5))
