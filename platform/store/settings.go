@@ -1,6 +1,6 @@
 package store
 
-// Account settings (migration 0014, docs/console.md §9): the owner's
+// Account settings (migration 0013, docs/console.md §9): the owner's
 // member-key switch, the playground's console key, and the rows a
 // self-service sign-up writes together.
 
