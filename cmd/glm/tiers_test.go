@@ -119,6 +119,10 @@ func TestCachedAndReasoningTokensBilledByTier(t *testing.T) {
 		if r.Rate.Cost(r.Usage()) != r.Amount {
 			t.Errorf("row %s: recomputed %d from the row, row says %d", r.RequestID, r.Rate.Cost(r.Usage()), r.Amount)
 		}
+		full := r.Usage()
+		full.CachedTokens = 0
+		t.Logf("%s: prompt %d (cached %d), completion %d (reasoning %d), calls %d → %d µ¥ (every prompt token at the input price: %d µ¥)",
+			r.Model, r.PromptTokens, r.CachedTokens, r.CompletionTokens, r.ReasoningTokens, r.Calls, r.Amount, r.Rate.Cost(full))
 		if r.Model == "glm-4.7-flash" && (r.ReasoningTokens <= 0 || r.ReasoningTokens > r.CompletionTokens) {
 			t.Errorf("thinking row: got %d reasoning tokens, want 0 < reasoning <= completion %d", r.ReasoningTokens, r.CompletionTokens)
 		}
