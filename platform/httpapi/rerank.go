@@ -35,17 +35,7 @@ func (s *Server) handleTokenizer(x *exchange) {
 		x.callFailed(err)
 		return
 	}
-	now := s.now()
-	if resp.ID == "" {
-		resp.ID = platform.NewID(now)
-	}
-	if resp.Created == 0 {
-		resp.Created = now.Unix()
-	}
-	resp.RequestID = req.RequestID
-	if resp.RequestID == "" {
-		resp.RequestID = resp.ID
-	}
+	resp.ID, resp.Created, resp.RequestID = s.stamp(resp.ID, resp.Created, req.RequestID)
 	resp.Model = req.Model
 	resp.Usage.CompletionTokens = 0
 	resp.Usage.TotalTokens = resp.Usage.PromptTokens
@@ -85,17 +75,7 @@ func (s *Server) handleRerank(x *exchange) {
 		x.callFailed(err)
 		return
 	}
-	now := s.now()
-	if resp.ID == "" {
-		resp.ID = platform.NewID(now)
-	}
-	if resp.Created == 0 {
-		resp.Created = now.Unix()
-	}
-	resp.RequestID = req.RequestID
-	if resp.RequestID == "" {
-		resp.RequestID = resp.ID
-	}
+	resp.ID, resp.Created, resp.RequestID = s.stamp(resp.ID, resp.Created, req.RequestID)
 	resp.Model = req.Model
 	if resp.Results == nil {
 		resp.Results = []zhipuai.RerankResult{}
@@ -103,4 +83,20 @@ func (s *Server) handleRerank(x *exchange) {
 	if writeJSON(x.w, x.id, http.StatusOK, resp) == nil {
 		x.ok(http.StatusOK)
 	}
+}
+
+// stamp fills what a backend's reply may leave out: its id and creation
+// time, and the request id (the client's, else the reply's id).
+func (s *Server) stamp(id string, created int64, requestID string) (string, int64, string) {
+	now := s.now()
+	if id == "" {
+		id = platform.NewID(now)
+	}
+	if created == 0 {
+		created = now.Unix()
+	}
+	if requestID == "" {
+		requestID = id
+	}
+	return id, created, requestID
 }
