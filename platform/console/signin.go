@@ -92,15 +92,9 @@ func (c *Console) signIn(q *req) error {
 		return nil
 	}
 	c.limiter.succeed(email)
-	token := platform.RandomID("", 32)
-	sess := platform.Session{ID: sessionID(token), UserID: u.ID, CSRF: platform.RandomID("", 16),
-		CreatedAt: now.UTC(), ExpiresAt: now.Add(c.o.SessionTTL).UTC()}
-	if err := c.o.Store.CreateSession(q.r.Context(), sess); err != nil {
+	if err := c.startSession(q, u, now); err != nil {
 		return err
 	}
-	http.SetCookie(q.w, &http.Cookie{Name: cookieSession, Value: token, Path: Prefix, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: c.secureCookie(q.r), Expires: sess.ExpiresAt})
-	http.SetCookie(q.w, &http.Cookie{Name: cookiePreCSRF, Value: "", Path: Prefix, MaxAge: -1})
 	c.metrics.signIns.WithLabelValues("ok").Inc()
 	c.log.Info("console: signed in", "email", u.Email, "role", u.Role, "ip", ip)
 	http.Redirect(q.w, q.r, safeNext(q.r.PostFormValue("next")), http.StatusSeeOther)
@@ -260,4 +254,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.signIns, m.errors)
 	}
 	return m
+}
+
+// startSession signs u in: a session row and its cookie.
+func (c *Console) startSession(q *req, u platform.User, now time.Time) error {
+	token := platform.RandomID("", 32)
+	sess := platform.Session{ID: sessionID(token), UserID: u.ID, CSRF: platform.RandomID("", 16),
+		CreatedAt: now.UTC(), ExpiresAt: now.Add(c.o.SessionTTL).UTC()}
+	if err := c.o.Store.CreateSession(q.r.Context(), sess); err != nil {
+		return err
+	}
+	http.SetCookie(q.w, &http.Cookie{Name: cookieSession, Value: token, Path: Prefix, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: c.secureCookie(q.r), Expires: sess.ExpiresAt})
+	http.SetCookie(q.w, &http.Cookie{Name: cookiePreCSRF, Value: "", Path: Prefix, MaxAge: -1})
+	return nil
 }

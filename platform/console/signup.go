@@ -194,20 +194,6 @@ func (c *Console) grantTrial(q *req, acct platform.Account, email string, now ti
 	return err
 }
 
-// startSession signs u in: a session row and its cookie.
-func (c *Console) startSession(q *req, u platform.User, now time.Time) error {
-	token := platform.RandomID("", 32)
-	sess := platform.Session{ID: sessionID(token), UserID: u.ID, CSRF: platform.RandomID("", 16),
-		CreatedAt: now.UTC(), ExpiresAt: now.Add(c.o.SessionTTL).UTC()}
-	if err := c.o.Store.CreateSession(q.r.Context(), sess); err != nil {
-		return err
-	}
-	http.SetCookie(q.w, &http.Cookie{Name: cookieSession, Value: token, Path: Prefix, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: c.secureCookie(q.r), Expires: sess.ExpiresAt})
-	http.SetCookie(q.w, &http.Cookie{Name: cookiePreCSRF, Value: "", Path: Prefix, MaxAge: -1})
-	return nil
-}
-
 func domainAllowed(email string, domains []string) bool {
 	if len(domains) == 0 {
 		return true
