@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/glmkit/glmkit/zhipuai"
 )
 
 // Error is the one server-side error type. Code is a V4 numeric code; the
@@ -124,4 +126,29 @@ func StatusOf(code string) int {
 		return s
 	}
 	return http.StatusInternalServerError
+}
+
+// ValidationErr answers the request validator's refusal (a
+// *zhipuai.ValidationError) with the V4 code of its kind; the message names
+// the field, spelled by name (nil: as the validator names it), and the
+// reason, nothing else. Any other error is a bare "invalid request".
+func ValidationErr(err error, name func(string) string) *Error {
+	var ve *zhipuai.ValidationError
+	if !errors.As(err, &ve) {
+		return Errorf(CodeBadParams, "invalid request")
+	}
+	code := CodeInvalidField
+	switch ve.Kind {
+	case zhipuai.MissingField:
+		code = CodeMissingField
+	case zhipuai.ExclusiveFields:
+		code = CodeExclusiveFields
+	case zhipuai.MalformedRequest:
+		code = CodeBadParams
+	}
+	field := ve.Field
+	if name != nil {
+		field = name(field)
+	}
+	return Errorf(code, "%s: %s", field, ve.Reason)
 }

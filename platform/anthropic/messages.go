@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/glmkit/glmkit/platform"
@@ -108,19 +107,4 @@ func (s *Server) prepare(req *MessagesRequest, fit bool) (*zhipuai.ChatCompletio
 
 // validationError answers the V4 validator's refusal with its code and
 // the Anthropic name of the field.
-func validationError(err error) error {
-	var ve *zhipuai.ValidationError
-	if !errors.As(err, &ve) {
-		return platform.Errorf(platform.CodeBadParams, "invalid request")
-	}
-	code := platform.CodeInvalidField
-	switch ve.Kind {
-	case zhipuai.MissingField:
-		code = platform.CodeMissingField
-	case zhipuai.ExclusiveFields:
-		code = platform.CodeExclusiveFields
-	case zhipuai.MalformedRequest:
-		code = platform.CodeBadParams
-	}
-	return platform.Errorf(code, "%s: %s", FieldName(ve.Field), ve.Reason)
-}
+func validationError(err error) error { return platform.ValidationErr(err, FieldName) }

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -83,23 +82,8 @@ func (s *Server) validateChat(req *zhipuai.ChatCompletionRequest) (platform.Mode
 }
 
 // validationError answers a *zhipuai.ValidationError with the V4 code of
-// its kind; the message names the field and the reason, nothing else.
-func validationError(err error) error {
-	var ve *zhipuai.ValidationError
-	if !errors.As(err, &ve) {
-		return platform.Errorf(platform.CodeBadParams, "invalid request")
-	}
-	code := platform.CodeInvalidField
-	switch ve.Kind {
-	case zhipuai.MissingField:
-		code = platform.CodeMissingField
-	case zhipuai.ExclusiveFields:
-		code = platform.CodeExclusiveFields
-	case zhipuai.MalformedRequest:
-		code = platform.CodeBadParams
-	}
-	return platform.Errorf(code, "%s: %s", ve.Field, ve.Reason)
-}
+// its kind (platform.ValidationErr).
+func validationError(err error) error { return platform.ValidationErr(err, nil) }
 
 // checkContext is the 1261 check: the prompt estimate plus the asked
 // max_tokens must fit the model's context.
