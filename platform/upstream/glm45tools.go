@@ -3,12 +3,9 @@ package upstream
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"regexp"
 	"strings"
-	"time"
 
-	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -150,17 +147,7 @@ func (p *textToolParser) apply(out *zhipuai.ChatCompletion) {
 		if !ok {
 			continue
 		}
-		prefix := "call_" + platform.NewID(time.Now())
-		for k, gc := range calls {
-			c.Message.ToolCalls = append(c.Message.ToolCalls, zhipuai.ToolCall{
-				ID: fmt.Sprintf("%s_%d", prefix, k), Type: zhipuai.ToolTypeFunction, Index: zhipuai.Ptr(k),
-				Function: zhipuai.FunctionCall{Name: gc.Name, Arguments: gc.Arguments},
-			})
-		}
-		c.Message.Content = head
-		if c.FinishReason == zhipuai.FinishStop || c.FinishReason == "" {
-			c.FinishReason = zhipuai.FinishToolCalls
-		}
+		setTextCalls(c, calls, head)
 	}
 }
 

@@ -248,17 +248,24 @@ func applyGLM4Calls(out *zhipuai.ChatCompletion, names []string) {
 		if !ok {
 			continue
 		}
-		prefix := "call_" + platform.NewID(time.Now())
-		for k, gc := range calls {
-			c.Message.ToolCalls = append(c.Message.ToolCalls, zhipuai.ToolCall{
-				ID: fmt.Sprintf("%s_%d", prefix, k), Type: zhipuai.ToolTypeFunction, Index: zhipuai.Ptr(k),
-				Function: zhipuai.FunctionCall{Name: gc.Name, Arguments: gc.Arguments},
-			})
-		}
-		c.Message.Content = ""
-		if c.FinishReason == zhipuai.FinishStop || c.FinishReason == "" {
-			c.FinishReason = zhipuai.FinishToolCalls
-		}
+		setTextCalls(c, calls, "")
+	}
+}
+
+// setTextCalls puts the calls parsed from a sync choice's text in its
+// place: V4 tool calls, content what text stays (before the calls), and
+// finish_reason tool_calls where the engine said stop.
+func setTextCalls(c *zhipuai.Choice, calls []glm4Call, content string) {
+	prefix := "call_" + platform.NewID(time.Now())
+	for k, gc := range calls {
+		c.Message.ToolCalls = append(c.Message.ToolCalls, zhipuai.ToolCall{
+			ID: fmt.Sprintf("%s_%d", prefix, k), Type: zhipuai.ToolTypeFunction, Index: zhipuai.Ptr(k),
+			Function: zhipuai.FunctionCall{Name: gc.Name, Arguments: gc.Arguments},
+		})
+	}
+	c.Message.Content = content
+	if c.FinishReason == zhipuai.FinishStop || c.FinishReason == "" {
+		c.FinishReason = zhipuai.FinishToolCalls
 	}
 }
 
