@@ -198,6 +198,8 @@ func openSQLite(ctx context.Context, dsn string) (*sql.DB, error) {
 type DB struct {
 	SQL     *sql.DB
 	Dialect Dialect
+
+	stmts stmtCache // batch statements prepared once (stmts.go)
 }
 
 // OpenDB connects to dsn (a SQLite file path, or a postgres:// URL) and

@@ -138,7 +138,7 @@ func TestRequestLogDaysFollowInserts(t *testing.T) {
 			r.Model, r.HTTPStatus, r.ErrorCode, r.Charge.Amount = "glm-4-plus", 200, "", 99_000+int64(len(repl))
 			repl = append(repl, r)
 		}
-		if err := s.h.Tx(ctx, func(tx *sql.Tx) error { return InsertRequestLogsTx(ctx, tx, s.dialect, repl, true) }); err != nil {
+		if err := s.h.Tx(ctx, func(tx *sql.Tx) error { return InsertRequestLogsTx(ctx, s.h, tx, repl, true) }); err != nil {
 			t.Fatal(err)
 		}
 		if got := countRows(t, s, "request_log"); got != n+1 {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/glmkit/glmkit/platform"
 )
@@ -26,7 +27,7 @@ func (s *SQL) InsertRequestLogs(ctx context.Context, rows []platform.RequestLog)
 		return fmt.Errorf("store: insert request log: %w", err)
 	}
 	defer tx.Rollback()
-	if err := InsertRequestLogsTx(ctx, tx, s.dialect, rows, false); err != nil {
+	if err := InsertRequestLogsTx(ctx, s.h, tx, rows, false); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -35,35 +36,60 @@ func (s *SQL) InsertRequestLogs(ctx context.Context, rows []platform.RequestLog)
 	return nil
 }
 
-// InsertRequestLogsTx writes rows inside tx and adds the rows it really
-// inserted to their days (request_log_daily) in the same transaction, so
-// a day counts every stored row once (docs/design.md §3 "Request-log
-// days"). The billing flush calls it in the transaction that writes the
-// rows' usage rows, so a charged request has its row or neither is stored
-// (docs/design.md §3 "Crash consistency"). An id already stored is
-// skipped (its day already counts it), or, with replace, overwritten: a
-// call's own row, written with its usage row, replaces the row a task's
-// failure left when its lease ran out while the call was still running,
-// so a row's charge is always its usage row's. The replaced row is taken
-// out of its day and the new one added.
-func InsertRequestLogsTx(ctx context.Context, tx *sql.Tx, d Dialect, rows []platform.RequestLog, replace bool) error {
+// logChunk bounds the rows of one request-log INSERT (20 parameters a
+// row); a power of two, so a batch uses few statement texts (stmts.go).
+const logChunk = 64
+
+// InsertRequestLogsTx writes rows inside tx, a transaction of h's pool,
+// and adds the rows it really inserted to their days (request_log_daily)
+// in the same transaction, so a day counts every stored row once
+// (docs/design.md §3 "Request-log days"). The billing flush calls it in
+// the transaction that writes the rows' usage rows, so a charged request
+// has its row or neither is stored (docs/design.md §3 "Crash
+// consistency"). An id already stored is skipped (its day already counts
+// it), or, with replace, overwritten: a call's own row, written with its
+// usage row, replaces the row a task's failure left when its lease ran
+// out while the call was still running, so a row's charge is always its
+// usage row's. The replaced row is taken out of its day and the new one
+// added.
+func InsertRequestLogsTx(ctx context.Context, h *DB, tx *sql.Tx, rows []platform.RequestLog, replace bool) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	// One prepared statement executed per row: SQLite parses it once per
-	// batch. (A multi-row VALUES list was tried first: SQLite resolves $N
-	// names by linear search, so a 950-parameter statement cost more to
-	// parse than the rows cost to insert.)
-	stmt, err := tx.PrepareContext(ctx, "INSERT INTO request_log ("+logColumns+") VALUES ("+
-		d.Placeholders(1, logColumnCount)+") ON CONFLICT (id) DO NOTHING")
-	if err != nil {
-		return fmt.Errorf("store: insert request log: %w", err)
-	}
-	defer stmt.Close()
 	days := logDays{}
-	for i := range rows {
-		if err := insertLogRow(ctx, tx, stmt, &rows[i], replace, days); err != nil {
+	var skipped []int // rows whose id was already stored, in batch order
+	for i := 0; i < len(rows); {
+		chunk := rows[i : i+ChunkRows(len(rows)-i, logChunk)]
+		ids, err := insertLogChunk(ctx, h, tx, chunk)
+		if err != nil {
 			return fmt.Errorf("store: insert request log: %w", err)
+		}
+		for j := range chunk {
+			r := &chunk[j]
+			// RETURNING names each stored row once; a second row with
+			// the same id in the batch was not stored.
+			if ids[r.ID] {
+				delete(ids, r.ID)
+				days.add(rowDay(r), 1)
+				continue
+			}
+			skipped = append(skipped, i+j)
+		}
+		i += len(chunk)
+	}
+	if replace && len(skipped) > 0 {
+		// Rare (a task failed while its call still ran): one row at a
+		// time, in batch order, as if each had been inserted alone.
+		stmt, err := tx.PrepareContext(ctx, "INSERT INTO request_log ("+logColumns+") VALUES ("+
+			h.Dialect.Placeholders(1, logColumnCount)+") ON CONFLICT (id) DO NOTHING")
+		if err != nil {
+			return fmt.Errorf("store: insert request log: %w", err)
+		}
+		defer stmt.Close()
+		for _, i := range skipped {
+			if err := insertLogRow(ctx, tx, stmt, &rows[i], days); err != nil {
+				return fmt.Errorf("store: insert request log: %w", err)
+			}
 		}
 	}
 	// The days last, in key order, after every row lock this insert takes.
@@ -73,34 +99,52 @@ func InsertRequestLogsTx(ctx context.Context, tx *sql.Tx, d Dialect, rows []plat
 	return nil
 }
 
+// insertLogChunk inserts rows in one statement and returns the ids it
+// stored: ON CONFLICT DO NOTHING skips an id already stored, and
+// RETURNING names only the rows that were new. One multi-row statement
+// instead of one per row: the per-statement work (binding through
+// database/sql, a VDBE run) was most of a row's cost.
+func insertLogChunk(ctx context.Context, h *DB, tx *sql.Tx, rows []platform.RequestLog) (map[string]bool, error) {
+	var b strings.Builder
+	b.WriteString("INSERT INTO request_log (" + logColumns + ") VALUES ")
+	args := make([]any, 0, len(rows)*logColumnCount)
+	for j := range rows {
+		r := &rows[j]
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + h.Dialect.Placeholders(j*logColumnCount+1, logColumnCount) + ")")
+		args = append(args, r.ID, r.RequestID, ms(r.CreatedAt), r.AccountID, r.KeyID, r.Model, r.Endpoint,
+			b2i(r.Stream), r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Usage.TotalTokens, r.Usage.Images,
+			b2i(r.Estimated), r.LatencyMS, r.HTTPStatus, r.ErrorCode, r.Backend, r.Charge.Amount, r.Charge.PaidBy, r.ErrorDetail)
+	}
+	b.WriteString(" ON CONFLICT (id) DO NOTHING RETURNING id")
+	q, err := h.BatchQuery(ctx, tx, b.String(), args)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	ids := make(map[string]bool, len(rows))
+	for q.Next() {
+		var id string
+		if err := q.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids[id] = true
+	}
+	return ids, q.Err()
+}
+
 // replaceTries bounds the delete-and-insert of a replaced row: another
 // transaction can store the id again between the two only while its own
 // insert was in flight, so a second try succeeds.
 const replaceTries = 3
 
-// insertLogRow inserts r and adds it to days when the insert stored it.
-// ON CONFLICT DO NOTHING reports 0 rows for an id already stored; with
-// replace, that row is deleted — its values, returned by the DELETE, taken
-// out of days — and the insert tried again.
-func insertLogRow(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, r *platform.RequestLog, replace bool, days logDays) error {
+// insertLogRow stores r in place of the row its id already has: that row
+// is deleted — its values, returned by the DELETE, taken out of days —
+// and r inserted and added to days.
+func insertLogRow(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, r *platform.RequestLog, days logDays) error {
 	for try := 0; try < replaceTries; try++ {
-		res, err := stmt.ExecContext(ctx, r.ID, r.RequestID, ms(r.CreatedAt), r.AccountID, r.KeyID, r.Model, r.Endpoint,
-			b2i(r.Stream), r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Usage.TotalTokens, r.Usage.Images,
-			b2i(r.Estimated), r.LatencyMS, r.HTTPStatus, r.ErrorCode, r.Backend, r.Charge.Amount, r.Charge.PaidBy, r.ErrorDetail)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 1 {
-			days.add(rowDay(r), 1)
-			return nil
-		}
-		if !replace {
-			return nil
-		}
 		old, err := tx.QueryContext(ctx, `DELETE FROM request_log WHERE id = $1 RETURNING `+dayRowColumns, r.ID)
 		if err != nil {
 			return err
@@ -118,6 +162,20 @@ func insertLogRow(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, r *platform.R
 		}
 		if err := old.Err(); err != nil {
 			return err
+		}
+		res, err := stmt.ExecContext(ctx, r.ID, r.RequestID, ms(r.CreatedAt), r.AccountID, r.KeyID, r.Model, r.Endpoint,
+			b2i(r.Stream), r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Usage.TotalTokens, r.Usage.Images,
+			b2i(r.Estimated), r.LatencyMS, r.HTTPStatus, r.ErrorCode, r.Backend, r.Charge.Amount, r.Charge.PaidBy, r.ErrorDetail)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			days.add(rowDay(r), 1)
+			return nil
 		}
 	}
 	return fmt.Errorf("row %s: stored again by another writer %d times", r.ID, replaceTries)

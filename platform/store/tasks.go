@@ -184,7 +184,7 @@ func (s *SQL) failTasks(ctx context.Context, where string, now time.Time, code, 
 			return err
 		}
 		q.Close()
-		return InsertRequestLogsTx(ctx, tx, s.dialect, rows, false)
+		return InsertRequestLogsTx(ctx, s.h, tx, rows, false)
 	})
 	return len(rows), err
 }

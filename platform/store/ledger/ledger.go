@@ -19,8 +19,7 @@ import (
 // transactions run on the same pool through store.DB.Tx, which retries
 // transient conflicts.
 type DB struct {
-	db    *store.DB
-	stmts stmtCache // the batch inserts' statements (stmts.go)
+	db *store.DB
 }
 
 var (
@@ -34,7 +33,7 @@ func New(db *store.DB) *DB { return &DB{db: db} }
 // Tx implements billing.Ledger.
 func (l *DB) Tx(ctx context.Context, fn func(billing.LedgerTx) error) error {
 	return l.db.Tx(ctx, func(tx *sql.Tx) error {
-		return fn(&txn{tx: tx, dialect: l.db.Dialect, forUpdate: l.db.Dialect.ForUpdate, db: l.db.SQL, stmts: &l.stmts})
+		return fn(&txn{tx: tx, dialect: l.db.Dialect, forUpdate: l.db.Dialect.ForUpdate, h: l.db})
 	})
 }
 
@@ -44,8 +43,7 @@ type txn struct {
 	dialect store.Dialect
 	// forUpdate is appended to the SELECTs that lock what they read.
 	forUpdate string
-	db        *sql.DB    // where the batch statements are prepared
-	stmts     *stmtCache // and kept
+	h         *store.DB // the handle: its pool prepares the batch statements (stmts.go)
 }
 
 // ms is the storage form of a time: Unix milliseconds in a BIGINT, the one

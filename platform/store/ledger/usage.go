@@ -104,7 +104,7 @@ func (t *txn) InsertUsageParts(ctx context.Context, parts []billing.UsagePart) e
 // a usage batch, in its transaction; each replaces a row its id already
 // has, so the row's charge is the usage row's.
 func (t *txn) InsertRequestLogs(ctx context.Context, rows []platform.RequestLog) error {
-	return store.InsertRequestLogsTx(ctx, t.tx, t.dialect, rows, true)
+	return store.InsertRequestLogsTx(ctx, t.h, t.tx, rows, true)
 }
 
 // Usage implements billing.Ledger.

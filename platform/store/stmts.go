@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// Batch statements: texts that repeat, prepared once per pool.
+//
+// Batched rows (usage rows, their parts, request-log rows) are written as
+// multi-row INSERTs whose row counts are a few powers of two (ChunkRows),
+// so each table has a handful of distinct texts (docs/design.md §6).
+// Parsing such a statement is dear on SQLite (a 100-row INSERT's parse
+// was a fifth of its rows' CPU), so on SQLite each text is prepared once
+// on the pool and bound to a transaction with Tx.StmtContext
+// (database/sql keeps the statement per connection). PostgreSQL's driver
+// keeps a prepared statement per connection and text on its own, and
+// preparing outside the transaction there could wait for a connection of
+// its capped pool, so there the transaction runs the text directly.
+
+// ChunkRows is how many of n remaining rows the next INSERT carries: the
+// largest power of two ≤ min(n, max), max a power of two.
+func ChunkRows(n, max int) int {
+	c := max
+	for c > n {
+		c >>= 1
+	}
+	return c
+}
+
+// stmtCache holds a pool's prepared batch statements, keyed by text; the
+// texts are few (ChunkRows), so it is never pruned.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// stmt returns q prepared on db, preparing it on first use. A statement
+// that fails to prepare is not kept: the caller's error path runs, and
+// the next batch tries again.
+func (c *stmtCache) stmt(ctx context.Context, db *sql.DB, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.m[q]; ok {
+		return s, nil
+	}
+	s, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[q] = s
+	return s, nil
+}
+
+// BatchQuery runs a batch statement with RETURNING in tx, a transaction
+// of db's pool: on SQLite prepared once (see above).
+func (db *DB) BatchQuery(ctx context.Context, tx *sql.Tx, q string, args []any) (*sql.Rows, error) {
+	if db.Dialect.Name != SQLite.Name {
+		return tx.QueryContext(ctx, q, args...)
+	}
+	s, err := db.stmts.stmt(ctx, db.SQL, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+}
+
+// BatchExec is BatchQuery for a statement without RETURNING.
+func (db *DB) BatchExec(ctx context.Context, tx *sql.Tx, q string, args []any) error {
+	if db.Dialect.Name != SQLite.Name {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	}
+	s, err := db.stmts.stmt(ctx, db.SQL, q)
+	if err != nil {
+		return err
+	}
+	_, err = tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+	return err
+}
