@@ -153,9 +153,11 @@ type LedgerTx interface {
 	ChargeOrphan(ctx context.Context, id string, spent, uncollected int64) error
 
 	// InsertUsage stores usage rows, skipping any whose request id is
-	// already stored, and returns the request ids it inserted.
+	// already stored, and returns the request ids it inserted. A row
+	// with one part (UsageRecord.OnePart) stores it with the row.
 	InsertUsage(ctx context.Context, recs []*UsageRecord) (inserted []string, err error)
-	// InsertUsageParts stores the parts of inserted usage rows.
+	// InsertUsageParts stores the parts of inserted usage rows that have
+	// more than one.
 	InsertUsageParts(ctx context.Context, parts []UsagePart) error
 	// AgedUsage locks and returns up to limit usage rows created before
 	// `before` and after the cursor, oldest first, with their parts and

@@ -38,6 +38,17 @@ type UsageRecord struct {
 	log *platform.RequestLog
 }
 
+// OnePart is the row's only part, when it has exactly one: the ledger
+// stores such a part in the usage row itself, not as a parts row
+// (migration 0014; docs/design.md §6), so most requests write one row,
+// not two. Rows with no part or several keep theirs as parts rows.
+func (r *UsageRecord) OnePart() (Part, bool) {
+	if len(r.Parts) != 1 {
+		return Part{}, false
+	}
+	return r.Parts[0], true
+}
+
 // Price classes of a usage row.
 const (
 	ClassStandard = "standard"

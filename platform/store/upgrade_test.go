@@ -123,7 +123,7 @@ func checkUpgraded(t *testing.T, dsn string) {
 	s2.Close()
 
 	versions := column(t, s, `SELECT version FROM schema_migrations ORDER BY version`)
-	if got, want := strings.Join(versions, ","), "0001_init,0002_billing,0003_billing_limits,0004_billing_migrations,0005_request_log_daily,0006_billing_usage_daily,0007_audit_log,0008_users,0009_request_log_error_detail,0010_billing_tiers,0011_request_log_day,0012_files_batches,0013_account_settings"; got != want {
+	if got, want := strings.Join(versions, ","), "0001_init,0002_billing,0003_billing_limits,0004_billing_migrations,0005_request_log_daily,0006_billing_usage_daily,0007_audit_log,0008_users,0009_request_log_error_detail,0010_billing_tiers,0011_request_log_day,0012_files_batches,0013_account_settings,0014_billing_usage_one_part"; got != want {
 		t.Fatalf("got migrations %s, want %s", got, want)
 	}
 

@@ -73,19 +73,29 @@ func (t *txn) AgedUsage(ctx context.Context, before time.Time, after billing.Usa
 // states and their packages' accounts.
 func (t *txn) agedParts(ctx context.Context, ids []string, idx map[string]int, out *billing.AgedUsage) error {
 	in, args := t.inList(1, ids)
-	rows, err := t.tx.QueryContext(ctx, `SELECT p.request_id, p.source, p.lease_id, p.tokens, p.micros, l.state, k.account_id
+	in2, args2 := t.inList(len(ids)+1, ids) // the list again: SQLite's ?s do not repeat
+	args = append(args, args2...)
+	// Parts rows, and the one parts stored with their rows (migration
+	// 0014); a row has one or the other, never both.
+	rows, err := t.tx.QueryContext(ctx, `SELECT p.request_id, p.seq, p.source, p.lease_id, p.tokens, p.micros, l.state, k.account_id
 		FROM billing_usage_parts p LEFT JOIN billing_leases l ON l.id = p.lease_id LEFT JOIN billing_packages k ON k.id = p.source
-		WHERE p.request_id IN (`+in+`) ORDER BY p.request_id, p.seq`, args...)
+		WHERE p.request_id IN (`+in+`)
+		UNION ALL
+		SELECT u.request_id, 0, u.part_source, u.part_lease_id, u.part_tokens, u.part_micros, l.state, k.account_id
+		FROM billing_usage u LEFT JOIN billing_leases l ON l.id = u.part_lease_id LEFT JOIN billing_packages k ON k.id = u.part_source
+		WHERE u.request_id IN (`+in2+`) AND u.part_source <> ''
+		ORDER BY 1, 2`, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id string
+		var seq int
 		var p billing.Part
 		var m int64
 		var state, pkgAcct sql.NullString
-		if err := rows.Scan(&id, &p.Source, &p.LeaseID, &p.Tokens, &m, &state, &pkgAcct); err != nil {
+		if err := rows.Scan(&id, &seq, &p.Source, &p.LeaseID, &p.Tokens, &m, &state, &pkgAcct); err != nil {
 			return err
 		}
 		p.Micros = billing.Micros(m)

@@ -36,6 +36,8 @@ func (l *DB) Snapshot(ctx context.Context, account string) (*billing.LedgerSnaps
 		{"leases", `SELECT id, account_id, source, granted, spent, uncollected, state, returned FROM billing_leases` + where, s.lease},
 		{"usage", `SELECT request_id, account_id, amount_micros, discount_micros, cash_micros, shortfall_micros, package_tokens FROM billing_usage` + where, s.usage},
 		{"usage parts", parts, s.part},
+		// A row's one part stored with the row (migration 0014).
+		{"usage one parts", `SELECT request_id, ` + onePartColumns + ` FROM billing_usage` + andWhere(where, "part_source <> ''"), s.part},
 	}
 	for _, st := range steps {
 		if err := scanAll(ctx, tx, st.q, args, st.scan); err != nil {

@@ -15,7 +15,7 @@ import (
 // Usage rows and the parts that paid for them.
 
 const (
-	usageCols = 25 // columns of a billing_usage row
+	usageCols = 29 // columns of a billing_usage row as inserted (one part's included)
 	partCols  = 6  // columns of a billing_usage_parts row
 	// usageChunk and partChunk bound the rows of one INSERT, keeping its
 	// bound parameters well under either engine's limit; powers of two,
@@ -32,7 +32,7 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 		part := recs[i : i+chunkRows(len(recs)-i, usageChunk)]
 		i += len(part)
 		var b strings.Builder
-		b.WriteString(`INSERT INTO billing_usage (` + usageColumns + `) VALUES `)
+		b.WriteString(`INSERT INTO billing_usage (` + usageColumns + `, ` + onePartColumns + `) VALUES `)
 		args := make([]any, 0, len(part)*usageCols)
 		for j, r := range part {
 			if j > 0 {
@@ -43,10 +43,12 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 			if r.Estimated {
 				est = 1
 			}
+			one, _ := r.OnePart() // zero (source "") when the parts are parts rows
 			args = append(args, r.RequestID, r.AccountID, r.KeyID, r.Model, r.PromptTokens, r.CompletionTokens, r.Images,
 				r.PackageTokens, int64(r.Amount), int64(r.Discount), int64(r.Cash), int64(r.Shortfall), r.Outcome, est,
 				ms(r.ReservedAt), ms(r.CreatedAt), r.CachedTokens, r.ReasoningTokens, r.Calls, r.Class,
-				int64(r.Rate.Input), int64(r.Rate.Cached()), int64(r.Rate.Output), int64(r.Rate.PerCall), int64(r.Rate.Image))
+				int64(r.Rate.Input), int64(r.Rate.Cached()), int64(r.Rate.Output), int64(r.Rate.PerCall), int64(r.Rate.Image),
+				one.Source, one.LeaseID, one.Tokens, int64(one.Micros))
 		}
 		b.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
 		ids, err := t.insertReturning(ctx, b.String(), args)
@@ -120,12 +122,17 @@ func (l *DB) Usage(ctx context.Context, f billing.UsageFilter) ([]billing.UsageR
 	if !f.WithParts || len(out) == 0 {
 		return out, nil
 	}
-	pq := `SELECT p.request_id, p.source, p.lease_id, p.tokens, p.micros FROM billing_usage_parts p JOIN billing_usage u ON u.request_id = p.request_id WHERE 1 = 1`
+	// Parts rows, and the one parts stored with their rows (migration
+	// 0014); a row has one or the other, never both.
+	pq := `SELECT p.request_id, p.seq, p.source, p.lease_id, p.tokens, p.micros FROM billing_usage_parts p JOIN billing_usage u ON u.request_id = p.request_id WHERE 1 = 1`
+	oq := ` UNION ALL SELECT request_id, 0, ` + onePartColumns + ` FROM billing_usage WHERE part_source <> ''`
 	var pargs []any
 	if f.AccountID != "" {
-		pq += ` AND u.account_id = ` + store.Arg(&pargs, f.AccountID)
+		a := store.Arg(&pargs, f.AccountID)
+		pq += ` AND u.account_id = ` + a
+		oq += ` AND account_id = ` + a
 	}
-	pq += ` ORDER BY p.request_id, p.seq`
+	pq += oq + ` ORDER BY 1, 2`
 	prow, err := l.db.SQL.QueryContext(ctx, pq, pargs...)
 	if err != nil {
 		return nil, fmt.Errorf("billing: usage parts: %w", err)
@@ -133,9 +140,10 @@ func (l *DB) Usage(ctx context.Context, f billing.UsageFilter) ([]billing.UsageR
 	defer prow.Close()
 	for prow.Next() {
 		var id string
+		var seq int
 		var p billing.Part
 		var m int64
-		if err := prow.Scan(&id, &p.Source, &p.LeaseID, &p.Tokens, &m); err != nil {
+		if err := prow.Scan(&id, &seq, &p.Source, &p.LeaseID, &p.Tokens, &m); err != nil {
 			return nil, fmt.Errorf("billing: usage parts: %w", err)
 		}
 		p.Micros = billing.Micros(m)
@@ -196,6 +204,11 @@ func usageRows(ctx context.Context, db querier, f billing.UsageFilter) ([]billin
 	}
 	return out, nil
 }
+
+// onePartColumns hold a row's part when it has exactly one
+// (billing.UsageRecord.OnePart; migration 0014): part_source is ” when
+// the row's parts are billing_usage_parts rows.
+const onePartColumns = `part_source, part_lease_id, part_tokens, part_micros`
 
 // usageColumns are the columns scanUsage reads, in its order.
 const usageColumns = `request_id, account_id, key_id, model, prompt_tokens, completion_tokens, images, package_tokens, amount_micros, discount_micros, cash_micros, shortfall_micros, outcome, estimated, reserved_at, created_at, cached_tokens, reasoning_tokens, calls, price_class, price_input_micros, price_cached_micros, price_output_micros, price_call_micros, price_image_micros`
