@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/glmkit/glmkit/platform"
 )
@@ -105,21 +104,15 @@ func InsertRequestLogsTx(ctx context.Context, h *DB, tx *sql.Tx, rows []platform
 // instead of one per row: the per-statement work (binding through
 // database/sql, a VDBE run) was most of a row's cost.
 func insertLogChunk(ctx context.Context, h *DB, tx *sql.Tx, rows []platform.RequestLog) (map[string]bool, error) {
-	var b strings.Builder
-	b.WriteString("INSERT INTO request_log (" + logColumns + ") VALUES ")
 	args := make([]any, 0, len(rows)*logColumnCount)
 	for j := range rows {
 		r := &rows[j]
-		if j > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(" + h.Dialect.Placeholders(j*logColumnCount+1, logColumnCount) + ")")
 		args = append(args, r.ID, r.RequestID, ms(r.CreatedAt), r.AccountID, r.KeyID, r.Model, r.Endpoint,
 			b2i(r.Stream), r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Usage.TotalTokens, r.Usage.Images,
 			b2i(r.Estimated), r.LatencyMS, r.HTTPStatus, r.ErrorCode, r.Backend, r.Charge.Amount, r.Charge.PaidBy, r.ErrorDetail)
 	}
-	b.WriteString(" ON CONFLICT (id) DO NOTHING RETURNING id")
-	q, err := h.BatchQuery(ctx, tx, b.String(), args)
+	q, err := h.BatchQuery(ctx, tx, "INSERT INTO request_log ("+logColumns+") VALUES "+
+		h.Dialect.Values(len(rows), logColumnCount)+" ON CONFLICT (id) DO NOTHING RETURNING id", args)
 	if err != nil {
 		return nil, err
 	}

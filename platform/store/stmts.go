@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync"
 )
 
@@ -81,4 +82,33 @@ func (db *DB) BatchExec(ctx context.Context, tx *sql.Tx, q string, args []any) e
 	}
 	_, err = tx.StmtContext(ctx, s).ExecContext(ctx, args...)
 	return err
+}
+
+// valuesKey names one VALUES list: rows tuples of cols placeholders.
+type valuesKey struct {
+	dialect    string
+	rows, cols int
+}
+
+// valuesLists holds the VALUES lists made so far: a batch insert's text
+// repeats (ChunkRows), so its list is made once, not per batch.
+var valuesLists sync.Map // valuesKey → string
+
+// Values returns "(…), (…)": rows tuples of cols placeholders numbered
+// from $1 (or SQLite's ?s), for a multi-row INSERT whose arguments are the
+// rows' columns in order.
+func (d Dialect) Values(rows, cols int) string {
+	k := valuesKey{d.Name, rows, cols}
+	if v, ok := valuesLists.Load(k); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	for j := 0; j < rows; j++ {
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + d.Placeholders(j*cols+1, cols) + ")")
+	}
+	v, _ := valuesLists.LoadOrStore(k, b.String())
+	return v.(string)
 }

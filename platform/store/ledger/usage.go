@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/billing"
@@ -31,14 +30,8 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 	for i := 0; i < len(recs); {
 		part := recs[i : i+chunkRows(len(recs)-i, usageChunk)]
 		i += len(part)
-		var b strings.Builder
-		b.WriteString(`INSERT INTO billing_usage (` + usageColumns + `, ` + onePartColumns + `) VALUES `)
 		args := make([]any, 0, len(part)*usageCols)
-		for j, r := range part {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(" + t.dialect.Placeholders(j*usageCols+1, usageCols) + ")")
+		for _, r := range part {
 			est := 0
 			if r.Estimated {
 				est = 1
@@ -50,8 +43,8 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 				int64(r.Rate.Input), int64(r.Rate.Cached()), int64(r.Rate.Output), int64(r.Rate.PerCall), int64(r.Rate.Image),
 				one.Source, one.LeaseID, one.Tokens, int64(one.Micros))
 		}
-		b.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
-		ids, err := t.insertReturning(ctx, b.String(), args)
+		ids, err := t.insertReturning(ctx, `INSERT INTO billing_usage (`+usageColumns+`, `+onePartColumns+`) VALUES `+
+			t.dialect.Values(len(part), usageCols)+` ON CONFLICT (request_id) DO NOTHING RETURNING request_id`, args)
 		if err != nil {
 			return nil, err
 		}
@@ -85,17 +78,12 @@ func (t *txn) InsertUsageParts(ctx context.Context, parts []billing.UsagePart) e
 	for i := 0; i < len(parts); {
 		chunk := parts[i : i+chunkRows(len(parts)-i, partChunk)]
 		i += len(chunk)
-		var b strings.Builder
-		b.WriteString(`INSERT INTO billing_usage_parts (request_id, seq, source, lease_id, tokens, micros) VALUES `)
 		args := make([]any, 0, len(chunk)*partCols)
-		for j, p := range chunk {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(" + t.dialect.Placeholders(j*partCols+1, partCols) + ")")
+		for _, p := range chunk {
 			args = append(args, p.RequestID, p.Seq, p.Source, p.LeaseID, p.Tokens, int64(p.Micros))
 		}
-		if err := t.batchExec(ctx, b.String(), args); err != nil {
+		q := `INSERT INTO billing_usage_parts (request_id, seq, source, lease_id, tokens, micros) VALUES ` + t.dialect.Values(len(chunk), partCols)
+		if err := t.batchExec(ctx, q, args); err != nil {
 			return fmt.Errorf("billing: insert usage parts: %w", err)
 		}
 	}
