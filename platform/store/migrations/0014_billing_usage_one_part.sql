@@ -5,7 +5,10 @@
 -- row's parts (none, or more than one) are in billing_usage_parts; a row
 -- never has both. Rows stored before this migration keep their parts in
 -- billing_usage_parts, so nothing is moved. Every reader of parts (usage
--- listings, the audit, retention's roll-up) reads both places.
+-- listings, the audit, retention's roll-up) reads both places. The
+-- previous release reads only parts rows, so it would see rows written
+-- after this migration as paid by nothing: replicas are stopped before the
+-- upgrade, as for every migration that changes a write path.
 
 ALTER TABLE billing_usage ADD COLUMN part_source TEXT NOT NULL DEFAULT '';
 ALTER TABLE billing_usage ADD COLUMN part_lease_id TEXT NOT NULL DEFAULT '';
