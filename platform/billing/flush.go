@@ -58,9 +58,9 @@ func writeUsage(ctx context.Context, db Ledger, recs []*UsageRecord, now time.Ti
 		}
 		// Parts, lease totals and request-log rows, for inserted rows only.
 		spent := map[string]int64{}
-		// Most rows have one part, stored with the row (OnePart), and
-		// one log row: sized once, not grown.
-		var parts []UsagePart
+		// Most rows have one part and one log row: sized once, not grown.
+		// (The ledger stores a row's only part with the row: OnePart.)
+		parts := make([]UsagePart, 0, len(recs))
 		logs := make([]platform.RequestLog, 0, len(recs))
 		for _, r := range recs {
 			if !inserted[r.RequestID] {
@@ -70,11 +70,8 @@ func writeUsage(ctx context.Context, db Ledger, recs []*UsageRecord, now time.Ti
 			if r.log != nil {
 				logs = append(logs, *r.log)
 			}
-			_, one := r.OnePart()
 			for seq, p := range r.Parts {
-				if !one {
-					parts = append(parts, UsagePart{RequestID: r.RequestID, Seq: seq, Part: p})
-				}
+				parts = append(parts, UsagePart{RequestID: r.RequestID, Seq: seq, Part: p})
 				if p.Source == PartCash {
 					spent[p.LeaseID] += int64(p.Micros)
 				} else {

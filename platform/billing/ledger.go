@@ -156,8 +156,9 @@ type LedgerTx interface {
 	// already stored, and returns the request ids it inserted. A row
 	// with one part (UsageRecord.OnePart) stores it with the row.
 	InsertUsage(ctx context.Context, recs []*UsageRecord) (inserted []string, err error)
-	// InsertUsageParts stores the parts of inserted usage rows that have
-	// more than one.
+	// InsertUsageParts stores the parts of inserted usage rows, except
+	// a part InsertUsage already stored with its row in this transaction
+	// (the row's only part: OnePart).
 	InsertUsageParts(ctx context.Context, parts []UsagePart) error
 	// AgedUsage locks and returns up to limit usage rows created before
 	// `before` and after the cursor, oldest first, with their parts and

@@ -44,6 +44,9 @@ type txn struct {
 	// forUpdate is appended to the SELECTs that lock what they read.
 	forUpdate string
 	h         *store.DB // the handle: its pool prepares the batch statements (stmts.go)
+	// inline names the usage rows this transaction stored with their
+	// one part (usage.go), whose part is not a parts row.
+	inline map[string]bool
 }
 
 // ms is the storage form of a time: Unix milliseconds in a BIGINT, the one

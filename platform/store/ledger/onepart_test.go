@@ -38,8 +38,10 @@ func TestOnePartStoredWithItsRow(t *testing.T) {
 			if _, err := tx.InsertUsage(ctx, recs); err != nil {
 				return err
 			}
-			// What the billing flush hands over: parts of rows with more than one.
-			return tx.InsertUsageParts(ctx, []billing.UsagePart{{RequestID: "r2", Seq: 0, Part: pkg}, {RequestID: "r2", Seq: 1, Part: cash}})
+			// What the billing flush hands over: every part of every new
+			// row; r1's only part is already stored with r1.
+			return tx.InsertUsageParts(ctx, []billing.UsagePart{{RequestID: "r1", Seq: 0, Part: cash},
+				{RequestID: "r2", Seq: 0, Part: pkg}, {RequestID: "r2", Seq: 1, Part: cash}})
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -49,6 +49,20 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 			return nil, err
 		}
 		inserted = append(inserted, ids...)
+		// The rows stored with their one part: InsertUsageParts must
+		// not store that part again.
+		if t.inline == nil {
+			t.inline = make(map[string]bool, len(ids))
+		}
+		stored := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			stored[id] = true
+		}
+		for _, r := range part {
+			if _, one := r.OnePart(); one && stored[r.RequestID] {
+				t.inline[r.RequestID] = true
+			}
+		}
 	}
 	return inserted, nil
 }
@@ -73,8 +87,18 @@ func (t *txn) insertReturning(ctx context.Context, q string, args []any) ([]stri
 	return ids, nil
 }
 
-// InsertUsageParts implements billing.LedgerTx.
+// InsertUsageParts implements billing.LedgerTx. A part of a row
+// InsertUsage stored with its one part is that part: skipped.
 func (t *txn) InsertUsageParts(ctx context.Context, parts []billing.UsagePart) error {
+	if len(t.inline) > 0 {
+		rest := make([]billing.UsagePart, 0, len(parts))
+		for _, p := range parts {
+			if !t.inline[p.RequestID] {
+				rest = append(rest, p)
+			}
+		}
+		parts = rest
+	}
 	for i := 0; i < len(parts); {
 		chunk := parts[i : i+chunkRows(len(parts)-i, partChunk)]
 		i += len(chunk)
