@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"unicode/utf8"
 )
 
 // This file holds the V4 chat wire types. They are defined once: the SDK
@@ -207,6 +208,10 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 	case bytes.Equal(b, []byte("null")):
 		return nil
 	case len(b) > 0 && b[0] == '"':
+		if t, ok := plainString(b); ok {
+			c.Text = t
+			return nil
+		}
 		return json.Unmarshal(b, &c.Text)
 	case len(b) > 0 && b[0] == '[':
 		var parts []ContentPart
@@ -467,4 +472,25 @@ type AsyncCompletion struct {
 	WebSearch     []WebSearchResult `json:"web_search,omitempty"`
 	ContentFilter []ContentFilter   `json:"content_filter,omitempty"`
 	Error         *ErrorBody        `json:"error,omitempty"`
+}
+
+// plainString returns a JSON string without escapes as json.Unmarshal
+// would (b is a valid JSON value, as an Unmarshaler gets it): a message's
+// text is nearly always one, and taking it without a second decoder keeps
+// the request's decode shallow on the stack (a server holding thousands of
+// streams keeps each handler's stack at its deepest).
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[len(b)-1] != '"' {
+		return "", false
+	}
+	b = b[1 : len(b)-1]
+	for _, c := range b {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	if !utf8.Valid(b) {
+		return "", false // the decoder puts U+FFFD in place of bad bytes
+	}
+	return string(b), true
 }

@@ -49,6 +49,7 @@ func (e Event) IsDone() bool { return bytes.Equal(e.Data, Done) }
 // Reader decodes events from a stream.
 type Reader struct {
 	br      *bufio.Reader
+	bufs    *readBufs // br, line and data come from and go back to readers
 	data    []byte
 	hasData bool
 	typ     string
@@ -64,8 +65,17 @@ type Reader struct {
 // most of the heap of thousands of idle streams.
 const readBufSize = 4 << 10
 
-// readers recycles the read buffers of released Readers.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+// readBufs is what a Reader reads into: the read buffer, and the line
+// and data buffers an event is gathered in. They are recycled together:
+// without it every stream grew its own line and data buffers from nothing,
+// a few allocations and ~1 KB per stream.
+type readBufs struct {
+	br         *bufio.Reader
+	line, data []byte
+}
+
+// readers recycles the buffers of released Readers.
+var readers = sync.Pool{New: func() any { return &readBufs{br: bufio.NewReaderSize(nil, readBufSize)} }}
 
 // maxKeep bounds the line and data buffers a released Reader keeps for its
 // next user; bigger ones (a huge event) go to the garbage collector.
@@ -73,9 +83,9 @@ const maxKeep = 64 << 10
 
 // NewReader returns a Reader on r. Release returns its buffer for reuse.
 func NewReader(r io.Reader) *Reader {
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(r)
-	return &Reader{br: br}
+	b := readers.Get().(*readBufs)
+	b.br.Reset(r)
+	return &Reader{br: b.br, bufs: b, line: b.line[:0], data: b.data[:0]}
 }
 
 // Release gives the Reader's read buffer back for reuse by the next
@@ -85,15 +95,17 @@ func (r *Reader) Release() {
 	if r.br == nil {
 		return
 	}
-	r.br.Reset(nil)
-	readers.Put(r.br)
-	r.br = nil
-	if cap(r.line) > maxKeep {
-		r.line = nil
+	b := r.bufs
+	b.br.Reset(nil)
+	b.line, b.data = r.line[:0], r.data[:0]
+	if cap(b.line) > maxKeep {
+		b.line = nil
 	}
-	if cap(r.data) > maxKeep {
-		r.data = nil
+	if cap(b.data) > maxKeep {
+		b.data = nil
 	}
+	r.br, r.bufs, r.line, r.data = nil, nil, nil, nil
+	readers.Put(b)
 }
 
 // Ready reports whether the next event is already complete in the read
@@ -284,7 +296,8 @@ func (w *Writer) WriteEvent(data []byte, flush bool) error {
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, readBufSize); return &b }}
 
 // Release gives the Writer's buffer back for reuse once the stream has
-// ended; events kept and not flushed are dropped. Calling it is optional.
+// ended; events kept and not flushed are dropped. Calling it is optional:
+// Flush gives the buffer back too, and a later event takes one again.
 func (w *Writer) Release() {
 	if w.buf == nil || cap(w.buf) > maxKeep {
 		w.buf = nil
@@ -295,11 +308,13 @@ func (w *Writer) Release() {
 	writeBufs.Put(&b)
 }
 
-// Flush writes the events kept so far, if any, and flushes.
+// Flush writes the events kept so far, if any, and flushes. The buffer
+// goes back to the pool once written: a stream waiting for its upstream
+// holds none (thousands of slow streams held 4 KB each).
 func (w *Writer) Flush() error {
 	if len(w.buf) > 0 {
 		_, err := w.w.Write(w.buf)
-		w.buf = w.buf[:0]
+		w.Release()
 		if err != nil {
 			return fmt.Errorf("sse: write: %w", err)
 		}

@@ -23,6 +23,14 @@ type contentChunk struct {
 	noDelta bool // some choice has no delta (the full path decides what it becomes)
 	text    bool // some delta carries non-empty content or reasoning_content
 	tokens  int  // estimated tokens of content + reasoning_content
+	// id and created are the values as written, nil when absent: the
+	// first chunk's are kept for a final chunk the stream may have to make
+	// up (v4Stream.synthFinal). oddHead says one of them is not what the
+	// decoder reads without help (not a string without escapes, not a
+	// number): the first chunk then takes the full decode.
+	id      []byte
+	created []byte
+	oddHead bool
 }
 
 // maxSplices bounds the role splices of one chunk; a chunk with more
@@ -65,6 +73,23 @@ func scanContentChunk(b []byte) (cc contentChunk, ok bool) {
 			return true
 		case "choices":
 			return s.choices(&cc)
+		case "id":
+			s.ws()
+			if s.i < len(s.b) && s.b[s.i] == '"' {
+				v, esc, ok := s.str()
+				cc.id, cc.oddHead = v, cc.oddHead || esc
+				return ok
+			}
+			cc.oddHead = true
+			return s.skip(0)
+		case "created":
+			s.ws()
+			at := s.i
+			if !s.skip(0) {
+				return false
+			}
+			cc.created = s.b[at:s.i]
+			return true
 		case "usage", "error", "finish_reason", "tool_calls":
 			return s.null()
 		default:

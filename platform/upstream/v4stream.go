@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/glmkit/glmkit/internal/sse"
@@ -103,15 +104,17 @@ func (s *v4Stream) Next() (platform.Chunk, error) {
 			}
 			return platform.Chunk{}, io.EOF
 		}
-		if s.id != "" {
-			// Plain text chunks — nearly all of a stream — pass through
-			// without a decode; a missing role or another model name is
-			// spliced into the bytes.
-			if cc, ok := scanContentChunk(ev.Data); ok {
-				if data, ok := s.splice(ev.Data, &cc); ok {
-					s.completion += cc.tokens
-					return platform.Chunk{Data: data, Tokens: cc.tokens, More: s.ahead.more(s.r)}, nil
-				}
+		// Plain text chunks — nearly all of a stream, the first one
+		// included — pass through without a decode; a missing role or
+		// another model name is spliced into the bytes. Not decoding the
+		// first chunk also keeps the stream's setup shallow: a full decode
+		// there took the handler goroutine's stack past 8 KB, and a stack
+		// that grew stays grown while the stream is held (docs/design.md
+		// §3).
+		if cc, ok := scanContentChunk(ev.Data); ok && (s.id != "" || s.head(&cc)) {
+			if data, ok := s.splice(ev.Data, &cc); ok {
+				s.completion += cc.tokens
+				return platform.Chunk{Data: data, Tokens: cc.tokens, More: s.ahead.more(s.r)}, nil
 			}
 		}
 		c := new(zhipuai.ChatCompletionChunk)
@@ -137,6 +140,26 @@ func (s *v4Stream) Next() (platform.Chunk, error) {
 			return platform.Chunk{Data: data, Usage: c.Usage, Tokens: tokens, More: s.ahead.more(s.r)}, nil
 		}
 	}
+}
+
+// head takes id and created from a scanned chunk while the stream has no
+// id yet (the first chunk, as a rule), as the full decode would read
+// them; false leaves the chunk to the full decode (an escaped or
+// non-string id, a created that is not an int64).
+func (s *v4Stream) head(cc *contentChunk) bool {
+	if cc.oddHead {
+		return false
+	}
+	var created int64
+	if cc.created != nil && string(cc.created) != "null" {
+		n, err := strconv.ParseInt(string(cc.created), 10, 64)
+		if err != nil {
+			return false
+		}
+		created = n
+	}
+	s.id, s.created = string(cc.id), created
+	return true
 }
 
 // splice returns a scanned text chunk in the V4 shape without decoding
