@@ -220,7 +220,7 @@ func (r *Reader) readLine() ([]byte, error) {
 		r.line = append(r.line, b)
 		// Copy runs of ordinary bytes at once instead of byte by byte.
 		if buf, _ := r.br.Peek(r.br.Buffered()); len(buf) > 0 {
-			n := bytes.IndexAny(buf, "\r\n")
+			n := lineBreak(buf)
 			if n < 0 {
 				n = len(buf)
 			}
@@ -231,6 +231,23 @@ func (r *Reader) readLine() ([]byte, error) {
 			_, _ = r.br.Discard(n)
 		}
 	}
+}
+
+// lineBreak returns the index of the first CR or LF in b, or -1. Two
+// IndexByte scans (vectorised) cost a fraction of bytes.IndexAny, which
+// tests a byte at a time; it ran on every event read and written.
+func lineBreak(b []byte) int {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		i = len(b)
+	}
+	if j := bytes.IndexByte(b[:i], '\r'); j >= 0 {
+		return j
+	}
+	if i == len(b) {
+		return -1
+	}
+	return i
 }
 
 // Writer writes V4 events to an HTTP response and flushes each one.
@@ -271,7 +288,7 @@ func (w *Writer) WriteEvent(data []byte, flush bool) error {
 		w.buf = *writeBufs.Get().(*[]byte)
 	}
 	for {
-		i := bytes.IndexAny(data, "\r\n")
+		i := lineBreak(data)
 		w.buf = append(w.buf, "data: "...)
 		if i < 0 {
 			w.buf = append(w.buf, data...)

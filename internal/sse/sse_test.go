@@ -286,3 +286,11 @@ func TestWriterKeepsUntilFlush(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+func TestLineBreakAgreesWithIndexAny(t *testing.T) {
+	for _, s := range []string{"", "a", "\n", "\r", "\r\n", "ab\ncd\r", "ab\rcd\n", "abc", "x\n\r", strings.Repeat("y", 100) + "\r" + "\n"} {
+		if got, want := lineBreak([]byte(s)), bytes.IndexAny([]byte(s), "\r\n"); got != want {
+			t.Errorf("lineBreak(%q) = %d, want %d", s, got, want)
+		}
+	}
+}

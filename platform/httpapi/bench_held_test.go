@@ -15,66 +15,40 @@ import (
 	"github.com/glmkit/glmkit/platform/upstream"
 )
 
-// heldBody sends the head of a stream, then blocks until release is
-// closed, then sends the rest: a stream held open like a slow model's.
-type heldBody struct {
-	head, tail []byte
-	release    <-chan struct{}
-	sent       chan<- struct{} // told once the head is read
-	told       bool
-}
-
-func (h *heldBody) Read(p []byte) (int, error) {
-	if len(h.head) > 0 {
-		n := copy(p, h.head)
-		h.head = h.head[n:]
-		return n, nil
-	}
-	if !h.told {
-		h.told = true
-		h.sent <- struct{}{}
-		<-h.release
-	}
-	if len(h.tail) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, h.tail)
-	h.tail = h.tail[n:]
-	return n, nil
-}
-
-func (h *heldBody) Close() error { return nil }
-
-// heldTransport answers every call with a heldBody of events cut after
-// the first two events.
-type heldTransport struct {
+// heldUpstream is a real loopback upstream that sends the first two
+// events of a stream, then holds it until release is closed, then sends
+// the rest: a stream held open like a slow model's. sent is told once
+// per stream when its head is out.
+type heldUpstream struct {
 	events  []byte
 	release chan struct{}
 	sent    chan struct{}
 }
 
-func (t *heldTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		_, _ = io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
+func (u *heldUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
 	cut := 0
 	for range 2 {
-		cut += bytes.Index(t.events[cut:], []byte("\n\n")) + 2
+		cut += bytes.Index(u.events[cut:], []byte("\n\n")) + 2
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "text/event-stream")
-	body := &heldBody{head: t.events[:cut], tail: t.events[cut:], release: t.release, sent: t.sent}
-	return &http.Response{StatusCode: 200, Header: h, Body: body, Request: r}, nil
+	release := u.release
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Write(u.events[:cut])
+	w.(http.Flusher).Flush()
+	u.sent <- struct{}{}
+	<-release
+	w.Write(u.events[cut:])
 }
 
 // BenchmarkHeldStreamMemory holds n streams open in the handler, each on
-// its own goroutine as net/http runs them, with the upstream silent after
-// its second event, and reports what one held stream keeps after two
-// GCs: stack-B/stream (the handler goroutine's stack, which a GC shrinks
-// only when less than a quarter of it is in use) and heap-B/stream (live
-// heap). Both count in the GC goal, so a process holding thousands of
-// slow streams peaks at about twice their sum each.
+// its own goroutine as net/http runs them, with a loopback upstream
+// silent after its second event, and reports what one held stream keeps
+// after two GCs: stack-B/stream (the handler goroutine's stack, which a
+// GC shrinks only when less than a quarter of it is in use, plus the
+// upstream connection's: its transport goroutines and, in this process,
+// the upstream's own) and heap-B/stream (live heap, the upstream's side
+// of the connection included). A process holding thousands of slow
+// streams pays for both, about twice over once the GC goal counts them.
 func BenchmarkHeldStreamMemory(b *testing.B) { benchHeld(b, streamEvents()) }
 
 // BenchmarkHeldStreamMemoryOpenAIShape is the same with OpenAI-shaped chunks.
@@ -99,9 +73,10 @@ func touch(p *[serveFrames]byte) { p[0] = 1 }
 
 func benchHeld(b *testing.B, events []byte) {
 	const n = 500
-	tr := &heldTransport{events: events, sent: make(chan struct{}, n)}
-	z, err := upstream.NewZhipu(upstream.ZhipuOptions{BaseURL: "http://upstream.invalid/v4", APIKey: "id.secret",
-		HTTPClient: &http.Client{Transport: tr}})
+	tr := &heldUpstream{events: events, sent: make(chan struct{}, n)}
+	up := httptest.NewServer(tr)
+	defer up.Close()
+	z, err := upstream.NewZhipu(upstream.ZhipuOptions{BaseURL: up.URL + "/v4", APIKey: "id.secret"})
 	if err != nil {
 		b.Fatal(err)
 	}
