@@ -12,6 +12,7 @@ import (
 
 	"github.com/glmkit/glmkit/internal/sse"
 	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/platform/metered"
 	"github.com/glmkit/glmkit/zhipuai"
 )
 
@@ -83,12 +84,23 @@ func (s *Server) checkChat(req *zhipuai.ChatCompletionRequest) (platform.ModelIn
 // cancelled and closed; the metered call settles and logs the request once
 // either way (with the usage last reported or, when none came, its
 // estimate).
+//
+// The stream is opened here and relayed by relay: opening goes deep (the
+// router, the upstream request in net/http's client) and relay's locals
+// would widen every frame of it. A stream's handler goroutine keeps the
+// stack its deepest moment grew for as long as the stream is held
+// (docs/design.md §3), so the calls that open it run from a narrow frame.
 func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int) {
 	st, err := x.call.ChatStream(x.r.Context(), creq, prompt)
 	if err != nil {
 		x.callFailed(err)
 		return
 	}
+	s.relay(x, st)
+}
+
+// relay writes the stream's chunks as they come (see relayStream).
+func (s *Server) relay(x *exchange, st *metered.Stream) {
 	// The stream is closed below, once the relay ends; a panic on the way
 	// is covered by the call's End, which closes a stream left open.
 	s.metrics.streams.Inc()
@@ -111,22 +123,7 @@ func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int)
 			break
 		}
 		if err != nil {
-			switch {
-			case x.call.CallerLeft():
-				cut, cause = cutClientGone, err
-			case ew == nil:
-				x.fail(err)
-			default:
-				e := platform.AsError(err)
-				cut, cause = upstreamCut(err), err
-				if s.draining.Load() {
-					e = platform.Errorf(platform.CodeOverloaded, "server shutting down; the stream was cut, retry")
-					cut = cutShutdown
-				}
-				x.call.Row.ErrorCode = e.Code
-				b, _ := json.Marshal(envelope(e, ""))
-				_ = ew.event(b, true)
-			}
+			cut, cause = s.streamFailed(x, ew, err)
 			break
 		}
 		if len(ch.Data) == 0 {
@@ -142,13 +139,7 @@ func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int)
 			continue
 		}
 		if ew == nil {
-			h := x.w.Header()
-			h.Set("Content-Type", contentSSE)
-			h.Set("Cache-Control", "no-cache")
-			h.Set("X-Accel-Buffering", "no") // keep reverse proxies from buffering events
-			x.w.WriteHeader(http.StatusOK)
-			x.ok(http.StatusOK)
-			ew = newEventWriter(x.w, s.opts.WriteTimeout)
+			ew = s.startEvents(x)
 		}
 		// The events of one upstream read leave in one Write and one
 		// Flush: an event is held only while the next is already at hand
@@ -174,6 +165,40 @@ func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int)
 	if cut != "" {
 		s.streamCut(x, st.Chunks(), cut, cause)
 	}
+}
+
+// streamFailed ends a stream whose backend failed (or whose client left)
+// and says why for the metric and the log: "" when nothing was written
+// yet and the client gets the envelope.
+func (s *Server) streamFailed(x *exchange, ew *eventWriter, err error) (cut string, cause error) {
+	switch {
+	case x.call.CallerLeft():
+		return cutClientGone, err
+	case ew == nil:
+		x.fail(err)
+		return "", nil
+	}
+	e := platform.AsError(err)
+	cut = upstreamCut(err)
+	if s.draining.Load() {
+		e = platform.Errorf(platform.CodeOverloaded, "server shutting down; the stream was cut, retry")
+		cut = cutShutdown
+	}
+	x.call.Row.ErrorCode = e.Code
+	b, _ := json.Marshal(envelope(e, ""))
+	_ = ew.event(b, true)
+	return cut, err
+}
+
+// startEvents sends the stream's status line and headers.
+func (s *Server) startEvents(x *exchange) *eventWriter {
+	h := x.w.Header()
+	h.Set("Content-Type", contentSSE)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // keep reverse proxies from buffering events
+	x.w.WriteHeader(http.StatusOK)
+	x.ok(http.StatusOK)
+	return newEventWriter(x.w, s.opts.WriteTimeout)
 }
 
 // Reasons a stream ended early: the label of glm_streams_cut_total and

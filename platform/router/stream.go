@@ -36,7 +36,7 @@ func attemptStream(r *Router, ctx context.Context, rt *route, need int, req plat
 	return failover(r, ctx, rt, need, startRetryable, func(t target) (platform.Stream, error) {
 		start := r.now()
 		r.obs.begin(t.m)
-		s, err := r.openStream(ctx, t, chatRequest(req, t))
+		s, err := r.openStream(ctx, &t, chatRequest(req, t))
 		if err != nil {
 			r.obs.done(t.m, r.now().Sub(start))
 			r.finish(ctx, t.m, err)
@@ -59,8 +59,12 @@ func startRetryable(err error) bool {
 }
 
 // openStream starts a stream on t and reads its first chunk, all within the
-// backend's timeout. On success the returned stream owns t's slot.
-func (r *Router) openStream(ctx context.Context, t target, req platform.ChatRequest) (*routedStream, error) {
+// backend's timeout. On success the returned stream owns t's slot. t is
+// passed by pointer: a target by value (its ModelInfo) widened the frame
+// of every call on the way to the upstream request, the deepest moment of
+// a stream's handler goroutine, whose stack stays that size while the
+// stream is held (docs/design.md §3).
+func (r *Router) openStream(ctx context.Context, t *target, req platform.ChatRequest) (*routedStream, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(t.m.timeout, func() {
