@@ -89,7 +89,7 @@ func (s *Server) checkChat(req *zhipuai.ChatCompletionRequest) (platform.ModelIn
 // router, the upstream request in net/http's client) and relay's locals
 // would widen every frame of it. A stream's handler goroutine keeps the
 // stack its deepest moment grew for as long as the stream is held
-// (docs/design.md §3), so the calls that open it run from a narrow frame.
+// (docs/design.md §6), so the calls that open it run from a narrow frame.
 func (s *Server) relayStream(x *exchange, creq platform.ChatRequest, prompt int) {
 	st, err := x.call.ChatStream(x.r.Context(), creq, prompt)
 	if err != nil {

@@ -63,7 +63,7 @@ func startRetryable(err error) bool {
 // passed by pointer: a target by value (its ModelInfo) widened the frame
 // of every call on the way to the upstream request, the deepest moment of
 // a stream's handler goroutine, whose stack stays that size while the
-// stream is held (docs/design.md §3).
+// stream is held (docs/design.md §6).
 func (r *Router) openStream(ctx context.Context, t *target, req platform.ChatRequest) (*routedStream, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	var timedOut atomic.Bool

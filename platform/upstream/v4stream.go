@@ -110,7 +110,7 @@ func (s *v4Stream) Next() (platform.Chunk, error) {
 		// first chunk also keeps the stream's setup shallow: a full decode
 		// there took the handler goroutine's stack past 8 KB, and a stack
 		// that grew stays grown while the stream is held (docs/design.md
-		// §3).
+		// §6).
 		if cc, ok := scanContentChunk(ev.Data); ok && (s.id != "" || s.head(&cc)) {
 			if data, ok := s.splice(ev.Data, &cc); ok {
 				s.completion += cc.tokens
