@@ -28,7 +28,9 @@ type Options struct {
 	// MaxRows flushes early when this many rows wait (default 500).
 	MaxRows int
 	// Buffer is the channel size; Record blocks when it is full, which
-	// slows requests rather than losing rows (default 8192).
+	// slows requests rather than losing rows (default 8192). The channel
+	// carries pointers to pooled rows, not rows: 8192 rows by value are
+	// ~2 MB that an idle server would keep resident (docs/design.md §6).
 	Buffer int
 	Logger *slog.Logger
 	// OnFlush, when set, observes each successful flush (metrics).
@@ -42,7 +44,7 @@ type Options struct {
 type Batcher struct {
 	sink Sink
 	opts Options
-	in   chan platform.RequestLog
+	in   chan *platform.RequestLog
 
 	mu     sync.RWMutex
 	closed bool
@@ -69,7 +71,7 @@ func New(sink Sink, opts Options) *Batcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	b := &Batcher{sink: sink, opts: opts, in: make(chan platform.RequestLog, opts.Buffer),
+	b := &Batcher{sink: sink, opts: opts, in: make(chan *platform.RequestLog, opts.Buffer),
 		done: make(chan struct{}), flushQ: make(chan chan struct{})}
 	go b.loop()
 	return b
@@ -81,12 +83,26 @@ func (b *Batcher) Record(row platform.RequestLog) {
 	b.bound(&row)
 	b.mu.RLock()
 	if !b.closed {
-		b.in <- row
+		p := rowPool.Get().(*platform.RequestLog)
+		*p = row
+		b.in <- p
 		b.mu.RUnlock()
 		return
 	}
 	b.mu.RUnlock()
 	b.write(context.Background(), []platform.RequestLog{row})
+}
+
+// rowPool holds the rows in flight between Record and the loop, so a
+// queued row costs no allocation and the queue no memory until used.
+var rowPool = sync.Pool{New: func() any { return new(platform.RequestLog) }}
+
+// take appends a queued row to pending and returns its holder to the pool.
+func take(pending []platform.RequestLog, p *platform.RequestLog) []platform.RequestLog {
+	pending = append(pending, *p)
+	*p = platform.RequestLog{}
+	rowPool.Put(p)
+	return pending
 }
 
 // Prepare readies a row another writer stores — the billing flush writes
@@ -191,7 +207,7 @@ func (b *Batcher) loop() {
 				flush()
 				return
 			}
-			pending = append(pending, row)
+			pending = take(pending, row)
 			if len(pending) >= b.opts.MaxRows {
 				flush()
 			}
@@ -204,7 +220,7 @@ func (b *Batcher) loop() {
 						drained = true
 						break
 					}
-					pending = append(pending, row)
+					pending = take(pending, row)
 				default:
 					drained = true
 				}
