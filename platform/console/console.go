@@ -14,7 +14,6 @@ package console
 import (
 	"context"
 	"embed"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -91,7 +90,6 @@ type Console struct {
 	o       Options
 	log     *slog.Logger
 	now     func() time.Time
-	pages   map[string]*template.Template
 	static  http.Handler
 	limiter *limiter
 	metrics *metrics
@@ -120,7 +118,7 @@ func New(o Options) *Console {
 	if o.Refresh <= 0 {
 		o.Refresh = 3 * time.Second
 	}
-	c := &Console{o: o, log: o.Logger, now: o.Now, pages: parsePages(), limiter: newLimiter(o.SignIn),
+	c := &Console{o: o, log: o.Logger, now: o.Now, limiter: newLimiter(o.SignIn),
 		metrics: newMetrics(o.Registerer), rates: newRateSampler(),
 		signup: newSignUpState(o.SignUp, o.Registerer)}
 	if o.Backends != nil { // the first reading: rates count from the start

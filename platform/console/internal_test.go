@@ -23,6 +23,24 @@ func TestCataloguesMatch(t *testing.T) {
 	}
 }
 
+// Pages are parsed at the first page served, not in New: a broken template
+// must still fail here, every page with the layout it is rendered through.
+func TestEveryPageParses(t *testing.T) {
+	got := pages()
+	want := append([]string{}, pageFiles...)
+	for p := range adminPageFiles {
+		want = append(want, p)
+	}
+	for _, p := range want {
+		if got[p] == nil || got[p].Lookup("layout") == nil || got[p].Lookup("content") == nil {
+			t.Errorf("page %s: got no parsed layout and content, want both", p)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d parsed pages, want %d", len(got), len(want))
+	}
+}
+
 func TestLimiterWindow(t *testing.T) {
 	l := newLimiter(RateLimit{PerUser: 3, PerIP: 5, Window: time.Minute})
 	t0 := time.Unix(1_700_000_000, 0)

@@ -210,7 +210,7 @@ func (q *req) accountAmp() string {
 // render writes a page: the template runs into a buffer first, so a
 // failing template never leaves half a page.
 func (c *Console) render(q *req, status int, page string, data any) {
-	t := c.pages[page]
+	t := pages()[page]
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", c.view(q, page, data)); err != nil {
 		c.log.Error("console: render failed", "page", page, "err", err)
@@ -227,7 +227,7 @@ func (c *Console) render(q *req, status int, page string, data any) {
 // live parts a page reloads).
 func (c *Console) fragment(q *req, page, name string, data any) error {
 	var buf bytes.Buffer
-	if err := c.pages[page].ExecuteTemplate(&buf, name, c.view(q, page, data)); err != nil {
+	if err := pages()[page].ExecuteTemplate(&buf, name, c.view(q, page, data)); err != nil {
 		return fmt.Errorf("console: render %s: %w", name, err)
 	}
 	q.w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
@@ -14,6 +15,12 @@ import (
 // set, so every page defines its own "content".
 var pageFiles = []string{"signin.html", "keys.html", "revoke.html", "packages.html", "bills.html", "bill.html",
 	"usage.html", "password.html", "error.html", "playground.html", "signup.html"}
+
+// pages is every page's template set, parsed at the first page served, not
+// when the console is built: parsing them takes ~1.4 MB that a server whose
+// console nobody opens would keep (docs/design.md §6). Parsed sets are only
+// read afterwards, so every Console of the process shares them.
+var pages = sync.OnceValue(parsePages)
 
 func parsePages() map[string]*template.Template {
 	out := map[string]*template.Template{}
