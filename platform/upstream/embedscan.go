@@ -1,9 +1,11 @@
 package upstream
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"strconv"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/glmkit/glmkit/zhipuai"
@@ -36,6 +38,7 @@ func scanEmbeddings(raw []byte, out *zhipuai.EmbeddingResponse) bool {
 	if s.eat('}') {
 		return s.end()
 	}
+	seenData := false
 	if !s.members(func(key []byte) bool {
 		switch string(key) {
 		case "model":
@@ -43,6 +46,12 @@ func scanEmbeddings(raw []byte, out *zhipuai.EmbeddingResponse) bool {
 		case "object":
 			return s.plainString(&out.Object)
 		case "data":
+			// A second "data" is merged into the first's elements by
+			// encoding/json: that rare reply is left to it.
+			if seenData {
+				return false
+			}
+			seenData = true
 			return s.embeddingList(out)
 		case "usage":
 			// Small: its exact decoding rules stay encoding/json's.
@@ -52,12 +61,29 @@ func scanEmbeddings(raw []byte, out *zhipuai.EmbeddingResponse) bool {
 			}
 			return json.Unmarshal(raw[start:s.i], &out.Usage) == nil
 		default:
-			return s.skip(0)
+			return !foldsTo(key, "model", "object", "data", "usage") && s.skip(0)
 		}
 	}) {
 		return false
 	}
 	return s.end()
+}
+
+// foldsTo reports whether encoding/json could match key to one of names
+// other than exactly: it matches field names case-insensitively, with
+// Unicode folding (so any non-ASCII key is left to it as well).
+func foldsTo(key []byte, names ...string) bool {
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	for _, n := range names {
+		if bytes.EqualFold(key, []byte(n)) {
+			return true
+		}
+	}
+	return false
 }
 
 // end reports whether only white space is left.
@@ -104,7 +130,7 @@ func (s *jscan) embeddingList(out *zhipuai.EmbeddingResponse) bool {
 			case "embedding":
 				return s.vector(&e)
 			default:
-				return s.skip(0)
+				return !foldsTo(key, "index", "object", "embedding") && s.skip(0)
 			}
 		}) {
 			return false
@@ -157,20 +183,83 @@ func (s *jscan) vector(e *zhipuai.Embedding) bool {
 	// The numbers are checked, counted and kept as the upstream wrote
 	// them: the HTTP layer relays floats as these bytes, and parses them
 	// only to convert to base64 (docs/v4.md §5).
-	n := 0
+	end, n, ok := scanNumbers(s.b, s.i)
+	if !ok {
+		return false // out of range or not numbers: encoding/json says what that is
+	}
+	s.i = end
+	*v, e.Raw, e.RawDims = nil, s.b[start:end], n
+	return true
+}
+
+// scanNumbers checks the rest of a non-empty JSON array of numbers, from
+// just after its '[': each number in JSON's grammar and finite as a
+// float64 (finiteNumber). It returns the index just after the ']' and how
+// many numbers it read; ok is false for anything else. One tight loop over
+// the bytes, not the general scanner's calls per token: a vector is
+// nearly all of an embeddings reply, and this check is all glm serve does
+// with it (docs/design.md §6).
+func scanNumbers(b []byte, i int) (end, n int, ok bool) {
 	for {
-		s.ws()
-		tok := s.i
-		if !s.number() || !finiteNumber(s.b[tok:s.i]) {
-			return false // out of range: encoding/json says what that is
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+			i++
+		}
+		tok := i
+		if i < len(b) && b[i] == '-' {
+			i++
+		}
+		switch {
+		case i >= len(b):
+			return 0, 0, false
+		case b[i] == '0':
+			i++
+		case b[i] >= '1' && b[i] <= '9':
+			i++
+			for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+				i++
+			}
+		default:
+			return 0, 0, false
+		}
+		if i < len(b) && b[i] == '.' {
+			i++
+			k := i
+			for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+				i++
+			}
+			if i == k {
+				return 0, 0, false
+			}
+		}
+		if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+			i++
+			if i < len(b) && (b[i] == '+' || b[i] == '-') {
+				i++
+			}
+			k := i
+			for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+				i++
+			}
+			if i == k || !finiteNumber(b[tok:i]) {
+				return 0, 0, false
+			}
+		} else if i-tok > 300 && !finiteNumber(b[tok:i]) {
+			return 0, 0, false
 		}
 		n++
-		if !s.eat(',') {
-			if !s.eat(']') {
-				return false
-			}
-			*v, e.Raw, e.RawDims = nil, s.b[start:s.i], n
-			return true
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+			i++
+		}
+		if i >= len(b) {
+			return 0, 0, false
+		}
+		switch b[i] {
+		case ',':
+			i++
+		case ']':
+			return i + 1, n, true
+		default:
+			return 0, 0, false
 		}
 	}
 }
