@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +18,7 @@ import (
 const (
 	maxReplyBytes = 64 << 20 // a sync reply (embeddings of 64 × 2048 floats fit easily)
 	maxErrorBytes = 64 << 10 // an error body; only the envelope is needed
+	maxGuessBytes = 1 << 20  // the largest buffer readBodySized allocates on a guess
 	// maxDrainBytes bounds what is read after a stream's [DONE] to reach
 	// the end of the body: normally only the chunked terminator is left.
 	maxDrainBytes = 4 << 10
@@ -75,12 +77,27 @@ func postJSON(ctx context.Context, c *http.Client, url, bearer string, body []by
 
 // readBody reads at most limit bytes of a reply body and closes it.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	return readBodySized(resp, limit, nil)
+}
+
+// readBodySized is readBody with the size of the previous reply of the
+// same kind (last, updated here; nil for none): a reply that does not
+// announce its length (chunked) is read into one buffer of about that
+// size, not grown from 512 bytes in ~11 steps, copying each time — an
+// embeddings reply is tens of KB (docs/design.md §6). The guess is capped
+// at maxGuessBytes, so one large batch does not make every later small
+// reply allocate as much; beyond it the buffer doubles, few steps.
+func readBodySized(resp *http.Response, limit int64, last *atomic.Int64) ([]byte, error) {
 	defer resp.Body.Close()
 	var b []byte
 	var err error
-	if n := resp.ContentLength; n >= 0 && n <= limit {
-		// The size is announced: one buffer of it, not io.ReadAll's
-		// doubling from 512 bytes (an embeddings reply is tens of KB).
+	n := resp.ContentLength
+	if (n < 0 || n > limit) && last != nil {
+		n = min(last.Load(), limit, maxGuessBytes)
+	}
+	if n > 0 && n <= limit {
+		// The size is announced (or expected): one buffer of it, not
+		// io.ReadAll's doubling from 512 bytes.
 		buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
 		_, err = buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 		b = buf.Bytes()
@@ -92,6 +109,9 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	}
 	if int64(len(b)) > limit {
 		return nil, errors.New("reply body too large")
+	}
+	if last != nil {
+		last.Store(int64(len(b)))
 	}
 	return b, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/glmkit/glmkit/internal/sse"
@@ -49,6 +50,8 @@ type OpenAI struct {
 	// toolParser is OpenAIOptions.ToolParser.
 	toolParser string
 	idle       time.Duration
+	// embedSize is the size of the last embeddings reply (readBodySized).
+	embedSize atomic.Int64
 }
 
 // NewOpenAI returns an engine backend.
@@ -195,7 +198,7 @@ func (b *OpenAI) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) 
 	if err != nil {
 		return nil, transportError(ctx, b.name, err)
 	}
-	raw, err := readBody(resp, maxReplyBytes)
+	raw, err := readBodySized(resp, maxReplyBytes, &b.embedSize)
 	if err != nil {
 		return nil, transportError(ctx, b.name, err)
 	}

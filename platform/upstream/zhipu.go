@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
@@ -42,6 +43,8 @@ type Zhipu struct {
 	key    string
 	client *http.Client
 	idle   time.Duration
+	// embedSize is the size of the last embeddings reply (readBodySized).
+	embedSize atomic.Int64
 }
 
 // NewZhipu returns a Zhipu cloud backend.
@@ -198,7 +201,7 @@ func (z *Zhipu) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) (
 	// The HTTP layer encodes base64 itself; ask the cloud for floats, whose
 	// base64 support is unverified (docs/v4.md §5).
 	c.EncodingFormat = ""
-	raw, err := z.post(ctx, "/embeddings", &c)
+	raw, err := z.post(ctx, "/embeddings", &c, &z.embedSize)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +222,7 @@ func (z *Zhipu) Images(ctx context.Context, req *zhipuai.ImageRequest) (*zhipuai
 }
 
 func (z *Zhipu) postDecode(ctx context.Context, path string, in, out any) error {
-	raw, err := z.post(ctx, path, in)
+	raw, err := z.post(ctx, path, in, nil)
 	if err != nil {
 		return err
 	}
@@ -229,8 +232,9 @@ func (z *Zhipu) postDecode(ctx context.Context, path string, in, out any) error 
 	return nil
 }
 
-// post sends in and returns the body of a 200 reply.
-func (z *Zhipu) post(ctx context.Context, path string, in any) ([]byte, error) {
+// post sends in and returns the body of a 200 reply; last is the size of
+// the previous reply on path, or nil (readBodySized).
+func (z *Zhipu) post(ctx context.Context, path string, in any, last *atomic.Int64) ([]byte, error) {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return nil, platform.Wrap(platform.CodeInternal, "internal error", err)
@@ -242,7 +246,7 @@ func (z *Zhipu) post(ctx context.Context, path string, in any) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, z.statusError(resp)
 	}
-	raw, err := readBody(resp, maxReplyBytes)
+	raw, err := readBodySized(resp, maxReplyBytes, last)
 	if err != nil {
 		return nil, transportError(ctx, z.name, err)
 	}
