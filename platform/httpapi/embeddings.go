@@ -8,7 +8,9 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"unsafe"
 
 	"github.com/glmkit/glmkit/platform"
@@ -42,16 +44,33 @@ func (s *Server) handleEmbeddings(x *exchange) {
 	if resp.Model == "" {
 		resp.Model = req.Model
 	}
-	body, err := encodeEmbeddings(resp, req.EncodingFormat == zhipuai.EncodingBase64)
+	bp := replyBufs.Get().(*[]byte)
+	body, err := encodeEmbeddings((*bp)[:0], resp, req.EncodingFormat == zhipuai.EncodingBase64)
+	if err == nil {
+		writeJSONBytes(x.w, http.StatusOK, body)
+	}
+	// The writer has copied or sent the body: its buffer serves the next
+	// reply, unless one large batch made it too big to keep.
+	if cap(body) <= maxPooledReply {
+		*bp = body[:0]
+		replyBufs.Put(bp)
+	}
 	if err != nil {
 		x.fail(platform.Wrap(platform.CodeInternal, "internal error", err))
 		return
 	}
-	writeJSONBytes(x.w, http.StatusOK, body)
 	x.ok(http.StatusOK)
 }
 
-// encodeEmbeddings writes the reply in one pass into one buffer: vectors
+// replyBufs holds the buffers embeddings replies are written into: a
+// reply is tens of KB, allocated and cleared per request before
+// (docs/design.md §6).
+var replyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledReply is the largest reply buffer replyBufs keeps.
+const maxPooledReply = 1 << 20
+
+// encodeEmbeddings appends the reply to dst in one pass: vectors
 // as floats — the upstream's bytes when the backend kept them
 // (zhipuai.Embedding.Raw), else the shortest form that reads back to the
 // same float64 (as zhipuai.Vector encodes them) — or as base64 of
@@ -59,7 +78,7 @@ func (s *Server) handleEmbeddings(x *exchange) {
 // encoding/json would call Vector's encoder and then scan its output
 // again to check and compact it, most of the CPU of an embeddings call.
 // Keys and their order are those of zhipuai.EmbeddingResponse.
-func encodeEmbeddings(resp *zhipuai.EmbeddingResponse, b64 bool) ([]byte, error) {
+func encodeEmbeddings(dst []byte, resp *zhipuai.EmbeddingResponse, b64 bool) ([]byte, error) {
 	n := 0
 	for i := range resp.Data {
 		if d := &resp.Data[i]; b64 {
@@ -68,7 +87,7 @@ func encodeEmbeddings(resp *zhipuai.EmbeddingResponse, b64 bool) ([]byte, error)
 			n += 64 + len(d.Raw) + len(d.Embedding)*24
 		}
 	}
-	buf := make([]byte, 0, 256+n)
+	buf := slices.Grow(dst, 256+n)
 	buf = append(buf, `{"model":`...)
 	buf = appendJSONString(buf, resp.Model)
 	buf = append(buf, `,"object":`...)

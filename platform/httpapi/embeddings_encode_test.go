@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/glmkit/glmkit/zhipuai"
@@ -20,7 +21,7 @@ func TestEncodeEmbeddingsSameBytesAsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := encodeEmbeddings(resp, false)
+	got, err := encodeEmbeddings(nil, resp, false)
 	if err != nil || string(got) != string(want) {
 		t.Fatalf("floats: got %s, %v\nwant %s", got, err, want)
 	}
@@ -40,13 +41,19 @@ func TestEncodeEmbeddingsSameBytesAsJSON(t *testing.T) {
 		out.Data = append(out.Data, b64Embedding{Index: d.Index, Object: "embedding", Embedding: zhipuai.EncodeBase64Vector(d.Embedding)})
 	}
 	want, _ = json.Marshal(out)
-	got, err = encodeEmbeddings(resp, true)
+	got, err = encodeEmbeddings(nil, resp, true)
 	if err != nil || string(got) != string(want) {
 		t.Fatalf("base64: got %s, %v\nwant %s", got, err, want)
 	}
+	// The handler encodes into a pooled buffer that held another reply:
+	// nothing of that reply may show.
+	used := []byte(strings.Repeat(`{"stale":[9,9,9]}`, 64))
+	if got, err := encodeEmbeddings(used[:0], resp, true); err != nil || string(got) != string(want) {
+		t.Fatalf("base64 into a used buffer: got %s, %v\nwant %s", got, err, want)
+	}
 
 	resp.Data[0].Embedding[1] = math.NaN()
-	if _, err := encodeEmbeddings(resp, false); err == nil {
+	if _, err := encodeEmbeddings(nil, resp, false); err == nil {
 		t.Fatal("got no error for a NaN, want one")
 	}
 }
@@ -67,7 +74,7 @@ func TestEncodeEmbeddingsRelaysRawVectors(t *testing.T) {
 	asRaw := mk(zhipuai.Embedding{Index: 0, Object: "embedding", Raw: raw, RawDims: len(vec)})
 	asFloats := mk(zhipuai.Embedding{Index: 0, Object: "embedding", Embedding: vec})
 
-	got, err := encodeEmbeddings(asRaw, false)
+	got, err := encodeEmbeddings(nil, asRaw, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +93,11 @@ func TestEncodeEmbeddingsRelaysRawVectors(t *testing.T) {
 		}
 	}
 
-	got, err = encodeEmbeddings(asRaw, true)
+	got, err = encodeEmbeddings(nil, asRaw, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantB64, err := encodeEmbeddings(asFloats, true)
+	wantB64, err := encodeEmbeddings(nil, asFloats, true)
 	if err != nil {
 		t.Fatal(err)
 	}
