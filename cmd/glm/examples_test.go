@@ -85,3 +85,17 @@ func TestEveryCommandHasWorkingExamples(t *testing.T) {
 	}
 	walk(root)
 }
+
+// Help lists each command once: a command added twice is listed twice
+// and built twice at every start.
+func TestRootListsEachCommandOnce(t *testing.T) {
+	seen := map[string]int{}
+	for _, c := range newRoot().Commands() {
+		seen[c.Name()]++
+	}
+	for name, n := range seen {
+		if n != 1 {
+			t.Errorf("command %q: got %d times in the root, want once", name, n)
+		}
+	}
+}

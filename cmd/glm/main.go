@@ -36,7 +36,6 @@ func newRoot() *cobra.Command {
 		// Server side: the platform and its operator commands.
 		newServeCmd(), newInitCmd(), newKeysCmd(), newUsersCmd(), newLimitsCmd(),
 		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newCashCmd(), newAuditCmd(), newUsageCmd(), newLogsCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),
-		newAccountsCmd(), newPackagesCmd(), newTopupCmd(), newCashCmd(), newAuditCmd(), newUsageCmd(), newLogsCmd(), newBillsCmd(), newPricesCmd(), newRetentionCmd(),
 		newBenchCmd(), // measuring the server: the fault suite's soak
 		newVersionCmd(),
 	)
