@@ -29,7 +29,7 @@ type Options struct {
 	MaxRows int
 	// Buffer is the channel size; Record blocks when it is full, which
 	// slows requests rather than losing rows (default 8192). The channel
-	// carries pointers to pooled rows, not rows: 8192 rows by value are
+	// carries pointers to reused rows, not rows: 8192 rows by value are
 	// ~2 MB that an idle server would keep resident (docs/design.md §6).
 	Buffer int
 	Logger *slog.Logger
@@ -45,6 +45,10 @@ type Batcher struct {
 	sink Sink
 	opts Options
 	in   chan *platform.RequestLog
+	// free holds the rows the loop has taken, for Record to reuse: rows
+	// are allocated as the load needs them, once, and never cleared by
+	// the GC as a sync.Pool's are (an allocation per request again).
+	free chan *platform.RequestLog
 
 	mu     sync.RWMutex
 	closed bool
@@ -72,6 +76,7 @@ func New(sink Sink, opts Options) *Batcher {
 		opts.Logger = slog.Default()
 	}
 	b := &Batcher{sink: sink, opts: opts, in: make(chan *platform.RequestLog, opts.Buffer),
+		free: make(chan *platform.RequestLog, opts.Buffer),
 		done: make(chan struct{}), flushQ: make(chan chan struct{})}
 	go b.loop()
 	return b
@@ -83,7 +88,12 @@ func (b *Batcher) Record(row platform.RequestLog) {
 	b.bound(&row)
 	b.mu.RLock()
 	if !b.closed {
-		p := rowPool.Get().(*platform.RequestLog)
+		var p *platform.RequestLog
+		select {
+		case p = <-b.free:
+		default:
+			p = new(platform.RequestLog)
+		}
 		*p = row
 		b.in <- p
 		b.mu.RUnlock()
@@ -93,15 +103,15 @@ func (b *Batcher) Record(row platform.RequestLog) {
 	b.write(context.Background(), []platform.RequestLog{row})
 }
 
-// rowPool holds the rows in flight between Record and the loop, so a
-// queued row costs no allocation and the queue no memory until used.
-var rowPool = sync.Pool{New: func() any { return new(platform.RequestLog) }}
-
-// take appends a queued row to pending and returns its holder to the pool.
-func take(pending []platform.RequestLog, p *platform.RequestLog) []platform.RequestLog {
+// take appends a queued row to pending and hands its holder back to
+// Record.
+func (b *Batcher) take(pending []platform.RequestLog, p *platform.RequestLog) []platform.RequestLog {
 	pending = append(pending, *p)
 	*p = platform.RequestLog{}
-	rowPool.Put(p)
+	select {
+	case b.free <- p:
+	default:
+	}
 	return pending
 }
 
@@ -207,7 +217,7 @@ func (b *Batcher) loop() {
 				flush()
 				return
 			}
-			pending = take(pending, row)
+			pending = b.take(pending, row)
 			if len(pending) >= b.opts.MaxRows {
 				flush()
 			}
@@ -220,7 +230,7 @@ func (b *Batcher) loop() {
 						drained = true
 						break
 					}
-					pending = take(pending, row)
+					pending = b.take(pending, row)
 				default:
 					drained = true
 				}
