@@ -138,7 +138,7 @@ func (z *Zhipu) Chat(ctx context.Context, req platform.ChatRequest) (*zhipuai.Ch
 		return nil, nil, transportError(ctx, z.name, err)
 	}
 	var out zhipuai.ChatCompletion
-	if err := json.Unmarshal(raw, &out); err != nil {
+	if err := decodeChatReply(raw, &out); err != nil {
 		return nil, nil, badReply(z.name, err)
 	}
 	if out.Choices == nil {
