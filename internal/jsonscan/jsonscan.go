@@ -12,7 +12,9 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"reflect"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -354,4 +356,32 @@ func equalFoldASCII(key []byte, name string) bool {
 		}
 	}
 	return true
+}
+
+// Names lists the JSON names encoding/json gives the fields of struct
+// type t (tags honoured, "-" left out, embedded structs flattened), for
+// Object's keys: built from the type, a field added to it later is never
+// skipped as unknown.
+func Names(t reflect.Type) []string {
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			names = append(names, Names(f.Type)...)
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	return names
 }

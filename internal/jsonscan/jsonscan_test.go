@@ -110,3 +110,23 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+func TestNames(t *testing.T) {
+	type base struct {
+		ID string `json:"id"`
+	}
+	type v struct {
+		base
+		Plain   int
+		Tagged  string `json:"tagged,omitempty"`
+		Skipped string `json:"-"`
+		hidden  int
+		Opts    bool `json:",omitempty"`
+	}
+	_ = v{}.hidden
+	got := Names(reflect.TypeFor[v]())
+	want := []string{"id", "Plain", "tagged", "Opts"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -19,8 +19,12 @@ import (
 // handleChat serves POST /chat/completions, sync and stream.
 func (s *Server) handleChat(x *exchange) {
 	var req zhipuai.ChatCompletionRequest
-	raw, ok := x.readJSON(&req)
+	raw, ok := x.readBody()
 	if !ok {
+		return
+	}
+	if err := decodeChatRequest(raw, &req); err != nil {
+		x.fail(notJSON(err))
 		return
 	}
 	row := &x.call.Row
