@@ -164,31 +164,33 @@ func ValidateChatRequest(r *ChatCompletionRequest) error {
 }
 
 func validateMessage(i int, m *Message) error {
-	field := fmt.Sprintf("messages[%d]", i)
+	// The field's name is made only for an error: this runs for every
+	// message of every request the server takes.
+	field := func(sub string) string { return fmt.Sprintf("messages[%d]", i) + sub }
 	switch m.Role {
 	case RoleSystem, RoleUser, RoleAssistant, RoleTool:
 	case "":
-		return missing(field+".role", "is required")
+		return missing(field(".role"), "is required")
 	default:
-		return invalid(field+".role", "unknown role %q (want system, user, assistant or tool)", m.Role)
+		return invalid(field(".role"), "unknown role %q (want system, user, assistant or tool)", m.Role)
 	}
 	if m.Role == RoleUser && m.Content.IsZero() {
-		return invalid(field+".content", "a user message needs content")
+		return invalid(field(".content"), "a user message needs content")
 	}
 	if m.Role == RoleTool && m.ToolCallID == "" {
-		return invalid(field+".tool_call_id", "is required for a tool message")
+		return invalid(field(".tool_call_id"), "is required for a tool message")
 	}
 	if len(m.ToolCalls) > 0 && m.Role != RoleAssistant {
-		return invalid(field+".tool_calls", "only assistant messages carry tool calls")
+		return invalid(field(".tool_calls"), "only assistant messages carry tool calls")
 	}
 	if m.ReasoningContent != "" && m.Role != RoleAssistant {
-		return invalid(field+".reasoning_content", "only assistant messages carry reasoning")
+		return invalid(field(".reasoning_content"), "only assistant messages carry reasoning")
 	}
 	// An assistant turn may have no content at all when tool_calls carry it
 	// (docs/v4.md §10: the OpenAI SDKs send it back that way).
 	for j, tc := range m.ToolCalls {
 		if tc.Function.Name == "" {
-			return invalid(fmt.Sprintf("%s.tool_calls[%d].function.name", field, j), "is required")
+			return invalid(field(fmt.Sprintf(".tool_calls[%d].function.name", j)), "is required")
 		}
 	}
 	if m.Content.Parts == nil {
@@ -197,13 +199,13 @@ func validateMessage(i int, m *Message) error {
 	switch m.Role {
 	case RoleUser, RoleAssistant:
 	default:
-		return invalid(field+".content", "a %s message takes text, not parts", m.Role)
+		return invalid(field(".content"), "a %s message takes text, not parts", m.Role)
 	}
 	if len(m.Content.Parts) == 0 {
-		return invalid(field+".content", "empty list of parts")
+		return invalid(field(".content"), "empty list of parts")
 	}
 	for j, p := range m.Content.Parts {
-		if err := validatePart(fmt.Sprintf("%s.content[%d]", field, j), m.Role, &p); err != nil {
+		if err := validatePart(field(fmt.Sprintf(".content[%d]", j)), m.Role, &p); err != nil {
 			return err
 		}
 	}

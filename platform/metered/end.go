@@ -48,7 +48,9 @@ func (c *Call) End(ctx context.Context) platform.RequestLog {
 // settle settles the reservation, if any, filling in the row's charge; it
 // reports whether the meter stored the row with the usage row.
 func (c *Call) settle(ctx context.Context, row *platform.RequestLog) (recorded bool) {
-	if c.res == nil {
+	if c.res == nil || c.s.nop {
+		// Unmetered (--metering=false): the no-op reservation charges
+		// nothing, so the settling context is not worth its allocations.
 		return false
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -70,6 +70,7 @@ type Service struct {
 	embed   platform.EmbeddingBackend
 	images  platform.ImageBackend
 	meter   platform.Meter
+	nop     bool // meter is the no-op one: nothing to settle
 	limiter platform.Limiter
 	metrics Metrics
 	log     *slog.Logger
@@ -95,6 +96,7 @@ func New(opts Options) *Service {
 	}
 	s := &Service{opts: opts, meter: opts.Meter, limiter: opts.Limiter, metrics: opts.Metrics,
 		log: opts.Logger, now: opts.Now}
+	_, s.nop = opts.Meter.(platform.NopMeter)
 	s.chat, _ = opts.Backend.(platform.ChatBackend)
 	s.embed, _ = opts.Backend.(platform.EmbeddingBackend)
 	s.images, _ = opts.Backend.(platform.ImageBackend)
