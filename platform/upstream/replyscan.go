@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"encoding/json"
+	"reflect"
 
 	"github.com/glmkit/glmkit/internal/jsonscan"
 	"github.com/glmkit/glmkit/zhipuai"
@@ -23,16 +24,16 @@ func decodeChatReply(raw []byte, out *zhipuai.ChatCompletion) error {
 	return json.Unmarshal(raw, out)
 }
 
-// The JSON names of the reply's types, level by level: every name, read
-// or not, so that a key matching one only under encoding/json's
-// case-insensitive rule is left to encoding/json (jsonscan.Cursor.Object).
+// The JSON names of the reply's types, level by level, from the types
+// themselves: every name, read here or not, so that a key the pass does
+// not read is never taken for an unknown one (jsonscan.Cursor.Object).
 var (
-	replyKeys   = []string{"id", "request_id", "created", "model", "choices", "usage", "web_search", "content_filter"}
-	choiceKeys  = []string{"index", "finish_reason", "message"}
-	messageKeys = []string{"role", "content", "reasoning_content", "tool_calls"}
-	usageKeys   = []string{"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details"}
-	cachedKeys  = []string{"cached_tokens"}
-	reasonKeys  = []string{"reasoning_tokens"}
+	replyKeys   = jsonscan.Names(reflect.TypeFor[zhipuai.ChatCompletion]())
+	choiceKeys  = jsonscan.Names(reflect.TypeFor[zhipuai.Choice]())
+	messageKeys = jsonscan.Names(reflect.TypeFor[zhipuai.CompletionMessage]())
+	usageKeys   = jsonscan.Names(reflect.TypeFor[zhipuai.Usage]())
+	cachedKeys  = jsonscan.Names(reflect.TypeFor[zhipuai.PromptTokensDetails]())
+	reasonKeys  = jsonscan.Names(reflect.TypeFor[zhipuai.CompletionTokensDetails]())
 )
 
 // scanChatReply fills out from raw and reports whether it could; false
@@ -71,19 +72,24 @@ func scanChoice(c *jsonscan.Cursor, ch *zhipuai.Choice) bool {
 			return c.Int(&ch.Index)
 		case "finish_reason":
 			return c.String(&ch.FinishReason)
+		case "message":
+			return scanMessage(c, &ch.Message)
 		}
-		m := &ch.Message
-		return c.Object(messageKeys, func(k int) bool {
-			switch messageKeys[k] {
-			case "role":
-				return c.String(&m.Role)
-			case "content":
-				return c.String(&m.Content)
-			case "reasoning_content":
-				return c.String(&m.ReasoningContent)
-			}
-			return false
-		})
+		return false
+	})
+}
+
+func scanMessage(c *jsonscan.Cursor, m *zhipuai.CompletionMessage) bool {
+	return c.Object(messageKeys, func(k int) bool {
+		switch messageKeys[k] {
+		case "role":
+			return c.String(&m.Role)
+		case "content":
+			return c.String(&m.Content)
+		case "reasoning_content":
+			return c.String(&m.ReasoningContent)
+		}
+		return false
 	})
 }
 
@@ -98,9 +104,15 @@ func scanUsage(c *jsonscan.Cursor, u *zhipuai.Usage) bool {
 			return c.Int(&u.TotalTokens)
 		case "prompt_tokens_details":
 			u.PromptTokensDetails = new(zhipuai.PromptTokensDetails)
-			return c.Object(cachedKeys, func(int) bool { return c.Int(&u.PromptTokensDetails.CachedTokens) })
+			return c.Object(cachedKeys, func(k int) bool {
+				return cachedKeys[k] == "cached_tokens" && c.Int(&u.PromptTokensDetails.CachedTokens)
+			})
+		case "completion_tokens_details":
+			u.CompletionTokensDetails = new(zhipuai.CompletionTokensDetails)
+			return c.Object(reasonKeys, func(k int) bool {
+				return reasonKeys[k] == "reasoning_tokens" && c.Int(&u.CompletionTokensDetails.ReasoningTokens)
+			})
 		}
-		u.CompletionTokensDetails = new(zhipuai.CompletionTokensDetails)
-		return c.Object(reasonKeys, func(int) bool { return c.Int(&u.CompletionTokensDetails.ReasoningTokens) })
+		return false
 	})
 }
