@@ -26,7 +26,7 @@ func BenchmarkPlan(b *testing.B) {
 	rt := r.routes["glm-4"]
 	b.ReportAllocs()
 	for b.Loop() {
-		if len(r.plan(rt, 0)) != 3 {
+		if len(r.plan(rt, 0, nil)) != 3 {
 			b.Fatal("plan")
 		}
 	}

@@ -156,25 +156,25 @@ func (r *Router) lookup(model string, kinds ...platform.ModelKind) (*route, erro
 // a group a weighted random order (sampling without replacement), so the
 // first pick follows the weights and failover stays in the group before
 // going down. Targets whose circuit is open are left out, and so are those
-// whose known context is smaller than need tokens.
-func (r *Router) plan(rt *route, need int) []target {
+// whose known context is smaller than need tokens. The plan is appended to
+// out.
+func (r *Router) plan(rt *route, need int, out []target) []target {
 	now := r.now()
-	out := make([]target, 0, len(rt.targets))
 	for i := 0; i < len(rt.targets); {
 		j := i
 		for j < len(rt.targets) && rt.targets[j].priority == rt.targets[i].priority {
 			j++
 		}
-		group := make([]target, 0, j-i)
+		group := len(out)
 		for _, t := range rt.targets[i:j] {
 			if need > 0 && t.info.ContextTokens > 0 && t.info.ContextTokens < need {
 				continue
 			}
 			if t.m.brk.available(now) {
-				group = append(group, t)
+				out = append(out, t)
 			}
 		}
-		out = append(out, r.shuffleWeighted(group)...)
+		r.shuffleWeighted(out[group:])
 		i = j
 	}
 	return out
@@ -269,7 +269,11 @@ func failover[T any](r *Router, ctx context.Context, rt *route, need int, retry 
 	tr := traceFrom(ctx)
 	var lastErr error
 	busy := false
-	for _, t := range r.plan(rt, need) {
+	// The plan is built in a buffer on this frame: no allocation for a
+	// model served by up to four backends, i.e. on every call of a usual
+	// configuration.
+	var buf [4]target
+	for _, t := range r.plan(rt, need, buf[:0]) {
 		if !r.acquire(t.m) {
 			busy = true
 			continue

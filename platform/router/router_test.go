@@ -177,7 +177,7 @@ func TestWeightedSplitWithinPriority(t *testing.T) {
 	counts := map[string]int{}
 	const n = 20000
 	for range n {
-		p := r.plan(rt, 0)
+		p := r.plan(rt, 0, nil)
 		counts[p[0].m.name]++
 		if len(p) != 3 || p[2].m.name != "c" {
 			t.Fatalf("plan %v", p)

@@ -55,22 +55,41 @@ func joinURL(base, path string) string {
 	return strings.TrimRight(base, "/") + path
 }
 
+// Header values every upstream request carries, made once: a request's
+// header map then takes them without allocating (the transport only reads
+// them, and http.Client copies the map before it changes anything).
+var (
+	contentTypeJSON = []string{"application/json; charset=UTF-8"}
+	acceptJSON      = []string{"application/json"}
+	acceptSSE       = []string{"text/event-stream"}
+)
+
+// bearer is a backend's Authorization header value, made once when the
+// backend is built; nil when it has no key.
+func bearer(key string) []string {
+	if key == "" {
+		return nil
+	}
+	return []string{"Bearer " + key}
+}
+
 // postJSON sends body (built from bytes, never a streamed inbound body:
-// golang/go#40747, docs/design.md §3) and returns the response for the caller to
-// read and close.
-func postJSON(ctx context.Context, c *http.Client, url, bearer string, body []byte, stream bool) (*http.Response, error) {
+// golang/go#40747, docs/design.md §3) with the Authorization value auth
+// (bearer) and returns the response for the caller to read and close.
+func postJSON(ctx context.Context, c *http.Client, url string, auth []string, body []byte, stream bool) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json; charset=UTF-8")
+	h := req.Header
+	h["Content-Type"] = contentTypeJSON
 	if stream {
-		req.Header.Set("Accept", "text/event-stream")
+		h["Accept"] = acceptSSE
 	} else {
-		req.Header.Set("Accept", "application/json")
+		h["Accept"] = acceptJSON
 	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+	if auth != nil {
+		h["Authorization"] = auth
 	}
 	return c.Do(req)
 }

@@ -44,9 +44,11 @@ type OpenAIOptions struct {
 type OpenAI struct {
 	name   string
 	base   string
-	key    string
+	auth   []string // the Authorization value (bearer)
 	flavor string
 	client *http.Client
+	// chatURL is base + /chat/completions, made once.
+	chatURL string
 	// toolParser is OpenAIOptions.ToolParser.
 	toolParser string
 	idle       time.Duration
@@ -64,8 +66,8 @@ func NewOpenAI(o OpenAIOptions) (*OpenAI, error) {
 	default:
 		return nil, fmt.Errorf("openai backend: unknown tool_parser %q (auto, glm4, glm45 or none)", o.ToolParser)
 	}
-	b := &OpenAI{name: o.Name, base: o.BaseURL, key: o.APIKey, flavor: o.Flavor, client: o.HTTPClient, toolParser: o.ToolParser,
-		idle: streamIdle(o.StreamIdle)}
+	b := &OpenAI{name: o.Name, base: o.BaseURL, auth: bearer(o.APIKey), flavor: o.Flavor, client: o.HTTPClient,
+		toolParser: o.ToolParser, idle: streamIdle(o.StreamIdle), chatURL: joinURL(o.BaseURL, "/chat/completions")}
 	if b.name == "" {
 		b.name = "openai"
 	}
@@ -100,7 +102,7 @@ func (b *OpenAI) Chat(ctx context.Context, req platform.ChatRequest) (*zhipuai.C
 	if err != nil {
 		return nil, nil, platform.Wrap(platform.CodeInternal, "internal error", err)
 	}
-	resp, err := postJSON(ctx, b.client, joinURL(b.base, "/chat/completions"), b.key, body, false)
+	resp, err := postJSON(ctx, b.client, b.chatURL, b.auth, body, false)
 	if err != nil {
 		return nil, nil, transportError(ctx, b.name, err)
 	}
@@ -148,7 +150,7 @@ func (b *OpenAI) ChatStream(ctx context.Context, req platform.ChatRequest) (plat
 		return nil, platform.Wrap(platform.CodeInternal, "internal error", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	resp, err := postJSON(ctx, b.client, joinURL(b.base, "/chat/completions"), b.key, body, true)
+	resp, err := postJSON(ctx, b.client, b.chatURL, b.auth, body, true)
 	if err != nil {
 		cancel()
 		return nil, transportError(ctx, b.name, err)
@@ -194,7 +196,7 @@ func (b *OpenAI) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) 
 	if err != nil {
 		return nil, platform.Wrap(platform.CodeInternal, "internal error", err)
 	}
-	resp, err := postJSON(ctx, b.client, joinURL(b.base, "/embeddings"), b.key, body, false)
+	resp, err := postJSON(ctx, b.client, joinURL(b.base, "/embeddings"), b.auth, body, false)
 	if err != nil {
 		return nil, transportError(ctx, b.name, err)
 	}

@@ -74,7 +74,7 @@ func (b *OpenAI) postEngine(ctx context.Context, url string, v, out any, upModel
 	if err != nil {
 		return platform.Wrap(platform.CodeInternal, "internal error", err)
 	}
-	resp, err := postJSON(ctx, b.client, url, b.key, body, false)
+	resp, err := postJSON(ctx, b.client, url, b.auth, body, false)
 	if err != nil {
 		return transportError(ctx, b.name, err)
 	}

@@ -38,11 +38,12 @@ type ZhipuOptions struct {
 // another glm serve). Bodies pass through untouched where no change is
 // needed; replies are only re-encoded to fix their shape (docs/v4.md §4, §8).
 type Zhipu struct {
-	name   string
-	base   string
-	key    string
-	client *http.Client
-	idle   time.Duration
+	name    string
+	base    string
+	auth    []string // the Authorization value (bearer)
+	chatURL string
+	client  *http.Client
+	idle    time.Duration
 	// embedSize is the size of the last embeddings reply (readBodySized).
 	embedSize atomic.Int64
 }
@@ -52,7 +53,8 @@ func NewZhipu(o ZhipuOptions) (*Zhipu, error) {
 	if o.APIKey == "" {
 		return nil, errors.New("zhipu backend: an API key is required")
 	}
-	z := &Zhipu{name: o.Name, base: o.BaseURL, key: o.APIKey, client: o.HTTPClient, idle: streamIdle(o.StreamIdle)}
+	z := &Zhipu{name: o.Name, base: o.BaseURL, auth: bearer(o.APIKey), client: o.HTTPClient,
+		idle: streamIdle(o.StreamIdle), chatURL: joinURL(o.BaseURL, "/chat/completions")}
 	if z.name == "" {
 		z.name = "zhipu"
 	}
@@ -126,7 +128,7 @@ func (z *Zhipu) Chat(ctx context.Context, req platform.ChatRequest) (*zhipuai.Ch
 	if err != nil {
 		return nil, nil, err
 	}
-	resp, err := postJSON(ctx, z.client, joinURL(z.base, "/chat/completions"), z.key, body, false)
+	resp, err := postJSON(ctx, z.client, z.chatURL, z.auth, body, false)
 	if err != nil {
 		return nil, nil, transportError(ctx, z.name, err)
 	}
@@ -175,7 +177,7 @@ func (z *Zhipu) ChatStream(ctx context.Context, req platform.ChatRequest) (platf
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	resp, err := postJSON(ctx, z.client, joinURL(z.base, "/chat/completions"), z.key, body, true)
+	resp, err := postJSON(ctx, z.client, z.chatURL, z.auth, body, true)
 	if err != nil {
 		cancel()
 		return nil, transportError(ctx, z.name, err)
@@ -239,7 +241,7 @@ func (z *Zhipu) post(ctx context.Context, path string, in any, last *atomic.Int6
 	if err != nil {
 		return nil, platform.Wrap(platform.CodeInternal, "internal error", err)
 	}
-	resp, err := postJSON(ctx, z.client, joinURL(z.base, path), z.key, body, false)
+	resp, err := postJSON(ctx, z.client, joinURL(z.base, path), z.auth, body, false)
 	if err != nil {
 		return nil, transportError(ctx, z.name, err)
 	}
