@@ -62,11 +62,18 @@ func NewGuard(next http.Handler, o GuardOptions) *Guard {
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := connOf(r.Context())
 	if r.Body != nil && r.Body != http.NoBody && g.o.BodyTimeout > 0 {
-		rc := http.NewResponseController(w)
-		_ = rc.SetReadDeadline(g.o.Now().Add(g.o.BodyTimeout))
-		b := &body{ReadCloser: r.Body, g: g, rc: rc, remote: remoteOf(r, c)}
+		until := g.o.Now().Add(g.o.BodyTimeout)
+		b := &body{ReadCloser: r.Body, g: g, c: c, remote: remoteOf(r, c)}
+		if c != nil {
+			// On the socket only if a read of the body needs the socket.
+			c.deferReadDeadline(until)
+		} else {
+			// Not one of this package's listeners: on the socket now.
+			b.rc = http.NewResponseController(w)
+			_ = b.rc.SetReadDeadline(until)
+		}
 		r.Body = b
-		defer b.settle(c)
+		defer b.settle()
 	}
 	if c != nil && c.reserve != "" {
 		// A reserve connection serves the one request it was let in for.
@@ -79,7 +86,8 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type body struct {
 	io.ReadCloser
 	g        *Guard
-	rc       *http.ResponseController
+	c        *conn                    // nil: not a Listener's connection, then rc
+	rc       *http.ResponseController // sets the connection's read deadline
 	remote   string
 	eof      bool
 	timedOut bool
@@ -94,7 +102,11 @@ func (b *body) Read(p []byte) (int, error) {
 			b.eof = true
 			// The body is in: the deadline must not cut what follows (a
 			// stream, and the HTTP server's watch for a client that leaves).
-			_ = b.rc.SetReadDeadline(time.Time{})
+			if b.c != nil {
+				b.c.clearDeferred()
+			} else {
+				_ = b.rc.SetReadDeadline(time.Time{})
+			}
 		}
 	case errors.Is(err, os.ErrDeadlineExceeded) && !b.timedOut:
 		b.timedOut = true
@@ -110,17 +122,19 @@ func (b *body) Read(p []byte) (int, error) {
 // the answer and closes the connection rather than discarding what is
 // left (which would wait as long as the client likes); the close lingers
 // so the answer is not lost to a reset.
-func (b *body) settle(c *conn) {
+func (b *body) settle() {
 	if b.eof {
 		return
 	}
 	if !b.timedOut {
 		b.g.o.Metrics.cut.WithLabelValues(b.g.o.Name, ReasonUnreadBody).Inc()
 	}
-	_ = b.rc.SetReadDeadline(aLongTimeAgo)
-	if c != nil {
-		c.linger.Store(true)
+	if b.c == nil {
+		_ = b.rc.SetReadDeadline(aLongTimeAgo)
+		return
 	}
+	_ = b.c.SetReadDeadline(aLongTimeAgo)
+	b.c.linger.Store(true)
 }
 
 func remoteOf(r *http.Request, c *conn) string {

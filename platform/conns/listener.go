@@ -375,6 +375,17 @@ type conn struct {
 	cut       atomic.Bool  // a timeout was counted
 	linger    atomic.Bool  // close gently: a body was left unread
 	once      sync.Once
+
+	// The Guard's body deadline goes on the socket only when a read needs
+	// the socket (deferReadDeadline): a small body arrives with its
+	// headers, in the HTTP server's buffer, and then costs no deadline at
+	// all (two timer updates per request otherwise). dl orders the
+	// handler's reads, the server's background read and the deadline's
+	// removal (clearDeferred), whichever goroutine comes first.
+	dl       sync.Mutex
+	deferred atomic.Bool // pending is set
+	pending  time.Time   // the deadline the next socket read puts on
+	armed    bool        // a read put pending on the socket
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -382,6 +393,9 @@ func (c *conn) Read(p []byte) (int, error) {
 		n := copy(p, c.pre)
 		c.pre = c.pre[n:]
 		return n, nil
+	}
+	if c.deferred.Load() {
+		c.arm()
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
@@ -418,14 +432,60 @@ func (c *conn) timedOut() {
 	}
 }
 
-// SetReadDeadline keeps a reserve connection within its bound.
-func (c *conn) SetReadDeadline(t time.Time) error { return c.Conn.SetReadDeadline(c.bound(t)) }
+// deferReadDeadline makes t the read deadline of the socket from the next
+// read that reaches it on, until clearDeferred or another read deadline.
+func (c *conn) deferReadDeadline(t time.Time) {
+	c.dl.Lock()
+	c.pending, c.armed = t, false
+	c.deferred.Store(true)
+	c.dl.Unlock()
+}
+
+// arm puts a deferred deadline on the socket before a read.
+func (c *conn) arm() {
+	c.dl.Lock()
+	if c.deferred.Load() {
+		_ = c.Conn.SetReadDeadline(c.bound(c.pending))
+		c.armed = true
+		c.deferred.Store(false)
+	}
+	c.dl.Unlock()
+}
+
+// clearDeferred drops a deferred deadline, and lifts it from the socket if
+// a read had put it on.
+func (c *conn) clearDeferred() {
+	c.dl.Lock()
+	c.deferred.Store(false)
+	if c.armed {
+		c.armed = false
+		_ = c.Conn.SetReadDeadline(c.bound(time.Time{}))
+	}
+	c.dl.Unlock()
+}
+
+// SetReadDeadline keeps a reserve connection within its bound. It replaces
+// a deferred deadline.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	c.deferred.Store(false)
+	c.armed = false
+	return c.Conn.SetReadDeadline(c.bound(t))
+}
 
 // SetWriteDeadline keeps a reserve connection within its bound.
 func (c *conn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.bound(t)) }
 
-// SetDeadline keeps a reserve connection within its bound.
-func (c *conn) SetDeadline(t time.Time) error { return c.Conn.SetDeadline(c.bound(t)) }
+// SetDeadline keeps a reserve connection within its bound. It replaces a
+// deferred read deadline.
+func (c *conn) SetDeadline(t time.Time) error {
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	c.deferred.Store(false)
+	c.armed = false
+	return c.Conn.SetDeadline(c.bound(t))
+}
 
 func (c *conn) bound(t time.Time) time.Time {
 	if c.reserve != "" && (t.IsZero() || t.After(c.until)) {
