@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +35,51 @@ type Metrics struct {
 	// Per account and model, for every caller (metered.EndMetrics).
 	acctTokens *prometheus.CounterVec
 	acctCharge *prometheus.CounterVec
+
+	// The series every request counts, kept once looked up: a vector's
+	// lookup hashes and checks each label value under its lock, and a sync
+	// chat made six of them (docs/design.md §6). A series is made when it
+	// is first counted, as before.
+	counters  labelCache[seriesKey, prometheus.Counter]
+	latencies labelCache[string, prometheus.Observer]
+}
+
+// seriesKey is a counter's vector and its label values (n of them).
+type seriesKey struct {
+	vec    *prometheus.CounterVec
+	n      int
+	labels [4]string
+}
+
+// counter is k's series.
+func (m *Metrics) counter(k seriesKey) prometheus.Counter {
+	return m.counters.get(k, func() prometheus.Counter { return k.vec.WithLabelValues(k.labels[:k.n]...) })
+}
+
+// labelCache maps label values to the series made for them, once.
+type labelCache[K comparable, S any] struct {
+	mu sync.RWMutex
+	m  map[K]S
+}
+
+func (c *labelCache[K, S]) get(k K, make func() S) S {
+	c.mu.RLock()
+	s, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return s
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.m[k]; ok {
+		return s
+	}
+	if c.m == nil {
+		c.m = map[K]S{}
+	}
+	s = make()
+	c.m[k] = s
+	return s
 }
 
 // NewMetrics registers the API's series plus the Go and process collectors.
@@ -71,17 +118,30 @@ func NewMetrics() *Metrics {
 }
 
 func (m *Metrics) observe(row *platform.RequestLog, took time.Duration) {
-	m.requests.WithLabelValues(row.Endpoint, strconv.Itoa(row.HTTPStatus), row.ErrorCode).Inc()
-	m.latency.WithLabelValues(row.Endpoint).Observe(took.Seconds())
+	m.counter(seriesKey{vec: m.requests, n: 3, labels: [4]string{row.Endpoint, statusText(row.HTTPStatus), row.ErrorCode}}).Inc()
+	m.latencies.get(row.Endpoint, func() prometheus.Observer { return m.latency.WithLabelValues(row.Endpoint) }).
+		Observe(took.Seconds())
+}
+
+// statusText is the status label: strconv.Itoa without its allocation for
+// the usual statuses.
+func statusText(status int) string {
+	switch status {
+	case http.StatusOK:
+		return "200"
+	case 499:
+		return "499"
+	}
+	return strconv.Itoa(status)
 }
 
 // Tokens implements metered.Metrics: tokens used, by model and kind.
 func (m *Metrics) Tokens(model string, u platform.Usage) {
 	if u.PromptTokens > 0 {
-		m.tokenC.WithLabelValues(model, "prompt").Add(float64(u.PromptTokens))
+		m.counter(seriesKey{vec: m.tokenC, n: 2, labels: [4]string{model, "prompt"}}).Add(float64(u.PromptTokens))
 	}
 	if u.CompletionTokens > 0 {
-		m.tokenC.WithLabelValues(model, "completion").Add(float64(u.CompletionTokens))
+		m.counter(seriesKey{vec: m.tokenC, n: 2, labels: [4]string{model, "completion"}}).Add(float64(u.CompletionTokens))
 	}
 }
 
@@ -109,12 +169,12 @@ func (m *Metrics) Ended(row platform.RequestLog) {
 		return // refused before authentication: nothing was used
 	}
 	if u := row.Usage.PromptTokens; u > 0 {
-		m.acctTokens.WithLabelValues(row.AccountID, row.Model, row.Endpoint, "prompt").Add(float64(u))
+		m.counter(seriesKey{vec: m.acctTokens, n: 4, labels: [4]string{row.AccountID, row.Model, row.Endpoint, "prompt"}}).Add(float64(u))
 	}
 	if u := row.Usage.CompletionTokens; u > 0 {
-		m.acctTokens.WithLabelValues(row.AccountID, row.Model, row.Endpoint, "completion").Add(float64(u))
+		m.counter(seriesKey{vec: m.acctTokens, n: 4, labels: [4]string{row.AccountID, row.Model, row.Endpoint, "completion"}}).Add(float64(u))
 	}
 	if a := row.Charge.Amount; a > 0 {
-		m.acctCharge.WithLabelValues(row.AccountID, row.Model, row.Endpoint).Add(float64(a))
+		m.counter(seriesKey{vec: m.acctCharge, n: 3, labels: [4]string{row.AccountID, row.Model, row.Endpoint}}).Add(float64(a))
 	}
 }
