@@ -167,21 +167,51 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// memberSeries are a backend's attempt series in one Metrics, looked up
+// once: a vector's lookup hashes and checks the label under its lock,
+// and every call made four (docs/design.md §6). The latency series is
+// kept apart, made at the first call's end as before.
+type memberSeries struct {
+	m        *Metrics
+	requests prometheus.Counter
+	inFlight prometheus.Gauge
+}
+
+type memberLatency struct {
+	m       *Metrics
+	latency prometheus.Observer
+}
+
+func (o *observer) series(m *member) *memberSeries {
+	s := m.series.Load()
+	if s == nil || s.m != o.m {
+		s = &memberSeries{m: o.m, requests: o.m.requests.WithLabelValues(m.name), inFlight: o.m.inFlight.WithLabelValues(m.name)}
+		m.series.Store(s)
+	}
+	return s
+}
+
 // begin counts an attempt going out; done(took) ends it.
 func (o *observer) begin(m *member) {
 	m.inFlight.Add(1)
 	m.attempts.Add(1)
 	if o.m != nil {
-		o.m.requests.WithLabelValues(m.name).Inc()
-		o.m.inFlight.WithLabelValues(m.name).Inc()
+		s := o.series(m)
+		s.requests.Inc()
+		s.inFlight.Inc()
 	}
 }
 
 func (o *observer) done(m *member, took time.Duration) {
 	m.inFlight.Add(-1)
 	if o.m != nil {
-		o.m.inFlight.WithLabelValues(m.name).Dec()
-		o.m.latency.WithLabelValues(m.name).Observe(took.Seconds())
+		o.series(m).inFlight.Dec()
+		l := m.latency.Load()
+		if l == nil || l.m != o.m {
+			l = &memberLatency{m: o.m, latency: o.m.latency.WithLabelValues(m.name)}
+			m.latency.Store(l)
+		}
+		l.latency.Observe(took.Seconds())
 	}
 }
 

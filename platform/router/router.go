@@ -42,6 +42,9 @@ type member struct {
 	// shows rates and causes without a metrics scrape (docs/design.md §9).
 	attempts, failures atomic.Int64
 	lastErr            atomic.Pointer[BackendError]
+	// The member's series, kept once looked up (observer.begin, done).
+	series  atomic.Pointer[memberSeries]
+	latency atomic.Pointer[memberLatency]
 }
 
 // BackendError is a backend's newest failed attempt: when, its class
