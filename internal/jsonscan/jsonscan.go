@@ -210,6 +210,23 @@ func (c *Cursor) Float64(v *float64) bool {
 // Skip steps over one value of any kind, checking it is JSON.
 func (c *Cursor) Skip() bool { return c.skip(0) }
 
+// SkipAt steps over the value at b[i:] (white space first) and returns
+// the index after it: for scanners of other shapes that keep their own
+// index over b.
+func SkipAt(b []byte, i int) (int, bool) {
+	c := Cursor{b: b, i: i}
+	ok := c.skip(0)
+	return c.i, ok
+}
+
+// NumberAt steps over the JSON number that starts at b[i] and returns the
+// index after it.
+func NumberAt(b []byte, i int) (int, bool) {
+	c := Cursor{b: b, i: i}
+	ok := c.number()
+	return c.i, ok
+}
+
 func (c *Cursor) skip(depth int) bool {
 	if depth > maxDepth {
 		return false

@@ -130,3 +130,33 @@ func TestNames(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// SkipAt and NumberAt step over one value from an index and refuse what
+// encoding/json refuses, a bad escape inside a string included.
+func TestSkipAtAndNumberAt(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		at     int
+		number bool
+		want   int
+		ok     bool
+	}{
+		{in: `x {"a":[1,"b",null]} y`, at: 1, want: 20, ok: true},
+		{in: `["\q"]`, at: 0, ok: false},
+		{in: `"\u12g4"`, at: 0, ok: false},
+		{in: `,-1.5e3]`, at: 1, number: true, want: 7, ok: true},
+		{in: `01`, at: 0, number: true, want: 1, ok: true},
+		{in: `-x`, at: 0, number: true, ok: false},
+	} {
+		var got int
+		var ok bool
+		if tc.number {
+			got, ok = NumberAt([]byte(tc.in), tc.at)
+		} else {
+			got, ok = SkipAt([]byte(tc.in), tc.at)
+		}
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("%q at %d: got (%d, %v), want (%d, %v)", tc.in, tc.at, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"unsafe"
 
+	"github.com/glmkit/glmkit/internal/jsonscan"
 	"github.com/glmkit/glmkit/platform"
 )
 
@@ -36,9 +37,6 @@ type contentChunk struct {
 // maxSplices bounds the role splices of one chunk; a chunk with more
 // role-less deltas (many choices) takes the full path.
 const maxSplices = 4
-
-// maxScanDepth bounds nesting in values the scanner skips over.
-const maxScanDepth = 64
 
 // scanContentChunk reads a V4 chunk without decoding it into a struct: a
 // full json.Unmarshal of every chunk was ~17 % of glm serve's CPU on
@@ -81,11 +79,11 @@ func scanContentChunk(b []byte) (cc contentChunk, ok bool) {
 				return ok
 			}
 			cc.oddHead = true
-			return s.skip(0)
+			return s.skip()
 		case "created":
 			s.ws()
 			at := s.i
-			if !s.skip(0) {
+			if !s.skip() {
 				return false
 			}
 			cc.created = s.b[at:s.i]
@@ -93,7 +91,7 @@ func scanContentChunk(b []byte) (cc contentChunk, ok bool) {
 		case "usage", "error", "finish_reason", "tool_calls":
 			return s.null()
 		default:
-			return s.skip(0)
+			return s.skip()
 		}
 	}) {
 		return cc, false
@@ -228,7 +226,7 @@ func (s *jscan) choices(cc *contentChunk) bool {
 			case "finish_reason":
 				return s.null()
 			default:
-				return s.skip(0)
+				return s.skip()
 			}
 		}) {
 			return false
@@ -269,7 +267,7 @@ func (s *jscan) delta(cc *contentChunk) bool {
 		case "tool_calls":
 			return s.null()
 		default:
-			return s.skip(0)
+			return s.skip()
 		}
 	}) {
 		return false
@@ -284,97 +282,21 @@ func (s *jscan) delta(cc *contentChunk) bool {
 	return true
 }
 
-// skip steps over one value of any kind, checking its structure.
-func (s *jscan) skip(depth int) bool {
-	if depth > maxScanDepth {
-		return false
+// skip steps over one value of any kind, checking it is JSON (the
+// shared cursor's rules, escapes included: internal/jsonscan).
+func (s *jscan) skip() bool {
+	i, ok := jsonscan.SkipAt(s.b, s.i)
+	if ok {
+		s.i = i
 	}
-	s.ws()
-	if s.i >= len(s.b) {
-		return false
-	}
-	switch s.b[s.i] {
-	case '"':
-		_, _, ok := s.str()
-		return ok
-	case '{':
-		s.i++
-		if s.eat('}') {
-			return true
-		}
-		for {
-			if _, _, ok := s.str(); !ok || !s.eat(':') || !s.skip(depth+1) {
-				return false
-			}
-			if s.eat(',') {
-				continue
-			}
-			return s.eat('}')
-		}
-	case '[':
-		s.i++
-		if s.eat(']') {
-			return true
-		}
-		for {
-			if !s.skip(depth + 1) {
-				return false
-			}
-			if s.eat(',') {
-				continue
-			}
-			return s.eat(']')
-		}
-	}
-	return s.literal()
+	return ok
 }
 
-// literal steps over a number, true, false or null.
-func (s *jscan) literal() bool {
-	for _, w := range [...]string{"true", "false", "null"} {
-		if len(s.b)-s.i >= len(w) && string(s.b[s.i:s.i+len(w)]) == w {
-			s.i += len(w)
-			return true
-		}
-	}
-	return s.number()
-}
-
-// number steps over a JSON number:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// number steps over a JSON number.
 func (s *jscan) number() bool {
-	b, j := s.b, s.i
-	digits := func() bool {
-		k := j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		return j > k
+	i, ok := jsonscan.NumberAt(s.b, s.i)
+	if ok {
+		s.i = i
 	}
-	if j < len(b) && b[j] == '-' {
-		j++
-	}
-	switch {
-	case j < len(b) && b[j] == '0':
-		j++
-	case !digits():
-		return false
-	}
-	if j < len(b) && b[j] == '.' {
-		j++
-		if !digits() {
-			return false
-		}
-	}
-	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
-		j++
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		if !digits() {
-			return false
-		}
-	}
-	s.i = j
-	return true
+	return ok
 }

@@ -56,12 +56,12 @@ func scanEmbeddings(raw []byte, out *zhipuai.EmbeddingResponse) bool {
 		case "usage":
 			// Small: its exact decoding rules stay encoding/json's.
 			start := s.i
-			if !s.skip(0) {
+			if !s.skip() {
 				return false
 			}
 			return json.Unmarshal(raw[start:s.i], &out.Usage) == nil
 		default:
-			return !foldsTo(key, "model", "object", "data", "usage") && s.skip(0)
+			return !foldsTo(key, "model", "object", "data", "usage") && s.skip()
 		}
 	}) {
 		return false
@@ -130,7 +130,7 @@ func (s *jscan) embeddingList(out *zhipuai.EmbeddingResponse) bool {
 			case "embedding":
 				return s.vector(&e)
 			default:
-				return !foldsTo(key, "index", "object", "embedding") && s.skip(0)
+				return !foldsTo(key, "index", "object", "embedding") && s.skip()
 			}
 		}) {
 			return false
