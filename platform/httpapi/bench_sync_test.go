@@ -7,19 +7,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/auth"
 	"github.com/glmkit/glmkit/platform/conns"
 	"github.com/glmkit/glmkit/platform/metered"
 	"github.com/glmkit/glmkit/platform/mux"
 	"github.com/glmkit/glmkit/platform/requestlog"
 	"github.com/glmkit/glmkit/platform/router"
-	"github.com/glmkit/glmkit/platform/store"
 	"github.com/glmkit/glmkit/platform/tasks"
 )
 
@@ -53,14 +49,7 @@ func syncStack(b *testing.B, base string, client *http.Client) (http.Handler, st
 		opts = append(opts, router.WithHTTPClient(client))
 	}
 	ctx := context.Background()
-	s, err := store.Open(ctx, filepath.Join(b.TempDir(), "glm.db"), store.Options{MasterKey: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	s.CreateAccount(ctx, platform.Account{ID: "a", CreatedAt: time.Now()})
-	k, _ := platform.NewKey("a", "", time.Now())
-	s.CreateKey(ctx, k)
+	s, k := benchKeyStore(b)
 	backends, err := router.New(ctx, router.Config{Backends: []router.BackendConfig{{Name: "instant",
 		Type: router.TypeZhipu, BaseURL: base, APIKey: "id.secret", Models: []router.ModelConfig{{Name: "glm-4"}}}}}, opts...)
 	if err != nil {

@@ -54,10 +54,9 @@ func benchServer(b *testing.B, meter platform.Meter) (*Server, platform.Key) {
 	return benchServerWith(b, instantUpstream{body}, meter)
 }
 
-// benchServerWith is an API on a fresh SQLite file with one account "a"
-// and one key, the request log on and every call going to router,
-// metered by meter (nil: the no-op meter).
-func benchServerWith(b *testing.B, router benchRouter, meter platform.Meter) (*Server, platform.Key) {
+// benchKeyStore is a SQLite store in the benchmark's temp directory with
+// account "a" and one key of it.
+func benchKeyStore(b *testing.B) (*store.SQL, platform.Key) {
 	b.Helper()
 	ctx := context.Background()
 	s, err := store.Open(ctx, filepath.Join(b.TempDir(), "glm.db"), store.Options{MasterKey: []byte("0123456789abcdef0123456789abcdef")})
@@ -68,6 +67,16 @@ func benchServerWith(b *testing.B, router benchRouter, meter platform.Meter) (*S
 	s.CreateAccount(ctx, platform.Account{ID: "a", CreatedAt: time.Now()})
 	k, _ := platform.NewKey("a", "", time.Now())
 	s.CreateKey(ctx, k)
+	return s, k
+}
+
+// benchServerWith is an API on a fresh SQLite file with one account "a"
+// and one key, the request log on and every call going to router,
+// metered by meter (nil: the no-op meter).
+func benchServerWith(b *testing.B, router benchRouter, meter platform.Meter) (*Server, platform.Key) {
+	b.Helper()
+	ctx := context.Background()
+	s, k := benchKeyStore(b)
 	log := requestlog.New(s, requestlog.Options{})
 	b.Cleanup(func() { log.Close(ctx) })
 	metrics := NewMetrics()
