@@ -105,7 +105,11 @@ func TestLongTaskKeepsItsLease(t *testing.T) {
 	s := setup(t)
 	g := newGate()
 	log := &rows{}
-	p := New(Options{Store: s, Calls: calls(g, log), Workers: 1, Lease: 300 * time.Millisecond, Poll: 10 * time.Millisecond})
+	// A lease long enough that a loaded machine still renews it in time
+	// (300 ms once missed its renewal at load average 19), short enough
+	// for the test to see a renewal.
+	const lease = 1500 * time.Millisecond
+	p := New(Options{Store: s, Calls: calls(g, log), Workers: 1, Lease: lease, Poll: 10 * time.Millisecond})
 	p.Start()
 	defer p.Shutdown(context.Background())
 	submit(t, p, "long")
@@ -113,7 +117,7 @@ func TestLongTaskKeepsItsLease(t *testing.T) {
 	first := waitState(t, s, "long", func(tk platform.Task) bool { return tk.State == platform.TaskRunning })
 	// Wait until the lease has been renewed past its first expiry, then let
 	// another replica's janitor look: the task must not be judged lost.
-	waitState(t, s, "long", func(tk platform.Task) bool { return tk.LeaseUntil.After(first.LeaseUntil.Add(300 * time.Millisecond)) })
+	waitState(t, s, "long", func(tk platform.Task) bool { return tk.LeaseUntil.After(first.LeaseUntil.Add(lease)) })
 	if n, err := s.FailExpiredTasks(context.Background(), first.LeaseUntil.Add(time.Millisecond), "500", MsgWorkerLost); err != nil || n != 0 {
 		t.Fatalf("janitor failed %d tasks (%v); the renewed task must survive", n, err)
 	}
