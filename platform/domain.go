@@ -106,6 +106,25 @@ func RandomID(prefix string, n int) string {
 	return prefix + hex.EncodeToString(b)
 }
 
+// WorkLoop calls step until ctx ends: again at once while step reports
+// that it did work, else after a wake-up or the next tick of every. The
+// task pool's workers and the batch runner's are this loop.
+func WorkLoop(ctx context.Context, every time.Duration, wake <-chan struct{}, step func() bool) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		if step() {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-tick.C:
+		}
+	}
+}
+
 // Pause waits d, or less when ctx ends (returning its error): the breath
 // a long background job takes between batches so serving goes on.
 func Pause(ctx context.Context, d time.Duration) error {

@@ -188,19 +188,7 @@ func (r *Runner) janitor(ctx context.Context) {
 // work is one worker: a line, else a batch to finalize, else a nap.
 func (r *Runner) work() {
 	defer r.wg.Done()
-	poll := time.NewTicker(r.o.Poll)
-	defer poll.Stop()
-	for r.stopCtx.Err() == nil {
-		if r.claimLine() || r.finalizeOne() {
-			continue
-		}
-		select {
-		case <-r.stopCtx.Done():
-			return
-		case <-r.wake:
-		case <-poll.C:
-		}
-	}
+	platform.WorkLoop(r.stopCtx, r.o.Poll, r.wake, func() bool { return r.claimLine() || r.finalizeOne() })
 }
 
 // claimLine claims and runs one line; it reports whether it had one.

@@ -241,25 +241,7 @@ func (p *Pool) janitor(ctx context.Context) {
 // poll.
 func (p *Pool) work() {
 	defer p.wg.Done()
-	poll := time.NewTicker(p.opts.Poll)
-	defer poll.Stop()
-	for {
-		if p.claimCtx.Err() != nil {
-			return
-		}
-		if p.runWaiting() {
-			continue
-		}
-		if p.claimNext() {
-			continue
-		}
-		select {
-		case <-p.claimCtx.Done():
-			return
-		case <-p.wake:
-		case <-poll.C:
-		}
-	}
+	platform.WorkLoop(p.claimCtx, p.opts.Poll, p.wake, func() bool { return p.runWaiting() || p.claimNext() })
 }
 
 // claimNext claims one queued task and runs it, or puts it on the waiting
