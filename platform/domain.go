@@ -107,11 +107,15 @@ func RandomID(prefix string, n int) string {
 }
 
 // WorkLoop calls step until ctx ends: again at once while step reports
-// that it did work, else after a wake-up or the next tick of every. The
-// task pool's workers and the batch runner's are this loop.
-func WorkLoop(ctx context.Context, every time.Duration, wake <-chan struct{}, step func() bool) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
+// that it did work, else after a wake-up or a tick. A pool's workers share
+// one wake channel and one ticker, and a tick is received by one waiting
+// worker: an idle pool makes one claim per tick, not one per worker
+// (docs/design.md §3 "Async tasks are rows"). So that a backlog one poll
+// finds (tasks another replica queued, a batch's lines) is taken up by
+// every idle worker, a step that claims work passes a wake-up on before
+// it runs the work. The task pool's workers and the batch runner's are
+// this loop.
+func WorkLoop(ctx context.Context, tick <-chan time.Time, wake <-chan struct{}, step func() bool) {
 	for ctx.Err() == nil {
 		if step() {
 			continue
@@ -120,7 +124,7 @@ func WorkLoop(ctx context.Context, every time.Duration, wake <-chan struct{}, st
 		case <-ctx.Done():
 			return
 		case <-wake:
-		case <-tick.C:
+		case <-tick:
 		}
 	}
 }

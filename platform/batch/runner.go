@@ -58,6 +58,7 @@ type Runner struct {
 	o      RunnerOptions
 	worker string
 	wake   chan struct{}
+	poll   *time.Ticker // shared by the workers: one claim per tick
 
 	stop    context.CancelFunc
 	stopCtx context.Context
@@ -101,13 +102,15 @@ func NewRunner(o RunnerOptions) *Runner {
 		wake: make(chan struct{}, o.Workers)}
 }
 
-// Wake makes an idle worker look for lines now (a batch was created).
-func (r *Runner) Wake() {
-	for range r.o.Workers {
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
+// Wake makes an idle worker look for lines now (a batch was created);
+// a worker that claims one wakes the next (platform.WorkLoop).
+func (r *Runner) Wake() { r.signal() }
+
+// signal wakes one idle worker.
+func (r *Runner) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -116,6 +119,7 @@ func (r *Runner) Start() {
 	r.stopCtx, r.stop = context.WithCancel(context.Background())
 	r.runCtx, r.cut = context.WithCancel(context.Background())
 	r.started = true
+	r.poll = time.NewTicker(r.o.Poll)
 	r.janitor(r.stopCtx)
 	for range r.o.Workers {
 		r.wg.Add(1)
@@ -158,6 +162,7 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	r.cut()
+	r.poll.Stop()
 	return nil
 }
 
@@ -188,7 +193,7 @@ func (r *Runner) janitor(ctx context.Context) {
 // work is one worker: a line, else a batch to finalize, else a nap.
 func (r *Runner) work() {
 	defer r.wg.Done()
-	platform.WorkLoop(r.stopCtx, r.o.Poll, r.wake, func() bool { return r.claimLine() || r.finalizeOne() })
+	platform.WorkLoop(r.stopCtx, r.poll.C, r.wake, func() bool { return r.claimLine() || r.finalizeOne() })
 }
 
 // claimLine claims and runs one line; it reports whether it had one.
@@ -201,6 +206,9 @@ func (r *Runner) claimLine() bool {
 			r.o.Logger.Error("batch: claim lines", "err", err)
 		}
 		return false
+	}
+	if len(got) > 0 {
+		r.signal() // there may be more: an idle worker looks too (platform.WorkLoop)
 	}
 	for _, l := range got {
 		r.run(l)

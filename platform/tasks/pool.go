@@ -83,6 +83,7 @@ type Pool struct {
 	opts   Options
 	worker string
 	wake   chan struct{}
+	poll   *time.Ticker // shared by the workers: one claim per tick
 
 	stopClaim context.CancelFunc // stops claiming new tasks
 	claimCtx  context.Context
@@ -137,6 +138,7 @@ func (p *Pool) Start() {
 	p.claimCtx, p.stopClaim = context.WithCancel(context.Background())
 	p.runCtx, p.cancelRun = context.WithCancel(context.Background())
 	p.started = true
+	p.poll = time.NewTicker(p.opts.Poll)
 	p.janitor(p.claimCtx) // fail tasks of a crashed predecessor right away if their lease is over
 	for i := 0; i < p.opts.Workers; i++ {
 		p.wg.Add(1)
@@ -210,6 +212,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	p.cancelRun()
+	p.poll.Stop()
 	p.dropWaiting()
 	// Belt and braces: nothing this worker held may stay "running".
 	n, err := p.opts.Store.ReleaseTasks(context.Background(), p.worker, p.opts.Now(), platform.CodeInternal, MsgShutdown)
@@ -241,7 +244,7 @@ func (p *Pool) janitor(ctx context.Context) {
 // poll.
 func (p *Pool) work() {
 	defer p.wg.Done()
-	platform.WorkLoop(p.claimCtx, p.opts.Poll, p.wake, func() bool { return p.runWaiting() || p.claimNext() })
+	platform.WorkLoop(p.claimCtx, p.poll.C, p.wake, func() bool { return p.runWaiting() || p.claimNext() })
 }
 
 // claimNext claims one queued task and runs it, or puts it on the waiting
@@ -257,6 +260,9 @@ func (p *Pool) claimNext() bool {
 	got, err := p.opts.Store.ClaimTasks(p.claimCtx, p.worker, 1, now, now.Add(p.opts.Lease))
 	if err != nil && p.claimCtx.Err() == nil {
 		p.opts.Logger.Error("tasks: claim", "err", err)
+	}
+	if len(got) > 0 {
+		p.signal() // there may be more: an idle worker looks too (platform.WorkLoop)
 	}
 	for _, t := range got {
 		ct := p.hold(t)
