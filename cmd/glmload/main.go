@@ -14,8 +14,11 @@
 //	go run ./cmd/glmload -c 32 -d 15s -rounds 3 -stream
 //
 // Targets: baseline, glm-key (raw "Bearer id.secret"), glm-jwt (the SDK's
-// cached HS256 token) and, with -meter-args, glm-meter (a second glm serve
-// started with those extra flags, e.g. --metering=true).
+// cached HS256 token), with -meter-args glm-meter (a second glm serve
+// started with those extra flags, e.g. --metering=true), and upstream (the
+// client straight to the instant upstream, no proxy: what a target adds
+// over it is its own latency, so the proxy's added p99 and time to first
+// event can be compared with glm's — docs/design.md §6).
 package main
 
 import (
@@ -45,6 +48,7 @@ const (
 	tKey      = "glm-key"
 	tJWT      = "glm-jwt"
 	tMeter    = "glm-meter"
+	tUpstream = "upstream"
 )
 
 func main() {
@@ -107,7 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.Stream, "stream", false, "SSE streams instead of sync chat completions")
 	fs.IntVar(&o.Chunks, "chunks", 16, "content chunks per stream (plus the final usage chunk and [DONE])")
 	fs.DurationVar(&o.Gap, "chunk-gap", 0, "delay between stream chunks at the upstream (0 = instant)")
-	targets := fs.String("targets", "", "comma-separated targets (default baseline,glm-key,glm-jwt, plus glm-meter when glm serve can meter)")
+	targets := fs.String("targets", "", "comma-separated targets: baseline, glm-key, glm-jwt, glm-meter, upstream (the instant upstream without a proxy) (default baseline,glm-key,glm-jwt, plus glm-meter when glm serve can meter)")
 	fs.StringVar(&o.Model, "model", "glm-4", "model name sent and configured on the zhipu backend")
 	fs.StringVar(&o.GlmArgs, "glm-args", "", "extra glm serve flags for glm-key/glm-jwt (default --metering=false when glm serve has that flag)")
 	fs.StringVar(&o.MeterArgs, "meter-args", "", "extra glm serve flags for glm-meter (default --metering=true when glm serve has that flag)")
@@ -120,7 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.EmbModel, "embedding-model", "embedding-2", "embedding model sent and configured on the zhipu backend")
 	fs.IntVar(&o.EmbDims, "embedding-dims", 1024, "dimensions of the instant upstream's embedding vector (must be what the model answers: embedding-2 1024)")
 	fs.IntVar(&o.Capacity, "capacity", 0, "stream capacity: hold N slow streams open at once (one each, -chunk-gap apart, default gap 2s) and report each process's peak RSS (VmHWM); with -suite, runs after the suite")
-	fs.BoolVar(&o.Suite, "suite", false, "run the standard set in one go: sync c1/c16/c64, stream c64 in both shapes, embeddings c16 (-c, -stream, -shape, -embeddings ignored; default targets baseline,glm-key,glm-meter)")
+	fs.BoolVar(&o.Suite, "suite", false, "run the standard set in one go: sync c1/c16/c64, stream c64 in both shapes, embeddings c16 (-c, -stream, -shape, -embeddings ignored; default targets baseline,glm-key,glm-meter,upstream)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -142,7 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-embeddings and -stream exclude each other")
 	}
 	if *targets == "" && o.Suite {
-		*targets = strings.Join([]string{tBaseline, tKey, tMeter}, ",")
+		*targets = strings.Join([]string{tBaseline, tKey, tMeter, tUpstream}, ",")
 	}
 	if *targets == "" {
 		o.Targets = []string{tBaseline, tKey, tJWT}
@@ -151,9 +155,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		for _, t := range strings.Split(*targets, ",") {
 			t = strings.TrimSpace(t)
 			switch t {
-			case tBaseline, tKey, tJWT, tMeter:
+			case tBaseline, tKey, tJWT, tMeter, tUpstream:
 			default:
-				return nil, fmt.Errorf("unknown target %q (baseline, glm-key, glm-jwt, glm-meter)", t)
+				return nil, fmt.Errorf("unknown target %q (baseline, glm-key, glm-jwt, glm-meter, upstream)", t)
 			}
 			if !slices.Contains(o.Targets, t) {
 				o.Targets = append(o.Targets, t)
@@ -233,6 +237,15 @@ type Summary struct {
 	AddedTTFBP99 float64 `json:"added_ttfb_p99_us,omitempty"`
 	CPURatio     float64 `json:"cpu_ratio"`
 	RSSRatio     float64 `json:"rss_ratio"`
+
+	// With the upstream target in the run: what this target adds over the
+	// upstream alone (p99, time to first event p99), and that as a multiple
+	// of what the baseline proxy adds in the same round (medians over
+	// rounds; 0 when not measured).
+	OverUpstreamP99     float64 `json:"over_upstream_p99_us,omitempty"`
+	OverUpstreamTTFBP99 float64 `json:"over_upstream_ttfb_p99_us,omitempty"`
+	AddedP99Ratio       float64 `json:"added_p99_ratio,omitempty"`
+	AddedTTFBP99Ratio   float64 `json:"added_ttfb_p99_ratio,omitempty"`
 }
 
 // Report is the -json output.
@@ -315,7 +328,7 @@ func startTargets(ctx context.Context, o *options, dir, upURL string, progress f
 		return nil, stopAll, err
 	}
 	procs = append(procs, base)
-	byName := map[string]target{tBaseline: {name: tBaseline, base: base.base, proc: base}}
+	byName := map[string]target{tBaseline: {name: tBaseline, base: base.base, proc: base}, tUpstream: {name: tUpstream, base: upURL}}
 
 	needGlm := slices.Contains(o.Targets, tKey) || slices.Contains(o.Targets, tJWT)
 	if needGlm || slices.Contains(o.Targets, tMeter) || o.autoMeter {
@@ -426,11 +439,23 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// appendRatio appends added/baseAdded when the baseline added anything:
+// a proxy faster than the upstream alone in a round (noise) has no ratio.
+func appendRatio(xs []float64, added, baseAdded float64) []float64 {
+	if baseAdded <= 0 {
+		return xs
+	}
+	return append(xs, added/baseAdded)
+}
+
 func summarizeAll(targets []target, results []Result) []Summary {
-	base := map[int]Result{}
+	base, up := map[int]Result{}, map[int]Result{}
 	for _, r := range results {
-		if r.Target == tBaseline {
+		switch r.Target {
+		case tBaseline:
 			base[r.Round] = r
+		case tUpstream:
+			up[r.Round] = r
 		}
 	}
 	var out []Summary
@@ -438,6 +463,7 @@ func summarizeAll(targets []target, results []Result) []Summary {
 		s := Summary{Target: t.name}
 		var rps, p50, p90, p99, tt50, tt99, cpu []float64
 		var rpsR, aP50, aP99, aT50, aT99, cpuR []float64
+		var oP99, oT99, oP99R, oT99R []float64
 		for _, r := range results {
 			if r.Target != t.name {
 				continue
@@ -459,11 +485,18 @@ func summarizeAll(targets []target, results []Result) []Summary {
 			if b.CPUPerReq > 0 {
 				cpuR = append(cpuR, r.CPUPerReq/b.CPUPerReq)
 			}
+			if u, ok := up[r.Round]; ok && t.name != tUpstream {
+				oP99, oT99 = append(oP99, r.P99-u.P99), append(oT99, r.TTFBP99-u.TTFBP99)
+				oP99R = appendRatio(oP99R, r.P99-u.P99, b.P99-u.P99)
+				oT99R = appendRatio(oT99R, r.TTFBP99-u.TTFBP99, b.TTFBP99-u.TTFBP99)
+			}
 		}
 		s.RPS, s.P50, s.P90, s.P99 = median(rps), median(p50), median(p90), median(p99)
 		s.TTFBP50, s.TTFBP99, s.CPUPerReq = median(tt50), median(tt99), median(cpu)
 		s.RPSRatio, s.AddedP50, s.AddedP99 = median(rpsR), median(aP50), median(aP99)
 		s.AddedTTFBP50, s.AddedTTFBP99, s.CPURatio = median(aT50), median(aT99), median(cpuR)
+		s.OverUpstreamP99, s.OverUpstreamTTFBP99 = median(oP99), median(oT99)
+		s.AddedP99Ratio, s.AddedTTFBP99Ratio = median(oP99R), median(oT99R)
 		out = append(out, s)
 	}
 	var baseHWM int64
@@ -533,9 +566,14 @@ func printTables(w io.Writer, rep Report) {
 		if o.Stream {
 			line += fmt.Sprintf("%+.0f\t%+.0f\t", s.AddedTTFBP50, s.AddedTTFBP99)
 		}
+		if s.Target == tUpstream {
+			fmt.Fprintf(tw, "%s-\t-\t\n", line) // no process of its own
+			continue
+		}
 		fmt.Fprintf(tw, "%s%.2f\t%.2f\t\n", line, s.CPURatio, s.RSSRatio)
 	}
 	tw.Flush()
+	printOverUpstream(w, rep)
 	var errs []string
 	for _, r := range rep.Rounds {
 		for k, v := range r.Errors {
@@ -546,4 +584,35 @@ func printTables(w io.Writer, rep Report) {
 		slices.Sort(errs)
 		fmt.Fprintf(w, "\nerrors:\n  %s\n", strings.Join(errs, "\n  "))
 	}
+}
+
+// printOverUpstream prints what each target adds over the upstream alone
+// when the run measured it: the figures the p99 and time-to-first-event
+// goals are stated in (docs/design.md §6).
+func printOverUpstream(w io.Writer, rep Report) {
+	measured := false
+	for _, s := range rep.Summary {
+		measured = measured || s.Target == tUpstream
+	}
+	if !measured || rep.Options.Capacity > 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nover the upstream alone (added µs, median over rounds; × = that over what the baseline adds in the same round)\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "target\t+p99 µs\tadded p99 ×\t"
+	if rep.Options.Stream {
+		head += "+ttfb p99 µs\tadded ttfb p99 ×\t"
+	}
+	fmt.Fprintln(tw, head)
+	for _, s := range rep.Summary {
+		if s.Target == tUpstream {
+			continue
+		}
+		line := fmt.Sprintf("%s\t%+.0f\t%s\t", s.Target, s.OverUpstreamP99, ratioOrDash(s.AddedP99Ratio))
+		if rep.Options.Stream {
+			line += fmt.Sprintf("%+.0f\t%s\t", s.OverUpstreamTTFBP99, ratioOrDash(s.AddedTTFBP99Ratio))
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
 }

@@ -130,11 +130,12 @@ func TestTextOutput(t *testing.T) {
 	rep := Report{
 		Options: &options{Conc: 2, Dur: time.Second, Rounds: 1, Stream: true, Chunks: 2, Model: "glm-4"},
 		Rounds:  []Result{{Target: tKey, Round: 1, Requests: 3, OK: 2, Errors: map[string]int{"503": 1}}},
-		Summary: []Summary{{Target: tBaseline, RPS: 10}, {Target: tKey, RPS: 9, RPSRatio: 0.9}},
+		Summary: []Summary{{Target: tBaseline, RPS: 10}, {Target: tKey, RPS: 9, RPSRatio: 0.9, AddedTTFBP99Ratio: 1.75},
+			{Target: tUpstream, RPS: 20}},
 	}
 	var b bytes.Buffer
 	printTables(&b, rep)
-	for _, s := range []string{"ttfb p50", "vs baseline", "glm-key", "0.90", "1 × 503"} {
+	for _, s := range []string{"ttfb p50", "vs baseline", "glm-key", "0.90", "1 × 503", "over the upstream alone", "1.75"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("output lacks %q:\n%s", s, b.String())
 		}
@@ -181,6 +182,17 @@ func TestSuiteAndCapacity(t *testing.T) {
 		if !slices.Contains(o.Targets, tKey) || !slices.Contains(o.Targets, tBaseline) {
 			t.Errorf("%s: got targets %v, want baseline and glm-key at least", o.Scenario, o.Targets)
 		}
+		// The upstream alone is measured in every load but the capacity
+		// one, and each target's added time is taken over it.
+		upstreamRan := slices.ContainsFunc(sc.Rounds, func(r Result) bool { return r.Target == tUpstream })
+		if got, want := upstreamRan, o.Capacity == 0; got != want {
+			t.Errorf("%s: upstream target measured %v, want %v", o.Scenario, got, want)
+		}
+		for _, s := range sc.Summary {
+			if o.Stream && o.Capacity == 0 && s.Target == tKey && s.OverUpstreamTTFBP99 == 0 {
+				t.Errorf("%s: glm-key's ttfb p99 over the upstream not taken", o.Scenario)
+			}
+		}
 		want := n
 		if o.Capacity > 0 {
 			want = streams
@@ -206,7 +218,8 @@ func TestSuiteAndCapacity(t *testing.T) {
 	}
 	var text bytes.Buffer
 	printSuite(&text, rep.Reports)
-	if !strings.Contains(text.String(), "stream c64 openai") || !strings.Contains(text.String(), "embeddings c16") {
+	if !strings.Contains(text.String(), "stream c64 openai") || !strings.Contains(text.String(), "embeddings c16") ||
+		!strings.Contains(text.String(), "added ttfb p99 ×") {
 		t.Errorf("summary table lacks scenarios:\n%s", text.String())
 	}
 }

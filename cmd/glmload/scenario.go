@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -69,26 +70,41 @@ func resetHWM(pid int) {
 func printSuite(w io.Writer, reps []Report) {
 	fmt.Fprintf(w, "\nsummary: ratios to the baseline of the same round (medians over rounds)\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\ttarget\trps ×\tcpu/req ×\t+p99 µs\t+ttfb p99 µs\tpeak RSS ×\terrors\t")
+	fmt.Fprintln(tw, "scenario\ttarget\trps ×\tcpu/req ×\t+p99 µs\t+ttfb p99 µs\tpeak RSS ×\terrors\tadded p99 ×\tadded ttfb p99 ×\t")
 	for _, rep := range reps {
 		for _, s := range rep.Summary {
-			if s.Target == tBaseline {
+			if s.Target == tBaseline || s.Target == tUpstream {
 				continue
 			}
-			ttfb := "-"
+			ttfb, addedTTFB := "-", "-"
 			if rep.Options.Stream {
 				ttfb = fmt.Sprintf("%+.0f", s.AddedTTFBP99)
+				addedTTFB = ratioOrDash(s.AddedTTFBP99Ratio)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%+.0f\t%s\t%.2f\t%d\t\n", rep.Options.Scenario, s.Target,
-				s.RPSRatio, s.CPURatio, s.AddedP99, ttfb, s.RSSRatio, s.Errors)
+			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%+.0f\t%s\t%.2f\t%d\t%s\t%s\t\n", rep.Options.Scenario, s.Target,
+				s.RPSRatio, s.CPURatio, s.AddedP99, ttfb, s.RSSRatio, s.Errors, ratioOrDash(s.AddedP99Ratio), addedTTFB)
 		}
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "\nadded p99 ×, added ttfb p99 ×: what the target adds over the upstream alone, as a multiple of what the\nbaseline proxy adds in the same round (needs the upstream target; - when not measured)\n")
+}
+
+// ratioOrDash prints a ratio, or "-" when it was not measured.
+func ratioOrDash(x float64) string {
+	if x == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", x)
 }
 
 // runScenario measures one load on every target: rounds of warm-up and
 // measured phase, target order rotating each round.
 func runScenario(ctx context.Context, o *options, targets []target, up *instantUpstream, progress func(string, ...any)) (Report, error) {
+	if o.Capacity > 0 {
+		// Thousands of streams held by the upstream target would measure
+		// this process, not a floor: a capacity run measures the servers.
+		targets = slices.DeleteFunc(slices.Clone(targets), func(t target) bool { return t.proc == nil })
+	}
 	up.openai.Store(o.Shape == "openai")
 	up.gapNS.Store(int64(o.Gap))
 	var body []byte
@@ -160,8 +176,15 @@ func runScenario(ctx context.Context, o *options, targets []target, up *instantU
 	return Report{Options: o, Rounds: results, Summary: summarizeAll(targets, results)}, nil
 }
 
-// measure runs one measured phase while sampling the server process.
+// measure runs one measured phase while sampling the server process; the
+// upstream target has none of its own (it is this process).
 func measure(ctx context.Context, c *http.Client, t target, spec loadSpec, round int, up *instantUpstream) Result {
+	if t.proc == nil {
+		calls0, conns0 := up.calls.Load(), up.conns.Load()
+		r := summarize(t.name, round, runLoad(ctx, c, t, spec))
+		r.UpstreamCalls, r.UpstreamConns = up.calls.Load()-calls0, up.conns.Load()-conns0
+		return r
+	}
 	pid := t.proc.pid()
 	calls0, conns0 := up.calls.Load(), up.conns.Load()
 	self0, _ := procCPU(os.Getpid())
