@@ -1,7 +1,6 @@
 package platform
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -104,45 +103,6 @@ func RandomID(prefix string, n int) string {
 	b := make([]byte, n)
 	randomBytes(b)
 	return prefix + hex.EncodeToString(b)
-}
-
-// WorkLoop calls step until ctx ends: again at once while step reports
-// that it did work, else after a wake-up or a tick. A pool's workers share
-// one wake channel and one ticker, and a tick is received by one waiting
-// worker: an idle pool makes one claim per tick, not one per worker
-// (docs/design.md §3 "Async tasks are rows"). So that a backlog one poll
-// finds (tasks another replica queued, a batch's lines) is taken up by
-// every idle worker, a step that claims work passes a wake-up on before
-// it runs the work. The task pool's workers and the batch runner's are
-// this loop.
-func WorkLoop(ctx context.Context, tick <-chan time.Time, wake <-chan struct{}, step func() bool) {
-	for ctx.Err() == nil {
-		if step() {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		case <-tick:
-		}
-	}
-}
-
-// Pause waits d, or less when ctx ends (returning its error): the breath
-// a long background job takes between batches so serving goes on.
-func Pause(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // NewID returns a V4-style id: yyyyMMddHHmmss (UTC) followed by 16 hex

@@ -153,15 +153,7 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.stop()
-	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		r.cut()
-		<-done
-	}
-	r.cut()
+	platform.Drain(ctx, &r.wg, r.cut)
 	r.poll.Stop()
 	return nil
 }

@@ -203,15 +203,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	p.stopClaim()
-	done := make(chan struct{})
-	go func() { p.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		p.cancelRun()
-		<-done
-	}
-	p.cancelRun()
+	platform.Drain(ctx, &p.wg, p.cancelRun)
 	p.poll.Stop()
 	p.dropWaiting()
 	// Belt and braces: nothing this worker held may stay "running".
