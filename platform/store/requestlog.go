@@ -59,6 +59,18 @@ func InsertRequestLogsTx(ctx context.Context, h *DB, tx *sql.Tx, rows []platform
 	var skipped []int // rows whose id was already stored, in batch order
 	for i := 0; i < len(rows); {
 		chunk := rows[i : i+ChunkRows(len(rows)-i, logChunk)]
+		all, err := h.BatchInsertAll(ctx, tx, "INSERT INTO request_log ("+logColumns+") VALUES "+
+			h.Dialect.Values(len(chunk), logColumnCount), logChunkArgs(chunk))
+		if err != nil {
+			return fmt.Errorf("store: insert request log: %w", err)
+		}
+		if all {
+			for j := range chunk {
+				days.add(rowDay(&chunk[j]), 1)
+			}
+			i += len(chunk)
+			continue
+		}
 		ids, err := insertLogChunk(ctx, h, tx, chunk)
 		if err != nil {
 			return fmt.Errorf("store: insert request log: %w", err)
@@ -98,12 +110,8 @@ func InsertRequestLogsTx(ctx context.Context, h *DB, tx *sql.Tx, rows []platform
 	return nil
 }
 
-// insertLogChunk inserts rows in one statement and returns the ids it
-// stored: ON CONFLICT DO NOTHING skips an id already stored, and
-// RETURNING names only the rows that were new. One multi-row statement
-// instead of one per row: the per-statement work (binding through
-// database/sql, a VDBE run) was most of a row's cost.
-func insertLogChunk(ctx context.Context, h *DB, tx *sql.Tx, rows []platform.RequestLog) (map[string]bool, error) {
+// logChunkArgs is rows' columns in logColumns order, row after row.
+func logChunkArgs(rows []platform.RequestLog) []any {
 	args := make([]any, 0, len(rows)*logColumnCount)
 	for j := range rows {
 		r := &rows[j]
@@ -111,8 +119,18 @@ func insertLogChunk(ctx context.Context, h *DB, tx *sql.Tx, rows []platform.Requ
 			b2i(r.Stream), r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Usage.TotalTokens, r.Usage.Images,
 			b2i(r.Estimated), r.LatencyMS, r.HTTPStatus, r.ErrorCode, r.Backend, r.Charge.Amount, r.Charge.PaidBy, r.ErrorDetail)
 	}
+	return args
+}
+
+// insertLogChunk inserts rows in one statement and returns the ids it
+// stored: ON CONFLICT DO NOTHING skips an id already stored, and
+// RETURNING names only the rows that were new. One multi-row statement
+// instead of one per row: the per-statement work (binding through
+// database/sql, a VDBE run) was most of a row's cost. On SQLite it runs
+// only for a chunk BatchInsertAll could not store whole.
+func insertLogChunk(ctx context.Context, h *DB, tx *sql.Tx, rows []platform.RequestLog) (map[string]bool, error) {
 	q, err := h.BatchQuery(ctx, tx, "INSERT INTO request_log ("+logColumns+") VALUES "+
-		h.Dialect.Values(len(rows), logColumnCount)+" ON CONFLICT (id) DO NOTHING RETURNING id", args)
+		h.Dialect.Values(len(rows), logColumnCount)+" ON CONFLICT (id) DO NOTHING RETURNING id", logChunkArgs(rows))
 	if err != nil {
 		return nil, err
 	}

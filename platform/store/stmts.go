@@ -84,6 +84,30 @@ func (db *DB) BatchExec(ctx context.Context, tx *sql.Tx, q string, args []any) e
 	return err
 }
 
+// BatchInsertAll runs q, a multi-row INSERT without ON CONFLICT, in tx
+// and reports whether it stored every row. It is the common case of a
+// batch whose ids are all new, without the RETURNING that names them: on
+// SQLite a RETURNING runs a trigger program and buffers a result row per
+// row, and the caller scans and allocates each id (docs/design.md §6).
+// A row whose key is already stored makes SQLite undo this one statement
+// (its default conflict action, ABORT) and keep the transaction; then
+// stored is false, nothing of q is stored, and the caller writes the
+// batch its careful way (ON CONFLICT DO NOTHING RETURNING). On
+// PostgreSQL any error ends the transaction, so there BatchInsertAll
+// runs nothing and reports false.
+func (db *DB) BatchInsertAll(ctx context.Context, tx *sql.Tx, q string, args []any) (stored bool, err error) {
+	if db.Dialect.Name != SQLite.Name {
+		return false, nil
+	}
+	if err := db.BatchExec(ctx, tx, q, args); err != nil {
+		if IsUniqueViolation(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
 // valuesKey names one VALUES list: rows tuples of cols placeholders.
 type valuesKey struct {
 	dialect    string

@@ -24,7 +24,9 @@ const (
 )
 
 // InsertUsage implements billing.LedgerTx. ON CONFLICT DO NOTHING skips a
-// request id already stored; RETURNING names the rows that were new.
+// request id already stored; RETURNING names the rows that were new. A
+// chunk whose ids are all new is stored without either where the engine
+// allows (store.DB.BatchInsertAll).
 func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]string, error) {
 	var inserted []string
 	for i := 0; i < len(recs); {
@@ -43,9 +45,20 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 				int64(r.Rate.Input), int64(r.Rate.Cached()), int64(r.Rate.Output), int64(r.Rate.PerCall), int64(r.Rate.Image),
 				one.Source, one.LeaseID, one.Tokens, int64(one.Micros))
 		}
-		ids, err := t.insertReturning(ctx, `INSERT INTO billing_usage (`+usageColumns+`, `+onePartColumns+`) VALUES `+
-			t.dialect.Values(len(part), usageCols)+` ON CONFLICT (request_id) DO NOTHING RETURNING request_id`, args)
+		insert := `INSERT INTO billing_usage (` + usageColumns + `, ` + onePartColumns + `) VALUES ` + t.dialect.Values(len(part), usageCols)
+		// The common case, every request id new, needs no RETURNING
+		// (store.DB.BatchInsertAll).
+		all, err := t.h.BatchInsertAll(ctx, t.tx, insert, args)
 		if err != nil {
+			return nil, fmt.Errorf("billing: insert usage: %w", err)
+		}
+		var ids []string
+		if all {
+			ids = make([]string, len(part))
+			for j, r := range part {
+				ids[j] = r.RequestID
+			}
+		} else if ids, err = t.insertReturning(ctx, insert+` ON CONFLICT (request_id) DO NOTHING RETURNING request_id`, args); err != nil {
 			return nil, err
 		}
 		inserted = append(inserted, ids...)
