@@ -23,7 +23,7 @@ func checkIDShape(t *testing.T, id string, at time.Time) {
 }
 
 func TestNewIDShapeAndOrder(t *testing.T) {
-	at := time.Date(2026, 3, 1, 12, 30, 45, 999_000_000, time.FixedZone("CST", 8*3600))
+	at := time.Date(2026, 3, 1, 12, 30, 45, 500_000_000, time.FixedZone("CST", 8*3600))
 	prev := ""
 	// One fixed now, as a test's clock gives: each id takes the next
 	// tick, so they still sort in the order made, in now's second.
