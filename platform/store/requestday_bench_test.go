@@ -35,7 +35,9 @@ func BenchmarkInsertRequestLogs(b *testing.B) {
 			n := 0
 			for b.Loop() {
 				for i := range rows {
-					id := fmt.Sprintf("req%010d", n)
+					// Server-made ids (a client sent no request id): where
+					// they sort decides which index pages a batch dirties.
+					id := platform.NewID(time.Now())
 					rows[i] = platform.RequestLog{ID: id, RequestID: id, CreatedAt: now, AccountID: "acme",
 						KeyID: fmt.Sprintf("key%d", n%3), Model: models[n%len(models)], Endpoint: platform.EndpointChat,
 						HTTPStatus: 200, LatencyMS: 40, Usage: platform.Usage{PromptTokens: 100, CompletionTokens: 20, TotalTokens: 120},
