@@ -59,8 +59,9 @@ func InsertRequestLogsTx(ctx context.Context, h *DB, tx *sql.Tx, rows []platform
 	var skipped []int // rows whose id was already stored, in batch order
 	for i := 0; i < len(rows); {
 		chunk := rows[i : i+ChunkRows(len(rows)-i, logChunk)]
+		args := logChunkArgs(chunk)
 		all, err := h.BatchInsertAll(ctx, tx, "INSERT INTO request_log ("+logColumns+") VALUES "+
-			h.Dialect.Values(len(chunk), logColumnCount), logChunkArgs(chunk))
+			h.Dialect.Values(len(chunk), logColumnCount), args)
 		if err != nil {
 			return fmt.Errorf("store: insert request log: %w", err)
 		}
@@ -71,7 +72,7 @@ func InsertRequestLogsTx(ctx context.Context, h *DB, tx *sql.Tx, rows []platform
 			i += len(chunk)
 			continue
 		}
-		ids, err := insertLogChunk(ctx, h, tx, chunk)
+		ids, err := insertLogChunk(ctx, h, tx, len(chunk), args)
 		if err != nil {
 			return fmt.Errorf("store: insert request log: %w", err)
 		}
@@ -122,20 +123,21 @@ func logChunkArgs(rows []platform.RequestLog) []any {
 	return args
 }
 
-// insertLogChunk inserts rows in one statement and returns the ids it
-// stored: ON CONFLICT DO NOTHING skips an id already stored, and
-// RETURNING names only the rows that were new. One multi-row statement
-// instead of one per row: the per-statement work (binding through
-// database/sql, a VDBE run) was most of a row's cost. On SQLite it runs
-// only for a chunk BatchInsertAll could not store whole.
-func insertLogChunk(ctx context.Context, h *DB, tx *sql.Tx, rows []platform.RequestLog) (map[string]bool, error) {
+// insertLogChunk inserts a chunk of rows (args: their logChunkArgs) in
+// one statement and returns the ids it stored: ON CONFLICT DO NOTHING
+// skips an id already stored, and RETURNING names only the rows that
+// were new. One multi-row statement instead of one per row: the
+// per-statement work (binding through database/sql, a VDBE run) was most
+// of a row's cost. On SQLite it runs only for a chunk BatchInsertAll
+// could not store whole.
+func insertLogChunk(ctx context.Context, h *DB, tx *sql.Tx, rows int, args []any) (map[string]bool, error) {
 	q, err := h.BatchQuery(ctx, tx, "INSERT INTO request_log ("+logColumns+") VALUES "+
-		h.Dialect.Values(len(rows), logColumnCount)+" ON CONFLICT (id) DO NOTHING RETURNING id", logChunkArgs(rows))
+		h.Dialect.Values(rows, logColumnCount)+" ON CONFLICT (id) DO NOTHING RETURNING id", args)
 	if err != nil {
 		return nil, err
 	}
 	defer q.Close()
-	ids := make(map[string]bool, len(rows))
+	ids := make(map[string]bool, rows)
 	for q.Next() {
 		var id string
 		if err := q.Scan(&id); err != nil {
