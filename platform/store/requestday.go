@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/glmkit/glmkit/platform"
@@ -27,10 +28,28 @@ const (
 )
 
 // logDay is the billing day of a Unix time in milliseconds, YYYY-MM-DD.
-// Integer arithmetic, as migration 0011's backfill does it.
+// Integer arithmetic, as migration 0011's backfill does it. Almost every
+// row of a batch falls on the day the last one did, so that day's text is
+// kept and reused: a formatted string per request-log row was one of the
+// write path's allocations.
 func logDay(createdMS int64) string {
-	return time.UnixMilli((createdMS + billingOffsetMS) / dayMS * dayMS).UTC().Format(time.DateOnly)
+	start := (createdMS + billingOffsetMS) / dayMS * dayMS
+	if d := lastLogDay.Load(); d != nil && d.start == start {
+		return d.text
+	}
+	text := time.UnixMilli(start).UTC().Format(time.DateOnly)
+	lastLogDay.Store(&dayText{start, text})
+	return text
 }
+
+// dayText is a day's start (as logDay computes it) and its text.
+type dayText struct {
+	start int64
+	text  string
+}
+
+// lastLogDay is the day logDay formatted last.
+var lastLogDay atomic.Pointer[dayText]
 
 // RequestLogDay is one roll-up row: the requests of one account's key on
 // one model and endpoint, on one day, that ended with one HTTP status and
