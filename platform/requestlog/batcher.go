@@ -25,11 +25,13 @@ type Sink interface {
 type Options struct {
 	// Interval between flushes (default 200 ms).
 	Interval time.Duration
-	// MaxRows flushes early when this many rows wait (default 500).
+	// MaxRows flushes early when this many rows wait, and is the most rows
+	// one insert carries (default 500).
 	MaxRows int
-	// Buffer is the channel size; Record blocks when it is full, which
-	// slows requests rather than losing rows (default 8192). The channel
-	// carries pointers to reused rows, not rows: 8192 rows by value are
+	// Buffer is how many rows may wait while a batch is being written;
+	// Record blocks when that many wait, which slows requests rather than
+	// losing rows (default 8192). The rows wait in a slice that grows as
+	// the load needs it, not a preallocated buffer: 8192 rows by value are
 	// ~2 MB that an idle server would keep resident (docs/design.md §6).
 	Buffer int
 	Logger *slog.Logger
@@ -41,19 +43,24 @@ type Options struct {
 }
 
 // Batcher buffers rows and writes them in batches.
+//
+// Record appends the row to a slice under a mutex and returns: the writer
+// goroutine is woken only by its interval, a full batch, Flush or Close,
+// never once per row. Record runs on the request's path before the HTTP
+// server sends the reply, so a channel send per row (a goroutine wake per
+// request) was latency every client paid (docs/design.md §6).
 type Batcher struct {
 	sink Sink
 	opts Options
-	in   chan *platform.RequestLog
-	// free holds the rows the loop has taken, for Record to reuse: rows
-	// are allocated as the load needs them, once, and never cleared by
-	// the GC as a sync.Pool's are (an allocation per request again).
-	free chan *platform.RequestLog
 
-	mu     sync.RWMutex
-	closed bool
-	done   chan struct{}
-	flushQ chan chan struct{}
+	mu      sync.Mutex
+	pending []platform.RequestLog // rows recorded, not yet taken by the writer
+	closed  bool
+	room    *sync.Cond    // signalled when the writer takes the pending rows
+	full    chan struct{} // wakes the writer: MaxRows rows wait (cap 1)
+	stop    chan struct{} // closed by Close
+	done    chan struct{}
+	flushQ  chan chan struct{}
 
 	// touchMu guards touched: the last use of keys whose rows the meter
 	// stored (Prepare), written with the next batch.
@@ -75,9 +82,9 @@ func New(sink Sink, opts Options) *Batcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	b := &Batcher{sink: sink, opts: opts, in: make(chan *platform.RequestLog, opts.Buffer),
-		free: make(chan *platform.RequestLog, opts.Buffer),
+	b := &Batcher{sink: sink, opts: opts, full: make(chan struct{}, 1), stop: make(chan struct{}),
 		done: make(chan struct{}), flushQ: make(chan chan struct{})}
+	b.room = sync.NewCond(&b.mu)
 	go b.loop()
 	return b
 }
@@ -86,33 +93,40 @@ func New(sink Sink, opts Options) *Batcher {
 // request that finishes during shutdown is still recorded.
 func (b *Batcher) Record(row platform.RequestLog) {
 	b.bound(&row)
-	b.mu.RLock()
-	if !b.closed {
-		var p *platform.RequestLog
-		select {
-		case p = <-b.free:
-		default:
-			p = new(platform.RequestLog)
-		}
-		*p = row
-		b.in <- p
-		b.mu.RUnlock()
+	b.mu.Lock()
+	for !b.closed && len(b.pending) >= b.opts.Buffer {
+		// Back-pressure: the writer is behind (a slow or failing store).
+		b.wake()
+		b.room.Wait()
+	}
+	if b.closed {
+		b.mu.Unlock()
+		b.write(context.Background(), []platform.RequestLog{row})
 		return
 	}
-	b.mu.RUnlock()
-	b.write(context.Background(), []platform.RequestLog{row})
+	b.pending = append(b.pending, row)
+	if len(b.pending) == b.opts.MaxRows {
+		b.wake()
+	}
+	b.mu.Unlock()
 }
 
-// take appends a queued row to pending and hands its holder back to
-// Record.
-func (b *Batcher) take(pending []platform.RequestLog, p *platform.RequestLog) []platform.RequestLog {
-	pending = append(pending, *p)
-	*p = platform.RequestLog{}
+// wake asks the writer for a flush without waiting for it.
+func (b *Batcher) wake() {
 	select {
-	case b.free <- p:
-	default:
+	case b.full <- struct{}{}:
+	default: // already asked
 	}
-	return pending
+}
+
+// take swaps the pending rows for batch's emptied array, so Records go
+// on while the batch is written.
+func (b *Batcher) take(batch []platform.RequestLog) []platform.RequestLog {
+	b.mu.Lock()
+	batch, b.pending = b.pending, batch[:0]
+	b.room.Broadcast()
+	b.mu.Unlock()
+	return batch
 }
 
 // Prepare readies a row another writer stores — the billing flush writes
@@ -159,15 +173,17 @@ func (b *Batcher) bound(row *platform.RequestLog) {
 // Flush writes everything recorded so far and returns when it is stored
 // (tests and admin reads use it to see their own rows).
 func (b *Batcher) Flush(ctx context.Context) error {
-	b.mu.RLock()
+	b.mu.Lock()
 	closed := b.closed
-	b.mu.RUnlock()
+	b.mu.Unlock()
 	if closed {
 		return nil
 	}
 	ack := make(chan struct{})
 	select {
 	case b.flushQ <- ack:
+	case <-b.done:
+		return nil // closed meanwhile: Close wrote everything
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -186,9 +202,12 @@ func (b *Batcher) Close(ctx context.Context) error {
 		b.mu.Unlock()
 		return nil
 	}
+	// From here Record writes its row itself; the loop takes what is
+	// pending after this, so no row is left behind.
 	b.closed = true
-	close(b.in) // no Record holds the read lock now, so none can send
+	b.room.Broadcast()
 	b.mu.Unlock()
+	close(b.stop)
 	select {
 	case <-b.done:
 		return nil
@@ -201,40 +220,41 @@ func (b *Batcher) loop() {
 	defer close(b.done)
 	tick := time.NewTicker(b.opts.Interval)
 	defer tick.Stop()
-	var pending []platform.RequestLog
+	var batch []platform.RequestLog
 	flush := func() {
-		if len(pending) == 0 {
-			b.touch(context.Background(), b.takeTouched())
-			return
+		for {
+			batch = b.take(batch)
+			if len(batch) == 0 {
+				// Idle: let the GC have the array, so an idle server
+				// keeps no buffer sized for its last burst
+				// (docs/design.md §6). Under load both arrays are kept
+				// and Record appends without growing one.
+				batch = nil
+				b.touch(context.Background(), b.takeTouched())
+				return
+			}
+			for rows := batch; len(rows) > 0; {
+				n := min(len(rows), b.opts.MaxRows)
+				b.write(context.Background(), rows[:n])
+				rows = rows[n:]
+			}
+			clear(batch) // drop the rows' strings now, not at the next fill
+			b.mu.Lock()
+			more := len(b.pending) >= b.opts.MaxRows
+			b.mu.Unlock()
+			if !more {
+				return
+			}
 		}
-		b.write(context.Background(), pending)
-		pending = pending[:0]
 	}
 	for {
 		select {
-		case row, ok := <-b.in:
-			if !ok {
-				flush()
-				return
-			}
-			pending = b.take(pending, row)
-			if len(pending) >= b.opts.MaxRows {
-				flush()
-			}
+		case <-b.stop:
+			flush()
+			return
+		case <-b.full:
+			flush()
 		case ack := <-b.flushQ:
-			// Take what is already queued, then write.
-			for drained := false; !drained; {
-				select {
-				case row, ok := <-b.in:
-					if !ok {
-						drained = true
-						break
-					}
-					pending = b.take(pending, row)
-				default:
-					drained = true
-				}
-			}
 			flush()
 			close(ack)
 		case <-tick.C:
