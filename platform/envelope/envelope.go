@@ -45,10 +45,15 @@ func Of(e *platform.Error, requestID string) zhipuai.ErrorEnvelope {
 	return zhipuai.ErrorEnvelope{Error: zhipuai.ErrorBody{Code: zhipuai.ErrorCode(e.Code), Message: msg}, RequestID: requestID}
 }
 
+// contentJSON is the Content-Type value of every JSON reply, made once:
+// Header.Set would allocate it per reply, and net/http only reads header
+// values (docs/design.md §6).
+var contentJSON = []string{ContentJSON}
+
 // WriteJSON sends an encoded JSON body with status.
 func WriteJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", ContentJSON)
+	h["Content-Type"] = contentJSON
 	// A handler may have set a length for another body; a wrong one would
 	// cut or stall this reply.
 	h.Del("Content-Length")

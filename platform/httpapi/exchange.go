@@ -21,12 +21,15 @@ import (
 // request took; the exchange adds what only HTTP knows: the status line,
 // envelopes, and whether the client is still there.
 type exchange struct {
-	s     *Server
-	w     http.ResponseWriter
-	r     *http.Request
-	id    string // server request id: X-Request-Id, request-log primary key
-	start time.Time
-	call  metered.Call
+	s  *Server
+	w  http.ResponseWriter
+	r  *http.Request
+	id string // server request id: X-Request-Id, request-log primary key
+	// idHeader holds id as the X-Request-Id header value: the exchange is
+	// on the heap anyway, Header.Set would allocate the slice per request.
+	idHeader [1]string
+	start    time.Time
+	call     metered.Call
 
 	wroteHeader bool // a status line went out (no envelope possible after)
 }
@@ -34,7 +37,8 @@ type exchange struct {
 func (s *Server) begin(x *exchange, w http.ResponseWriter, r *http.Request, endpoint string) {
 	now := s.now()
 	id := platform.NewID(now)
-	w.Header().Set("X-Request-Id", id)
+	x.idHeader[0] = id
+	w.Header()["X-Request-Id"] = x.idHeader[:]
 	x.s, x.w, x.r, x.id, x.start = s, w, r, id, now
 	s.calls.Begin(&x.call, id, endpoint, now)
 	x.call.Presence = x
