@@ -134,7 +134,14 @@ func (c *Cursor) Array(elem func() bool) bool {
 
 // String reads a string into v. Escapes are decoded by encoding/json;
 // bytes that are not UTF-8, which encoding/json would replace, refuse.
-func (c *Cursor) String(v *string) bool {
+func (c *Cursor) String(v *string) bool { return c.StringOf(v) }
+
+// StringOf reads a string into v like String; a value equal to one of
+// known is given that string instead of a new copy. A message's role, a
+// finish reason or a reply's request_id (its id again) is nearly always
+// one of a few known values, and a copy of each was an allocation per
+// request (docs/design.md §6).
+func (c *Cursor) StringOf(v *string, known ...string) bool {
 	c.ws()
 	start := c.i
 	if !c.str() {
@@ -144,6 +151,12 @@ func (c *Cursor) String(v *string) bool {
 	for _, b := range raw {
 		if b == '\\' {
 			return json.Unmarshal(c.b[start:c.i], v) == nil
+		}
+	}
+	for _, k := range known {
+		if string(raw) == k { // compared in place, no copy
+			*v = k
+			return true
 		}
 	}
 	if !utf8.Valid(raw) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 // sample is a small type decoded both ways.
@@ -158,5 +159,41 @@ func TestSkipAtAndNumberAt(t *testing.T) {
 		if ok != tc.ok || (ok && got != tc.want) {
 			t.Errorf("%q at %d: got (%d, %v), want (%d, %v)", tc.in, tc.at, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestStringOf: a value equal to a known one is that string (no copy);
+// any other value, an escaped one included, reads as String reads it.
+func TestStringOf(t *testing.T) {
+	known := []string{"user", "assistant"}
+	for _, tc := range []struct {
+		in, want string
+		shared   bool
+	}{
+		{`"assistant"`, "assistant", true},
+		{`"user"`, "user", true},
+		{`"u\u0073er"`, "user", false},
+		{`"users"`, "users", false},
+		{`""`, "", false},
+	} {
+		var got string
+		c := New([]byte(tc.in))
+		if !c.StringOf(&got, known...) || !c.End() {
+			t.Fatalf("StringOf(%s) refused; want %q", tc.in, tc.want)
+		}
+		if got != tc.want {
+			t.Errorf("StringOf(%s) = %q; want %q", tc.in, got, tc.want)
+		}
+		shared := false
+		for _, k := range known {
+			shared = shared || (len(got) > 0 && unsafe.StringData(got) == unsafe.StringData(k))
+		}
+		if shared != tc.shared {
+			t.Errorf("StringOf(%s) shares a known string: got %v, want %v", tc.in, shared, tc.shared)
+		}
+	}
+	var got string
+	if New([]byte("\"\xff\"")).StringOf(&got, known...) {
+		t.Errorf("StringOf of invalid UTF-8 = %q; want a refusal", got)
 	}
 }

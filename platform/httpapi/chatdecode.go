@@ -83,7 +83,7 @@ func scanMessage(c *jsonscan.Cursor, m *zhipuai.Message) bool {
 	return c.Object(messageKeys, func(k int) bool {
 		switch messageKeys[k] {
 		case "role":
-			return c.String(&m.Role)
+			return c.StringOf(&m.Role, roles...)
 		case "content":
 			return c.String(&m.Content.Text)
 		case "tool_call_id":
@@ -96,3 +96,6 @@ func scanMessage(c *jsonscan.Cursor, m *zhipuai.Message) bool {
 		return false
 	})
 }
+
+// roles are read without a copy (jsonscan.Cursor.StringOf).
+var roles = []string{zhipuai.RoleUser, zhipuai.RoleSystem, zhipuai.RoleAssistant, zhipuai.RoleTool}

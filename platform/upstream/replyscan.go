@@ -34,6 +34,10 @@ var (
 	usageKeys   = jsonscan.Names(reflect.TypeFor[zhipuai.Usage]())
 	cachedKeys  = jsonscan.Names(reflect.TypeFor[zhipuai.PromptTokensDetails]())
 	reasonKeys  = jsonscan.Names(reflect.TypeFor[zhipuai.CompletionTokensDetails]())
+
+	// finishReasons are read without a copy (jsonscan.Cursor.StringOf).
+	finishReasons = []string{zhipuai.FinishStop, zhipuai.FinishLength, zhipuai.FinishToolCalls,
+		zhipuai.FinishSensitive, zhipuai.FinishNetworkError}
 )
 
 // scanChatReply fills out from raw and reports whether it could; false
@@ -47,7 +51,8 @@ func scanChatReply(raw []byte, out *zhipuai.ChatCompletion) bool {
 		case "id":
 			return c.String(&out.ID)
 		case "request_id":
-			return c.String(&out.RequestID)
+			// Without a client request_id the reply echoes its id.
+			return c.StringOf(&out.RequestID, out.ID)
 		case "created":
 			return c.Int64(&out.Created)
 		case "model":
@@ -71,7 +76,7 @@ func scanChoice(c *jsonscan.Cursor, ch *zhipuai.Choice) bool {
 		case "index":
 			return c.Int(&ch.Index)
 		case "finish_reason":
-			return c.String(&ch.FinishReason)
+			return c.StringOf(&ch.FinishReason, finishReasons...)
 		case "message":
 			return scanMessage(c, &ch.Message)
 		}
@@ -83,7 +88,7 @@ func scanMessage(c *jsonscan.Cursor, m *zhipuai.CompletionMessage) bool {
 	return c.Object(messageKeys, func(k int) bool {
 		switch messageKeys[k] {
 		case "role":
-			return c.String(&m.Role)
+			return c.StringOf(&m.Role, zhipuai.RoleAssistant)
 		case "content":
 			return c.String(&m.Content)
 		case "reasoning_content":
