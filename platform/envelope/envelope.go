@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strconv"
 
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
@@ -50,13 +51,26 @@ func Of(e *platform.Error, requestID string) zhipuai.ErrorEnvelope {
 // values (docs/design.md §6).
 var contentJSON = []string{ContentJSON}
 
+// chunkingSize is net/http's buffer before it chooses chunked encoding
+// (bufferBeforeChunkingSize): a reply at least this long has no length
+// unless the handler sets one.
+const chunkingSize = 2048
+
 // WriteJSON sends an encoded JSON body with status.
 func WriteJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = contentJSON
 	// A handler may have set a length for another body; a wrong one would
-	// cut or stall this reply.
-	h.Del("Content-Length")
+	// cut or stall this reply. net/http finds the length of a body that
+	// fits its 2 KB buffer itself; a longer one (an embeddings reply, a
+	// long answer) it would send chunked, in one write more and with the
+	// size unknown to the client, so that length is set here
+	// (docs/design.md §6).
+	if len(body) < chunkingSize {
+		h.Del("Content-Length")
+	} else {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -2,8 +2,11 @@ package envelope
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/glmkit/glmkit/platform"
@@ -46,6 +49,33 @@ func TestJSONProblemSpeaksJSON(t *testing.T) {
 		err := json.Unmarshal([]byte(body), &v)
 		if got := JSONProblem(err); got != want {
 			t.Errorf("%s: got %q, want %q", body, got, want)
+		}
+	}
+}
+
+// TestWriteJSONLength: over real HTTP, every JSON reply carries its
+// length — a short one from net/http, a long one (past net/http's buffer,
+// which it would send chunked) from WriteJSON — and a length a handler
+// set for another body never survives.
+func TestWriteJSONLength(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1")
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		WriteJSON(w, http.StatusOK, []byte(`"`+strings.Repeat("x", n-2)+`"`))
+	}))
+	defer srv.Close()
+	for _, n := range []int{10, chunkingSize - 1, chunkingSize, 20_000} {
+		resp, err := http.Get(srv.URL + "?n=" + strconv.Itoa(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || len(body) != n {
+			t.Fatalf("n=%d: read %d bytes (%v); want %d", n, len(body), err, n)
+		}
+		if resp.ContentLength != int64(n) || len(resp.TransferEncoding) != 0 {
+			t.Errorf("n=%d: Content-Length %d, Transfer-Encoding %v; want %d and none", n, resp.ContentLength, resp.TransferEncoding, n)
 		}
 	}
 }
