@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/glmkit/glmkit/internal/readsized"
 )
 
 // Limits on what is read from an upstream into memory.
@@ -108,26 +110,21 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 // reply allocate as much; beyond it the buffer doubles, few steps.
 func readBodySized(resp *http.Response, limit int64, last *atomic.Int64) ([]byte, error) {
 	defer resp.Body.Close()
-	var b []byte
-	var err error
 	n := resp.ContentLength
 	if (n < 0 || n > limit) && last != nil {
 		n = min(last.Load(), limit, maxGuessBytes)
 	}
-	if n > 0 && n <= limit {
-		// The size is announced (or expected): one buffer of it, not
-		// io.ReadAll's doubling from 512 bytes.
-		buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
-		_, err = buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
-		b = buf.Bytes()
-	} else {
-		b, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if n > limit {
+		n = 0 // announced past the limit: read up to it and refuse
+	}
+	// The size is announced (or expected): one buffer of it, not
+	// io.ReadAll's doubling from 512 bytes (internal/readsized).
+	b, err := readsized.ReadAll(resp.Body, n, limit)
+	if errors.Is(err, readsized.ErrTooLarge) {
+		return nil, errors.New("reply body too large")
 	}
 	if err != nil {
 		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, errors.New("reply body too large")
 	}
 	if last != nil {
 		last.Store(int64(len(b)))
