@@ -24,7 +24,11 @@ func ReadAll(r io.Reader, size, limit int64) ([]byte, error) {
 	if size <= 0 {
 		size = 511
 	}
-	b := make([]byte, 0, min(size, limit)+1)
+	return readInto(make([]byte, 0, min(size, limit)+1), r, limit)
+}
+
+// readInto reads r to EOF after b's bytes, growing b when it is full.
+func readInto(b []byte, r io.Reader, limit int64) ([]byte, error) {
 	for {
 		// Never ask for more than one byte past the limit.
 		end := int64(cap(b))
@@ -46,4 +50,17 @@ func ReadAll(r io.Reader, size, limit int64) ([]byte, error) {
 			b = append(b, 0)[:len(b)] // as io.ReadAll grows
 		}
 	}
+}
+
+// ReadAllInto is ReadAll into dst's array when it has room for size bytes
+// and one more (a buffer kept from an earlier read); otherwise, or for a
+// longer body, it allocates as ReadAll does.
+func ReadAllInto(dst []byte, r io.Reader, size, limit int64) ([]byte, error) {
+	if size <= 0 {
+		size = 511
+	}
+	if int64(cap(dst)) < min(size, limit)+1 {
+		dst = make([]byte, 0, min(size, limit)+1)
+	}
+	return readInto(dst[:0], r, limit)
 }

@@ -33,7 +33,10 @@ func (s *Server) handleEmbeddings(x *exchange) {
 		return
 	}
 	// The call bills input only (docs/v4.md §7) and says so in resp.Usage.
-	resp, err := x.call.Embeddings(x.r.Context(), &req, prompt)
+	// The reply's vectors may be the upstream's bytes in a lent buffer
+	// (platform.ReplyLease): given back once encoded into this reply.
+	var lease platform.ReplyLease
+	resp, err := x.call.Embeddings(platform.WithReplyLease(x.r.Context(), &lease), &req, prompt)
 	if err != nil {
 		x.fail(err)
 		return
@@ -46,6 +49,7 @@ func (s *Server) handleEmbeddings(x *exchange) {
 	}
 	bp := replyBufs.Get().(*[]byte)
 	body, err := encodeEmbeddings((*bp)[:0], resp, req.EncodingFormat == zhipuai.EncodingBase64)
+	lease.Return()
 	if err == nil {
 		writeJSONBytes(x.w, http.StatusOK, body)
 	}

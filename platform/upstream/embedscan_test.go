@@ -135,7 +135,7 @@ func TestReadBodySizedReadsWholeReplies(t *testing.T) {
 		if c.n > 0 && !strings.Contains(c.q, "announce") && resp.ContentLength != -1 {
 			t.Fatalf("%s: got Content-Length %d, want a chunked reply", c.q, resp.ContentLength)
 		}
-		b, err := readBodySized(resp, 1<<20, &last)
+		b, err := readBodySized(resp, 1<<20, &last, nil)
 		if err != nil || len(b) != c.n || !bytes.Equal(b, bytes.Repeat([]byte("0123456789"), c.n/10)) {
 			t.Fatalf("%s: got %d bytes (%v), want the %d sent", c.q, len(b), err, c.n)
 		}
@@ -144,11 +144,11 @@ func TestReadBodySizedReadsWholeReplies(t *testing.T) {
 		}
 	}
 	last.Store(1000)
-	if b, err := readBodySized(get("n=6000"), 5000, &last); err == nil {
+	if b, err := readBodySized(get("n=6000"), 5000, &last, nil); err == nil {
 		t.Fatalf("6000 bytes under a 5000-byte limit: got %d bytes and no error, want an error", len(b))
 	}
 	last.Store(1 << 40)
-	if b, err := readBodySized(get("n=4000"), 5000, &last); err != nil || len(b) != 4000 {
+	if b, err := readBodySized(get("n=4000"), 5000, &last, nil); err != nil || len(b) != 4000 {
 		t.Fatalf("a guess beyond the limit: got %d bytes (%v), want 4000", len(b), err)
 	}
 }

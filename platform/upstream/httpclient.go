@@ -98,7 +98,7 @@ func postJSON(ctx context.Context, c *http.Client, url string, auth []string, bo
 
 // readBody reads at most limit bytes of a reply body and closes it.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	return readBodySized(resp, limit, nil)
+	return readBodySized(resp, limit, nil, nil)
 }
 
 // readBodySized is readBody with the size of the previous reply of the
@@ -108,7 +108,10 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 // embeddings reply is tens of KB (docs/design.md §6). The guess is capped
 // at maxGuessBytes, so one large batch does not make every later small
 // reply allocate as much; beyond it the buffer doubles, few steps.
-func readBodySized(resp *http.Response, limit int64, last *atomic.Int64) ([]byte, error) {
+//
+// dst, when not nil, is a buffer kept from an earlier reply
+// (platform.ReplyLease): the reply is read into it when it has room.
+func readBodySized(resp *http.Response, limit int64, last *atomic.Int64, dst []byte) ([]byte, error) {
 	defer resp.Body.Close()
 	n := resp.ContentLength
 	if (n < 0 || n > limit) && last != nil {
@@ -119,7 +122,7 @@ func readBodySized(resp *http.Response, limit int64, last *atomic.Int64) ([]byte
 	}
 	// The size is announced (or expected): one buffer of it, not
 	// io.ReadAll's doubling from 512 bytes (internal/readsized).
-	b, err := readsized.ReadAll(resp.Body, n, limit)
+	b, err := readsized.ReadAllInto(dst, resp.Body, n, limit)
 	if errors.Is(err, readsized.ErrTooLarge) {
 		return nil, errors.New("reply body too large")
 	}

@@ -200,7 +200,7 @@ func (b *OpenAI) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) 
 	if err != nil {
 		return nil, transportError(ctx, b.name, err)
 	}
-	raw, err := readBodySized(resp, maxReplyBytes, &b.embedSize)
+	raw, err := readBodySized(resp, maxReplyBytes, &b.embedSize, nil)
 	if err != nil {
 		return nil, transportError(ctx, b.name, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -203,7 +204,14 @@ func (z *Zhipu) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) (
 	// The HTTP layer encodes base64 itself; ask the cloud for floats, whose
 	// base64 support is unverified (docs/v4.md §5).
 	c.EncodingFormat = ""
-	raw, err := z.post(ctx, "/embeddings", &c, &z.embedSize)
+	// A caller that gives the reply's buffer back (platform.ReplyLease)
+	// gets it read into a buffer given back before.
+	lease := platform.ReplyLeaseFrom(ctx)
+	var bp *[]byte
+	if lease != nil {
+		bp = replyBufs.Get().(*[]byte)
+	}
+	raw, err := z.post(ctx, "/embeddings", &c, &z.embedSize, bp)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +219,23 @@ func (z *Zhipu) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) (
 	if err := decodeEmbeddings(raw, &out); err != nil {
 		return nil, badReply(z.name, err)
 	}
+	if lease != nil {
+		*bp = raw[:0]
+		lease.Lend(bp, giveBackReply)
+	}
 	return &out, nil
+}
+
+// replyBufs holds the buffers of replies whose callers gave them back
+// (platform.ReplyLease).
+var replyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// giveBackReply keeps a buffer for the next reply, unless one large batch
+// made it bigger than any guess (maxGuessBytes).
+func giveBackReply(bp *[]byte) {
+	if cap(*bp) <= maxGuessBytes {
+		replyBufs.Put(bp)
+	}
 }
 
 // Images implements platform.ImageBackend.
@@ -224,7 +248,7 @@ func (z *Zhipu) Images(ctx context.Context, req *zhipuai.ImageRequest) (*zhipuai
 }
 
 func (z *Zhipu) postDecode(ctx context.Context, path string, in, out any) error {
-	raw, err := z.post(ctx, path, in, nil)
+	raw, err := z.post(ctx, path, in, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -235,8 +259,9 @@ func (z *Zhipu) postDecode(ctx context.Context, path string, in, out any) error 
 }
 
 // post sends in and returns the body of a 200 reply; last is the size of
-// the previous reply on path, or nil (readBodySized).
-func (z *Zhipu) post(ctx context.Context, path string, in any, last *atomic.Int64) ([]byte, error) {
+// the previous reply on path, or nil, and dst a buffer to read it into, or
+// nil (readBodySized).
+func (z *Zhipu) post(ctx context.Context, path string, in any, last *atomic.Int64, dst *[]byte) ([]byte, error) {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return nil, platform.Wrap(platform.CodeInternal, "internal error", err)
@@ -248,7 +273,11 @@ func (z *Zhipu) post(ctx context.Context, path string, in any, last *atomic.Int6
 	if resp.StatusCode != http.StatusOK {
 		return nil, z.statusError(resp)
 	}
-	raw, err := readBodySized(resp, maxReplyBytes, last)
+	var buf []byte
+	if dst != nil {
+		buf = *dst
+	}
+	raw, err := readBodySized(resp, maxReplyBytes, last, buf)
 	if err != nil {
 		return nil, transportError(ctx, z.name, err)
 	}

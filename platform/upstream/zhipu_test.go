@@ -406,3 +406,67 @@ func runV4Stream(t *testing.T, body string) ([][]byte, []*zhipuai.ChatCompletion
 	}
 	return datas, chunks
 }
+
+// TestZhipuEmbeddingsReplyLease: a reply's buffer is reused only through a
+// lease given back. Without a lease, or before Return, an earlier reply's
+// vectors stay as they were whatever later calls read; with leases given
+// back, concurrent calls each get their own input's vectors.
+func TestZhipuEmbeddingsReplyLease(t *testing.T) {
+	_, z := newZhipuPair(t)
+	ctx := context.Background()
+	inputs := []string{"alpha", "beta", "gamma", "delta"}
+	want := map[string][]byte{}
+	for _, in := range inputs {
+		resp, err := z.Embeddings(ctx, &zhipuai.EmbeddingRequest{Model: "embedding-2", Input: zhipuai.EmbeddingInput{in}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[in] = bytes.Clone(resp.Data[0].Raw)
+	}
+	if bytes.Equal(want["alpha"], want["beta"]) {
+		t.Fatal("two inputs got the same vector; the test needs different ones")
+	}
+	call := func(ctx context.Context, in string) *zhipuai.EmbeddingResponse {
+		t.Helper()
+		resp, err := z.Embeddings(ctx, &zhipuai.EmbeddingRequest{Model: "embedding-2", Input: zhipuai.EmbeddingInput{in}})
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		if got := resp.Data[0].Raw; !bytes.Equal(got, want[in]) {
+			t.Errorf("%s: got vector %.40s…, want %.40s…", in, got, want[in])
+		}
+		return resp
+	}
+
+	// Held replies: a lease not yet given back, and no lease at all.
+	var held platform.ReplyLease
+	first := call(platform.WithReplyLease(ctx, &held), "alpha")
+	plain := call(ctx, "beta")
+	for range 20 {
+		var l platform.ReplyLease
+		call(platform.WithReplyLease(ctx, &l), "gamma")
+		l.Return()
+		call(ctx, "delta")
+	}
+	if !bytes.Equal(first.Data[0].Raw, want["alpha"]) || !bytes.Equal(plain.Data[0].Raw, want["beta"]) {
+		t.Fatalf("a reply still held changed under later calls: got %.40s… and %.40s…", first.Data[0].Raw, plain.Data[0].Raw)
+	}
+	held.Return()
+
+	// Concurrent calls, each giving its buffer back after checking it.
+	done := make(chan struct{})
+	for w := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 25 {
+				var l platform.ReplyLease
+				call(platform.WithReplyLease(ctx, &l), inputs[(w+i)%len(inputs)])
+				l.Return()
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+}
