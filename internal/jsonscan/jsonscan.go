@@ -415,3 +415,18 @@ func Names(t reflect.Type) []string {
 	}
 	return names
 }
+
+// AppendString appends s as a JSON string exactly as encoding/json writes
+// it (HTML-safe): printable ASCII as is, anything else through
+// encoding/json itself.
+func AppendString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always marshals
+			return append(buf, b...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
+}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/glmkit/glmkit/internal/jsonscan"
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/zhipuai"
 )
@@ -93,9 +94,9 @@ func encodeEmbeddings(dst []byte, resp *zhipuai.EmbeddingResponse, b64 bool) ([]
 	}
 	buf := slices.Grow(dst, 256+n)
 	buf = append(buf, `{"model":`...)
-	buf = appendJSONString(buf, resp.Model)
+	buf = jsonscan.AppendString(buf, resp.Model)
 	buf = append(buf, `,"object":`...)
-	buf = appendJSONString(buf, resp.Object)
+	buf = jsonscan.AppendString(buf, resp.Object)
 	buf = append(buf, `,"data":[`...)
 	var f32 []byte
 	for i := range resp.Data {
@@ -175,18 +176,4 @@ func appendRawFloat32(dst, raw []byte) ([]byte, error) {
 		i = j
 	}
 	return dst, nil
-}
-
-// appendJSONString appends s as a JSON string the way encoding/json
-// writes it.
-func appendJSONString(buf []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s)
-			return append(buf, b...)
-		}
-	}
-	buf = append(buf, '"')
-	buf = append(buf, s...)
-	return append(buf, '"')
 }

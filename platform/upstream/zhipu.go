@@ -211,7 +211,11 @@ func (z *Zhipu) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) (
 	if lease != nil {
 		bp = replyBufs.Get().(*[]byte)
 	}
-	raw, err := z.post(ctx, "/embeddings", &c, &z.embedSize, bp)
+	body, err := encodeEmbeddingRequest(&c)
+	if err != nil {
+		return nil, platform.Wrap(platform.CodeInternal, "internal error", err)
+	}
+	raw, err := z.postBody(ctx, "/embeddings", body, &z.embedSize, bp)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +252,11 @@ func (z *Zhipu) Images(ctx context.Context, req *zhipuai.ImageRequest) (*zhipuai
 }
 
 func (z *Zhipu) postDecode(ctx context.Context, path string, in, out any) error {
-	raw, err := z.post(ctx, path, in, nil, nil)
+	body, err := json.Marshal(in)
+	if err != nil {
+		return platform.Wrap(platform.CodeInternal, "internal error", err)
+	}
+	raw, err := z.postBody(ctx, path, body, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -258,14 +266,10 @@ func (z *Zhipu) postDecode(ctx context.Context, path string, in, out any) error 
 	return nil
 }
 
-// post sends in and returns the body of a 200 reply; last is the size of
-// the previous reply on path, or nil, and dst a buffer to read it into, or
-// nil (readBodySized).
-func (z *Zhipu) post(ctx context.Context, path string, in any, last *atomic.Int64, dst *[]byte) ([]byte, error) {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return nil, platform.Wrap(platform.CodeInternal, "internal error", err)
-	}
+// postBody sends body and returns the body of a 200 reply; last is the
+// size of the previous reply on path, or nil, and dst a buffer to read it
+// into, or nil (readBodySized).
+func (z *Zhipu) postBody(ctx context.Context, path string, body []byte, last *atomic.Int64, dst *[]byte) ([]byte, error) {
 	resp, err := postJSON(ctx, z.client, joinURL(z.base, path), z.auth, body, false)
 	if err != nil {
 		return nil, transportError(ctx, z.name, err)
