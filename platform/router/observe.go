@@ -48,7 +48,7 @@ type observer struct {
 }
 
 // attemptFailed tells the operator one failed attempt.
-func (o *observer) attemptFailed(ctx context.Context, t target, model string, n int, err error, took time.Duration) {
+func (o *observer) attemptFailed(ctx context.Context, t *target, model string, n int, err error, took time.Duration) {
 	class := errorClass(ctx, err)
 	code := platform.AsError(err).Code
 	t.m.failed(time.Now(), class, code, err)

@@ -25,7 +25,7 @@ func (r *Router) Tokenize(ctx context.Context, req *zhipuai.TokenizerRequest) (*
 		return nil, err
 	}
 	retry := func(err error) bool { return errors.Is(err, platform.ErrNotCounted) || upstream.Retryable(err) }
-	resp, err := failover(r, ctx, rt, 0, retry, func(t target) (*zhipuai.TokenizerResponse, error) {
+	resp, err := failover(r, ctx, rt, 0, retry, func(t *target) (*zhipuai.TokenizerResponse, error) {
 		if t.m.tokens == nil {
 			r.finish(ctx, t.m, nil)
 			return nil, platform.ErrNotCounted
@@ -59,7 +59,7 @@ func (r *Router) Rerank(ctx context.Context, req *zhipuai.RerankRequest) (*zhipu
 	if err != nil {
 		return nil, err
 	}
-	resp, err := attempt(r, ctx, rt, 0, func(ctx context.Context, t target) (*zhipuai.RerankResponse, error) {
+	resp, err := attempt(r, ctx, rt, 0, func(ctx context.Context, t *target) (*zhipuai.RerankResponse, error) {
 		c := *req
 		c.Model = t.upstream
 		return t.m.rerank.Rerank(ctx, &c)

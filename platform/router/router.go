@@ -161,7 +161,7 @@ func (r *Router) lookup(model string, kinds ...platform.ModelKind) (*route, erro
 // going down. Targets whose circuit is open are left out, and so are those
 // whose known context is smaller than need tokens. The plan is appended to
 // out.
-func (r *Router) plan(rt *route, need int, out []target) []target {
+func (r *Router) plan(rt *route, need int, out []*target) []*target {
 	now := r.now()
 	for i := 0; i < len(rt.targets); {
 		j := i
@@ -169,7 +169,8 @@ func (r *Router) plan(rt *route, need int, out []target) []target {
 			j++
 		}
 		group := len(out)
-		for _, t := range rt.targets[i:j] {
+		for k := i; k < j; k++ {
+			t := &rt.targets[k]
 			if need > 0 && t.info.ContextTokens > 0 && t.info.ContextTokens < need {
 				continue
 			}
@@ -184,7 +185,7 @@ func (r *Router) plan(rt *route, need int, out []target) []target {
 }
 
 // shuffleWeighted orders g by repeated weighted draws.
-func (r *Router) shuffleWeighted(g []target) []target {
+func (r *Router) shuffleWeighted(g []*target) []*target {
 	if len(g) < 2 {
 		return g
 	}
@@ -246,8 +247,8 @@ func (r *Router) finish(ctx context.Context, m *member, err error) {
 // attempt runs call on each planned target, within the backend's timeout,
 // until one succeeds or fails with an error that another backend would not
 // fix.
-func attempt[T any](r *Router, ctx context.Context, rt *route, need int, call func(ctx context.Context, t target) (T, error)) (T, error) {
-	return failover(r, ctx, rt, need, upstream.Retryable, func(t target) (T, error) {
+func attempt[T any](r *Router, ctx context.Context, rt *route, need int, call func(ctx context.Context, t *target) (T, error)) (T, error) {
+	return failover(r, ctx, rt, need, upstream.Retryable, func(t *target) (T, error) {
 		actx, cancel := context.WithTimeout(ctx, t.m.timeout)
 		start := r.now()
 		r.obs.begin(t.m)
@@ -267,15 +268,19 @@ func attempt[T any](r *Router, ctx context.Context, rt *route, need int, call fu
 // the slot from then on (it calls r.finish when the call is over). It stops
 // at the first success, or at an error that retry refuses or that comes
 // after ctx ended; with no target tried it says why (noBackend).
-func failover[T any](r *Router, ctx context.Context, rt *route, need int, retry func(error) bool, try func(t target) (T, error)) (T, error) {
+func failover[T any](r *Router, ctx context.Context, rt *route, need int, retry func(error) bool, try func(t *target) (T, error)) (T, error) {
 	var zero T
 	tr := traceFrom(ctx)
 	var lastErr error
 	busy := false
 	// The plan is built in a buffer on this frame: no allocation for a
 	// model served by up to four backends, i.e. on every call of a usual
-	// configuration.
-	var buf [4]target
+	// configuration. It holds pointers into the route (built once, never
+	// changed): a stream's handler goroutine runs through this frame on its
+	// way to the upstream request, its deepest moment, and keeps the stack
+	// that moment grew for while the stream is held (docs/design.md §6);
+	// four targets by value made this frame 1 KB.
+	var buf [4]*target
 	for _, t := range r.plan(rt, need, buf[:0]) {
 		if !r.acquire(t.m) {
 			busy = true
@@ -354,7 +359,7 @@ func chatNeed(rt *route, req *zhipuai.ChatCompletionRequest) int {
 }
 
 // chatRequest is req as target t must see it.
-func chatRequest(req platform.ChatRequest, t target) platform.ChatRequest {
+func chatRequest(req platform.ChatRequest, t *target) platform.ChatRequest {
 	if req.Req.Model == t.upstream {
 		return req
 	}
@@ -376,7 +381,7 @@ func (r *Router) Chat(ctx context.Context, req platform.ChatRequest) (*zhipuai.C
 		c    *zhipuai.ChatCompletion
 		body []byte
 	}
-	out, err := attempt(r, ctx, rt, chatNeed(rt, req.Req), func(ctx context.Context, t target) (reply, error) {
+	out, err := attempt(r, ctx, rt, chatNeed(rt, req.Req), func(ctx context.Context, t *target) (reply, error) {
 		c, body, err := t.m.chat.Chat(ctx, chatRequest(req, t))
 		return reply{c, body}, err
 	})
@@ -398,7 +403,7 @@ func (r *Router) Embeddings(ctx context.Context, req *zhipuai.EmbeddingRequest) 
 			*req.Dimensions, req.Model, rt.info.Dimensions)
 	}
 	answered := req.Model
-	resp, err := attempt(r, ctx, rt, 0, func(ctx context.Context, t target) (*zhipuai.EmbeddingResponse, error) {
+	resp, err := attempt(r, ctx, rt, 0, func(ctx context.Context, t *target) (*zhipuai.EmbeddingResponse, error) {
 		c := *req
 		c.Model = t.upstream
 		resp, err := t.m.embed.Embeddings(ctx, &c)
@@ -437,7 +442,7 @@ func (r *Router) Images(ctx context.Context, req *zhipuai.ImageRequest) (*zhipua
 	if err != nil {
 		return nil, err
 	}
-	return attempt(r, ctx, rt, 0, func(ctx context.Context, t target) (*zhipuai.ImagesResponse, error) {
+	return attempt(r, ctx, rt, 0, func(ctx context.Context, t *target) (*zhipuai.ImagesResponse, error) {
 		c := *req
 		c.Model = t.upstream
 		return t.m.images.Images(ctx, &c)

@@ -33,10 +33,10 @@ func (r *Router) ChatStream(ctx context.Context, req platform.ChatRequest) (plat
 // attemptStream opens a stream on each planned target until one produces
 // its first chunk. A stream that opened keeps its slot until it is closed.
 func attemptStream(r *Router, ctx context.Context, rt *route, need int, req platform.ChatRequest) (platform.Stream, error) {
-	return failover(r, ctx, rt, need, startRetryable, func(t target) (platform.Stream, error) {
+	return failover(r, ctx, rt, need, startRetryable, func(t *target) (platform.Stream, error) {
 		start := r.now()
 		r.obs.begin(t.m)
-		s, err := r.openStream(ctx, &t, chatRequest(req, t))
+		s, err := r.openStream(ctx, t, chatRequest(req, t))
 		if err != nil {
 			r.obs.done(t.m, r.now().Sub(start))
 			r.finish(ctx, t.m, err)
