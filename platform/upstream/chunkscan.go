@@ -6,6 +6,7 @@ import (
 
 	"github.com/glmkit/glmkit/internal/jsonscan"
 	"github.com/glmkit/glmkit/platform"
+	"github.com/glmkit/glmkit/zhipuai"
 )
 
 // contentChunk is what the pass-through path needs from a V4 chunk that
@@ -32,6 +33,14 @@ type contentChunk struct {
 	id      []byte
 	created []byte
 	oddHead bool
+	// The end of a stream: usage (hasUsage says it is there and not null,
+	// read as encoding/json would by the sync reply's scanUsage), whether
+	// some choice has a finish_reason, and the first choice's as written
+	// (a string without escapes).
+	usage    zhipuai.Usage
+	hasUsage bool
+	finished bool
+	finish   []byte
 }
 
 // maxSplices bounds the role splices of one chunk; a chunk with more
@@ -42,12 +51,15 @@ const maxSplices = 4
 // full json.Unmarshal of every chunk was ~17 % of glm serve's CPU on
 // streams (notes/load.md), although most chunks are plain text that passes
 // through unchanged. ok=false sends the chunk to the full decode: anything
-// that carries usage, an error, finish_reason or tool calls (they feed the
-// request log, billing and the rewrites of v4Stream.shape), a null where a
-// string is expected, or bytes that do not scan as one JSON object. A null
-// usage, error, finish_reason or tool_calls is the same as an absent one
-// (docs/v4.md §8.11): OpenAI-style engines put "finish_reason":null on
-// every chunk and a role on the first delta only.
+// that carries an error or tool calls, usage the pass is not sure of
+// (jsonscan's rules), a finish_reason that is not a string without
+// escapes, a null where a string is expected, or bytes that do not scan as
+// one JSON object. A null usage, error, finish_reason or tool_calls is the
+// same as an absent one (docs/v4.md §8.11): OpenAI-style engines put
+// "finish_reason":null on every chunk and a role on the first delta only.
+// A chunk with usage or a finish_reason scans (the final chunk, read
+// without the decode: docs/design.md §6); whether it may pass as it came
+// is v4Stream's rule (splice refuses it, passFinal decides).
 //
 // Keys other than those named are skipped: the bytes are relayed as they
 // are, which is what the full path does with a chunk it does not change.
@@ -60,6 +72,7 @@ func scanContentChunk(b []byte) (cc contentChunk, ok bool) {
 	if s.eat('}') {
 		return cc, false
 	}
+	var seen struct{ choices, usage bool } // a repeated one: the full decode decides
 	if !s.members(func(key []byte) bool {
 		switch string(key) {
 		case "model":
@@ -70,6 +83,10 @@ func scanContentChunk(b []byte) (cc contentChunk, ok bool) {
 			cc.model, cc.modelAt = v, s.i-len(v)-2
 			return true
 		case "choices":
+			if seen.choices {
+				return false
+			}
+			seen.choices = true
 			return s.choices(&cc)
 		case "id":
 			s.ws()
@@ -88,7 +105,13 @@ func scanContentChunk(b []byte) (cc contentChunk, ok bool) {
 			}
 			cc.created = s.b[at:s.i]
 			return true
-		case "usage", "error", "finish_reason", "tool_calls":
+		case "usage":
+			if seen.usage {
+				return false
+			}
+			seen.usage = true
+			return s.usage(&cc)
+		case "error", "finish_reason", "tool_calls":
 			return s.null()
 		default:
 			return s.skip()
@@ -204,6 +227,42 @@ func (s *jscan) text(cc *contentChunk) (int, bool) {
 	return platform.EstimateTokens(unsafe.String(&raw[0], len(raw))), true
 }
 
+// usage reads a chunk's usage: null, or an object scanUsage reads
+// exactly as encoding/json would (else the chunk takes the full decode).
+func (s *jscan) usage(cc *contentChunk) bool {
+	if s.null() {
+		return true
+	}
+	end, ok := jsonscan.SkipAt(s.b, s.i)
+	if !ok {
+		return false
+	}
+	c := jsonscan.New(s.b[s.i:end])
+	if !scanUsage(c, &cc.usage) || !c.End() {
+		return false
+	}
+	s.i, cc.hasUsage = end, true
+	return true
+}
+
+// finishReason reads a choice's finish_reason: null, or a string without
+// escapes (first says it is the first choice's, which v4Stream's rules
+// read).
+func (s *jscan) finishReason(cc *contentChunk, first bool) bool {
+	if s.null() {
+		return true
+	}
+	v, esc, ok := s.str()
+	if !ok || esc {
+		return false
+	}
+	cc.finished = true
+	if first {
+		cc.finish = v
+	}
+	return true
+}
+
 // choices reads the "choices" array of a content chunk.
 func (s *jscan) choices(cc *contentChunk) bool {
 	if !s.eat('[') {
@@ -224,7 +283,7 @@ func (s *jscan) choices(cc *contentChunk) bool {
 				hasDelta = true
 				return s.delta(cc)
 			case "finish_reason":
-				return s.null()
+				return s.finishReason(cc, cc.choices == 1)
 			default:
 				return s.skip()
 			}

@@ -104,42 +104,84 @@ func (s *v4Stream) Next() (platform.Chunk, error) {
 			}
 			return platform.Chunk{}, io.EOF
 		}
-		// Plain text chunks — nearly all of a stream, the first one
-		// included — pass through without a decode; a missing role or
-		// another model name is spliced into the bytes. Not decoding the
-		// first chunk also keeps the stream's setup shallow: a full decode
-		// there took the handler goroutine's stack past 8 KB, and a stack
-		// that grew stays grown while the stream is held (docs/design.md
-		// §6).
-		if cc, ok := scanContentChunk(ev.Data); ok && (s.id != "" || s.head(&cc)) {
-			if data, ok := s.splice(ev.Data, &cc); ok {
-				s.completion += cc.tokens
-				return platform.Chunk{Data: data, Tokens: cc.tokens, More: s.ahead.more(s.r)}, nil
-			}
+		// Chunks of the usual shapes — nearly all of a stream, the first
+		// and the last included — pass without a decode. Not decoding
+		// them also keeps the stream shallow: a full decode took the
+		// handler goroutine's stack past 8 KB, and a stack that grew
+		// stays grown while the stream is held (docs/design.md §6).
+		if ch, ok := s.scanned(ev.Data); ok {
+			return ch, nil
 		}
-		c := new(zhipuai.ChatCompletionChunk)
-		if err := json.Unmarshal(ev.Data, c); err != nil {
-			s.err = platform.Wrap(platform.CodeInternal, "upstream sent an invalid chunk",
-				fmt.Errorf("backend %s: %w", s.backend, err))
-			return platform.Chunk{}, s.err
-		}
-		if c.Error != nil {
-			// In-band failure (docs/v4.md §4): the stream ends with this error.
-			s.err = mapZhipuError(s.backend, http.StatusOK, string(c.Error.Code), c.Error.Message)
-			return platform.Chunk{}, s.err
-		}
-		if s.id == "" {
-			s.id, s.created = c.ID, c.Created
-		}
-		data, keep, tokens, err := s.shape(ev.Data, c)
-		if err != nil {
-			s.err = err
-			return platform.Chunk{}, err
-		}
-		if keep {
-			return platform.Chunk{Data: data, Usage: c.Usage, Tokens: tokens, More: s.ahead.more(s.r)}, nil
+		if ch, keep := s.decoded(ev.Data); keep || s.err != nil {
+			return ch, s.err
 		}
 	}
+}
+
+// scanned returns a chunk read by scanContentChunk, when the full path
+// (decoded) would return the same: a text chunk as it came or with a
+// missing role or another model name spliced into the bytes, a final
+// chunk as it came. ok=false leaves the chunk to decoded.
+func (s *v4Stream) scanned(data []byte) (platform.Chunk, bool) {
+	cc, ok := scanContentChunk(data)
+	if !ok || (s.id == "" && !s.head(&cc)) {
+		return platform.Chunk{}, false
+	}
+	if cc.hasUsage {
+		return s.passFinal(data, &cc)
+	}
+	out, ok := s.splice(data, &cc)
+	if !ok {
+		return platform.Chunk{}, false
+	}
+	s.completion += cc.tokens
+	return platform.Chunk{Data: out, Tokens: cc.tokens, More: s.ahead.more(s.r)}, true
+}
+
+// decoded is the full path: the chunk decoded and put in shape (keep=false
+// for one that carries nothing; s.err set when it failed or was an
+// in-band error).
+func (s *v4Stream) decoded(data []byte) (platform.Chunk, bool) {
+	c := new(zhipuai.ChatCompletionChunk)
+	if err := json.Unmarshal(data, c); err != nil {
+		s.err = platform.Wrap(platform.CodeInternal, "upstream sent an invalid chunk",
+			fmt.Errorf("backend %s: %w", s.backend, err))
+		return platform.Chunk{}, false
+	}
+	if c.Error != nil {
+		// In-band failure (docs/v4.md §4): the stream ends with this error.
+		s.err = mapZhipuError(s.backend, http.StatusOK, string(c.Error.Code), c.Error.Message)
+		return platform.Chunk{}, false
+	}
+	if s.id == "" {
+		s.id, s.created = c.ID, c.Created
+	}
+	out, keep, tokens, err := s.shape(data, c)
+	if err != nil {
+		s.err = err
+		return platform.Chunk{}, false
+	}
+	if !keep {
+		return platform.Chunk{}, false
+	}
+	return platform.Chunk{Data: out, Usage: c.Usage, Tokens: tokens, More: s.ahead.more(s.r)}, true
+}
+
+// passFinal returns a scanned chunk with usage as it came, when shape
+// would not change it: every choice has a delta with a role, the model is
+// the client's, and the first usage of the stream comes with the first
+// choice's finish_reason (shape gives it the held one otherwise). The
+// usage is the scanned one, which is what the decode reads.
+func (s *v4Stream) passFinal(data []byte, cc *contentChunk) (platform.Chunk, bool) {
+	if cc.choices == 0 || cc.noDelta || cc.noRoles > 0 ||
+		(s.model != "" && string(cc.model) != s.model) ||
+		(!s.finalSent && len(cc.finish) == 0) {
+		return platform.Chunk{}, false
+	}
+	s.finalSent = true
+	s.completion += cc.tokens
+	u := cc.usage
+	return platform.Chunk{Data: data, Usage: &u, Tokens: cc.tokens, More: s.ahead.more(s.r)}, true
 }
 
 // head takes id and created from a scanned chunk while the stream has no
@@ -167,9 +209,10 @@ func (s *v4Stream) head(cc *contentChunk) bool {
 // role put into each delta that lacks one and the client's model name put
 // in place of the upstream's. ok=false leaves the chunk to shape: no
 // choices, a choice without a delta, or a rewrite of a chunk with no text
-// (shape drops or keeps those by rules the bytes do not show).
+// (shape drops or keeps those by rules the bytes do not show), and the
+// chunks that end a stream (usage, finish_reason: passFinal, shape).
 func (s *v4Stream) splice(data []byte, cc *contentChunk) ([]byte, bool) {
-	if cc.choices == 0 || cc.noDelta {
+	if cc.choices == 0 || cc.noDelta || cc.hasUsage || cc.finished {
 		return nil, false
 	}
 	model := s.model != "" && string(cc.model) != s.model
