@@ -2,6 +2,10 @@ package upstream
 
 import (
 	"encoding/json"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/glmkit/glmkit/internal/jsonscan"
@@ -72,8 +76,7 @@ func scanContentChunk(b []byte) (cc contentChunk, ok bool) {
 	if s.eat('}') {
 		return cc, false
 	}
-	var seen struct{ choices, usage bool } // a repeated one: the full decode decides
-	if !s.members(func(key []byte) bool {
+	if !s.fields(chunkKeys, func(key []byte) bool {
 		switch string(key) {
 		case "model":
 			v, _, ok := s.str()
@@ -83,33 +86,34 @@ func scanContentChunk(b []byte) (cc contentChunk, ok bool) {
 			cc.model, cc.modelAt = v, s.i-len(v)-2
 			return true
 		case "choices":
-			if seen.choices {
-				return false
-			}
-			seen.choices = true
 			return s.choices(&cc)
 		case "id":
-			s.ws()
-			if s.i < len(s.b) && s.b[s.i] == '"' {
-				v, esc, ok := s.str()
-				cc.id, cc.oddHead = v, cc.oddHead || esc
-				return ok
+			if s.null() {
+				cc.oddHead = true
+				return true
 			}
-			cc.oddHead = true
-			return s.skip()
+			v, esc, ok := s.str()
+			cc.id, cc.oddHead = v, cc.oddHead || esc
+			return ok
 		case "created":
 			s.ws()
 			at := s.i
-			if !s.skip() {
+			if !s.null() && !s.whole(64) {
 				return false
 			}
 			cc.created = s.b[at:s.i]
 			return true
-		case "usage":
-			if seen.usage {
-				return false
+		case "request_id":
+			if s.null() {
+				return true
 			}
-			seen.usage = true
+			_, _, ok := s.str()
+			return ok
+		case "web_search":
+			return s.typed(func(raw []byte) error { return json.Unmarshal(raw, new([]zhipuai.WebSearchResult)) })
+		case "content_filter":
+			return s.typed(func(raw []byte) error { return json.Unmarshal(raw, new([]zhipuai.ContentFilter)) })
+		case "usage":
 			return s.usage(&cc)
 		case "error", "finish_reason", "tool_calls":
 			return s.null()
@@ -166,6 +170,37 @@ func (s *jscan) members(field func(key []byte) bool) bool {
 	}
 }
 
+// fields is members for an object the full decode reads into a struct
+// whose JSON names are names (jsonscan.Names). It refuses what makes the
+// decode differ from a pass over the keys in order: one of names seen
+// twice (the decode keeps the last), a key that equals one of names but
+// for case (encoding/json matches keys without regard to case: "Usage"
+// is usage), a key that is not ASCII (Unicode case folding). Other keys
+// are the struct's unknown ones; field skips them.
+func (s *jscan) fields(names []string, field func(key []byte) bool) bool {
+	var seen uint64
+	return s.members(func(key []byte) bool {
+		for _, b := range key {
+			if b >= utf8.RuneSelf {
+				return false
+			}
+		}
+		for k, n := range names {
+			if string(key) == n {
+				if seen&(1<<k) != 0 {
+					return false
+				}
+				seen |= 1 << k
+				break
+			}
+			if strings.EqualFold(string(key), n) {
+				return false
+			}
+		}
+		return field(key)
+	})
+}
+
 // str reads a string and returns the bytes between its quotes as written;
 // esc reports backslash escapes in them.
 func (s *jscan) str() (raw []byte, esc, ok bool) {
@@ -177,6 +212,9 @@ func (s *jscan) str() (raw []byte, esc, ok bool) {
 	for j := start; j < len(s.b); j++ {
 		switch c := s.b[j]; {
 		case c == '"':
+			if esc && !json.Valid(s.b[start-1:j+1]) {
+				return nil, false, false // an escape encoding/json refuses
+			}
 			s.i = j + 1
 			return s.b[start:j], esc, true
 		case c == '\\':
@@ -210,9 +248,10 @@ func (s *jscan) text(cc *contentChunk) (int, bool) {
 	if len(raw) > 0 {
 		cc.text = true
 	}
-	if esc {
+	if esc || !utf8.Valid(raw) {
 		// Escapes (\n, \u…) are rarer than plain text: decode just this
-		// string so the estimate matches the full path exactly.
+		// string so the estimate matches the full path exactly (bytes that
+		// are not UTF-8 too: the decode replaces them).
 		var v string
 		if json.Unmarshal(s.b[start:s.i], &v) != nil {
 			return 0, false
@@ -277,13 +316,15 @@ func (s *jscan) choices(cc *contentChunk) bool {
 		}
 		cc.choices++
 		hasDelta := false
-		if !s.eat('}') && !s.members(func(key []byte) bool {
+		if !s.eat('}') && !s.fields(chunkChoiceKeys, func(key []byte) bool {
 			switch string(key) {
 			case "delta":
 				hasDelta = true
 				return s.delta(cc)
 			case "finish_reason":
 				return s.finishReason(cc, cc.choices == 1)
+			case "index":
+				return s.null() || s.whole(strconv.IntSize)
 			default:
 				return s.skip()
 			}
@@ -312,7 +353,7 @@ func (s *jscan) delta(cc *contentChunk) bool {
 		return true
 	}
 	role := false
-	if !s.members(func(key []byte) bool {
+	if !s.fields(deltaKeys, func(key []byte) bool {
 		switch string(key) {
 		case "role":
 			// An empty role would need a replacement, not a splice.
@@ -341,6 +382,13 @@ func (s *jscan) delta(cc *contentChunk) bool {
 	return true
 }
 
+// The JSON names of a chunk's types, level by level (see other).
+var (
+	chunkKeys       = jsonscan.Names(reflect.TypeFor[zhipuai.ChatCompletionChunk]())
+	chunkChoiceKeys = jsonscan.Names(reflect.TypeFor[zhipuai.ChunkChoice]())
+	deltaKeys       = jsonscan.Names(reflect.TypeFor[zhipuai.Delta]())
+)
+
 // skip steps over one value of any kind, checking it is JSON (the
 // shared cursor's rules, escapes included: internal/jsonscan).
 func (s *jscan) skip() bool {
@@ -349,6 +397,33 @@ func (s *jscan) skip() bool {
 		s.i = i
 	}
 	return ok
+}
+
+// whole steps over a number that an integer field of bits takes, as
+// encoding/json reads it (strconv.ParseInt of the literal).
+func (s *jscan) whole(bits int) bool {
+	s.ws()
+	i, ok := jsonscan.NumberAt(s.b, s.i)
+	if !ok {
+		return false
+	}
+	if _, err := strconv.ParseInt(string(s.b[s.i:i]), 10, bits); err != nil {
+		return false
+	}
+	s.i = i
+	return true
+}
+
+// typed steps over a value the scan does not read but the full decode
+// types (rare: web search results, content filter verdicts), when decode,
+// the decode of that value alone, takes it.
+func (s *jscan) typed(decode func(raw []byte) error) bool {
+	if s.null() {
+		return true
+	}
+	s.ws()
+	at := s.i
+	return s.skip() && decode(s.b[at:s.i]) == nil
 }
 
 // number steps over a JSON number.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/glmkit/glmkit/internal/sse"
 	"github.com/glmkit/glmkit/platform"
@@ -189,8 +190,8 @@ func (s *v4Stream) passFinal(data []byte, cc *contentChunk) (platform.Chunk, boo
 // them; false leaves the chunk to the full decode (an escaped or
 // non-string id, a created that is not an int64).
 func (s *v4Stream) head(cc *contentChunk) bool {
-	if cc.oddHead {
-		return false
+	if cc.oddHead || !utf8.Valid(cc.id) {
+		return false // the decode unescapes, or replaces bytes that are not UTF-8
 	}
 	var created int64
 	if cc.created != nil && string(cc.created) != "null" {
