@@ -48,8 +48,11 @@ func (e Event) IsDone() bool { return bytes.Equal(e.Data, Done) }
 
 // Reader decodes events from a stream.
 type Reader struct {
+	// br reads from src. It is nil while the Reader waits for the source
+	// without a buffer (park), and after Release (bufs nil).
 	br      *bufio.Reader
-	bufs    *readBufs // br, line and data come from and go back to readers
+	src     source
+	bufs    *readBufs // line and data come from and go back to readers
 	data    []byte
 	hasData bool
 	typ     string
@@ -65,17 +68,35 @@ type Reader struct {
 // most of the heap of thousands of idle streams.
 const readBufSize = 4 << 10
 
-// readBufs is what a Reader reads into: the read buffer, and the line
-// and data buffers an event is gathered in. They are recycled together:
-// without it every stream grew its own line and data buffers from nothing,
-// a few allocations and ~1 KB per stream.
+// readBufs are the line and data buffers an event is gathered in,
+// recycled: without it every stream grew its own from nothing, a few
+// allocations and ~1 KB per stream.
 type readBufs struct {
-	br         *bufio.Reader
 	line, data []byte
 }
 
 // readers recycles the buffers of released Readers.
-var readers = sync.Pool{New: func() any { return &readBufs{br: bufio.NewReaderSize(nil, readBufSize)} }}
+var readers = sync.Pool{New: func() any { return new(readBufs) }}
+
+// bufReaders recycles read buffers: those of released Readers and of
+// Readers waiting for their source (park).
+var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+
+// source is what a Reader's buffer reads from: the stream, and whether it
+// has failed or ended (a buffer with an error not yet returned is not
+// given up: park).
+type source struct {
+	r      io.Reader
+	failed bool
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil {
+		s.failed = true
+	}
+	return n, err
+}
 
 // maxKeep bounds the line and data buffers a released Reader keeps for its
 // next user; bigger ones (a huge event) go to the garbage collector.
@@ -84,19 +105,24 @@ const maxKeep = 64 << 10
 // NewReader returns a Reader on r. Release returns its buffer for reuse.
 func NewReader(r io.Reader) *Reader {
 	b := readers.Get().(*readBufs)
-	b.br.Reset(r)
-	return &Reader{br: b.br, bufs: b, line: b.line[:0], data: b.data[:0]}
+	rd := &Reader{src: source{r: r}, bufs: b, line: b.line[:0], data: b.data[:0]}
+	rd.br = bufReaders.Get().(*bufio.Reader)
+	rd.br.Reset(&rd.src)
+	return rd
 }
 
 // Release gives the Reader's read buffer back for reuse by the next
 // NewReader. The Reader and the Data of its last event must not be used
 // afterwards. Calling it is optional; calling it twice is harmless.
 func (r *Reader) Release() {
-	if r.br == nil {
+	if r.bufs == nil {
 		return
 	}
+	if r.br != nil {
+		r.br.Reset(nil)
+		bufReaders.Put(r.br)
+	}
 	b := r.bufs
-	b.br.Reset(nil)
 	b.line, b.data = r.line[:0], r.data[:0]
 	if cap(b.line) > maxKeep {
 		b.line = nil
@@ -104,8 +130,29 @@ func (r *Reader) Release() {
 	if cap(b.data) > maxKeep {
 		b.data = nil
 	}
-	r.br, r.bufs, r.line, r.data = nil, nil, nil, nil
+	r.br, r.bufs, r.line, r.data, r.src.r = nil, nil, nil, nil, nil
 	readers.Put(b)
+}
+
+// park waits for the source's next bytes with the read buffer, empty,
+// given back: a Reader on a slow stream spends nearly all its life
+// waiting, and thousands of held streams each kept 4 KB for it (the buffer
+// is taken again, from the pool, once bytes are there; docs/design.md §6).
+// The wait is a read of no bytes: an HTTP/1.1 chunked body (the transport
+// reads the next chunk's header) and an HTTP/2 body return from it once
+// data has come, without consuming any. A source that returns at once
+// instead (a Content-Length body, a bare connection) costs a pool round
+// trip, and the read that follows waits with a buffer, as without park.
+func (r *Reader) park() {
+	if r.src.failed {
+		return // an error the buffer has yet to return
+	}
+	r.br.Reset(nil)
+	bufReaders.Put(r.br)
+	r.br = nil
+	_, _ = r.src.r.Read(nil) // its result, if any, comes again from the read that follows
+	r.br = bufReaders.Get().(*bufio.Reader)
+	r.br.Reset(&r.src)
 }
 
 // Ready reports whether the next event is already complete in the read
@@ -138,7 +185,7 @@ var (
 // (an event cut off before its blank line is dropped, as the standard says;
 // callers detect a cut V4 stream by the missing [DONE]).
 func (r *Reader) Next() (Event, error) {
-	if r.br == nil {
+	if r.bufs == nil {
 		return Event{}, errReleased
 	}
 	r.data = r.data[:0]
@@ -192,6 +239,9 @@ func (r *Reader) Next() (Event, error) {
 func (r *Reader) readLine() ([]byte, error) {
 	r.line = r.line[:0]
 	for {
+		if r.br.Buffered() == 0 {
+			r.park()
+		}
 		b, err := r.br.ReadByte()
 		if err != nil {
 			if err == io.EOF {

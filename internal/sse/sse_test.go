@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func readAll(t testing.TB, r io.Reader) ([]Event, error) {
@@ -293,4 +295,123 @@ func TestLineBreakAgreesWithIndexAny(t *testing.T) {
 			t.Errorf("lineBreak(%q) = %d, want %d", s, got, want)
 		}
 	}
+}
+
+// probe is a stream source that notes, at each read of no bytes (the
+// Reader's wait), whether the Reader had given its buffer back.
+type probe struct {
+	r      io.Reader
+	rd     *Reader
+	parked []bool
+	waits  chan struct{}
+}
+
+func (p *probe) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		p.parked = append(p.parked, p.rd.br == nil)
+		p.waits <- struct{}{}
+	}
+	return p.r.Read(b)
+}
+
+// A Reader waiting for a real HTTP/1.1 chunked body (an upstream stream)
+// holds no read buffer: the read of no bytes waits in the transport for
+// the next chunk, and the events come out as without the wait.
+func TestReaderWaitsWithoutBuffer(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\ndata: tw")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "o\n\ndata: [DONE]\n\n")
+	}))
+	defer srv.Close()
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // before Close, which waits for the handler
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := &probe{r: resp.Body, waits: make(chan struct{}, 64)}
+	rd := NewReader(p)
+	p.rd = rd
+	ev, err := rd.Next()
+	if err != nil || string(ev.Data) != "one" {
+		t.Fatalf("first event %q, %v; want one", ev.Data, err)
+	}
+	type result struct {
+		data string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ev, err := rd.Next() // "tw" is buffered; the rest has not been sent
+		done <- result{string(ev.Data), err}
+	}()
+	select {
+	case <-p.waits:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Reader never waited without its buffer")
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("Next returned %q, %v before the upstream sent the rest", r.data, r.err)
+	case <-time.After(100 * time.Millisecond):
+		// Still waiting, as it must: nothing more was sent.
+	}
+	free()
+	if r := <-done; r.err != nil || r.data != "two" {
+		t.Fatalf("second event %q, %v; want two", r.data, r.err)
+	}
+	if ev, err := rd.Next(); err != nil || !ev.IsDone() {
+		t.Fatalf("third event %q, %v; want [DONE]", ev.Data, err)
+	}
+	if _, err := rd.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after [DONE]: %v, want EOF", err)
+	}
+	for i, parked := range p.parked {
+		if !parked {
+			t.Errorf("wait %d: the Reader held its buffer", i)
+		}
+	}
+	if len(p.parked) == 0 {
+		t.Error("the Reader never waited without its buffer")
+	}
+	rd.Release()
+}
+
+// An error that comes with the last bytes is returned once those are
+// read, not lost to the wait (the buffer keeps it until then).
+func TestReaderKeepsErrorWithLastBytes(t *testing.T) {
+	boom := errors.New("boom")
+	rd := NewReader(&lastBytes{data: "data: a\n\ndata: b", err: boom})
+	if ev, err := rd.Next(); err != nil || string(ev.Data) != "a" {
+		t.Fatalf("first event %q, %v; want a", ev.Data, err)
+	}
+	if _, err := rd.Next(); !errors.Is(err, boom) {
+		t.Fatalf("got %v, want the source's error", err)
+	}
+}
+
+// lastBytes returns its data and err from one read, then reads of no
+// bytes return nothing, and later reads io.EOF: a source whose error is
+// not repeated.
+type lastBytes struct {
+	data string
+	err  error
+	done bool
+}
+
+func (l *lastBytes) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if l.done {
+		return 0, io.EOF
+	}
+	l.done = true
+	return copy(p, l.data), l.err
 }
