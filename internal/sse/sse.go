@@ -88,9 +88,14 @@ var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, rea
 type source struct {
 	r      io.Reader
 	failed bool
+	err    error // what the wait's read of no bytes returned, for the next read
 }
 
 func (s *source) Read(p []byte) (int, error) {
+	if err := s.err; err != nil {
+		s.err, s.failed = nil, true
+		return 0, err
+	}
 	n, err := s.r.Read(p)
 	if err != nil {
 		s.failed = true
@@ -150,7 +155,9 @@ func (r *Reader) park() {
 	r.br.Reset(nil)
 	bufReaders.Put(r.br)
 	r.br = nil
-	_, _ = r.src.r.Read(nil) // its result, if any, comes again from the read that follows
+	// An error here is the stream's (the first one: an HTTP body may
+	// repeat a rawer one after it); the next read returns it.
+	_, r.src.err = r.src.r.Read(nil)
 	r.br = bufReaders.Get().(*bufio.Reader)
 	r.br.Reset(&r.src)
 }

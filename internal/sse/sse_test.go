@@ -415,3 +415,28 @@ func (l *lastBytes) Read(p []byte) (int, error) {
 	l.done = true
 	return copy(p, l.data), l.err
 }
+
+// The error the wait's read of no bytes meets is the one returned: an
+// HTTP body gives the cancellation first and a rawer error after it.
+func TestReaderReturnsTheWaitsError(t *testing.T) {
+	first, later := errors.New("first"), errors.New("later")
+	rd := NewReader(&errOnce{first: first, later: later})
+	if _, err := rd.Next(); !errors.Is(err, first) {
+		t.Fatalf("got %v, want %v", err, first)
+	}
+}
+
+// errOnce fails its first read, of no bytes or not, with first, and every
+// later one with later.
+type errOnce struct {
+	first, later error
+	n            int
+}
+
+func (e *errOnce) Read([]byte) (int, error) {
+	e.n++
+	if e.n == 1 {
+		return 0, e.first
+	}
+	return 0, e.later
+}
