@@ -8,10 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
 
 // instantUpstream is the only stand-in of the load tool: it sits where a
@@ -47,7 +48,7 @@ func newInstantUpstream(model, embModel string, k, dims int, gap time.Duration) 
 		}},
 		"usage": usage,
 	})
-	u := &instantUpstream{sync: sync, embed: embedReply(embModel, dims)}
+	u := &instantUpstream{sync: sync, embed: zhipuaitest.EmbeddingsBody(embModel, dims)}
 	u.gapNS.Store(int64(gap))
 	for i := range k {
 		b, _ := json.Marshal(map[string]any{
@@ -82,26 +83,6 @@ func newInstantUpstream(model, embModel string, k, dims int, gap time.Duration) 
 	})
 	u.oaChunks = append(u.oaChunks, sseEvent(oaFinal), sseEvent([]byte("[DONE]")))
 	return u
-}
-
-// embedReply is one embeddings reply: a vector of dims floats written the
-// way the cloud writes them (about ten significant digits) and usage.
-func embedReply(model string, dims int) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, `{"model":%q,"object":"list","data":[{"index":0,"object":"embedding","embedding":[`, model)
-	x := uint32(2463534242)
-	for i := range dims {
-		// xorshift: deterministic values spread over (-0.1, 0.1).
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatFloat((float64(x)/(1<<32)-0.5)/5, 'f', 10, 64))
-	}
-	b.WriteString(`]}],"usage":{"prompt_tokens":7,"completion_tokens":0,"total_tokens":7}}`)
-	return b.Bytes()
 }
 
 func sseEvent(data []byte) []byte {

@@ -6,13 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/glmkit/glmkit/platform/upstream"
 	"github.com/glmkit/glmkit/zhipuai"
+	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
 
 // embedRouter serves chat and the catalogue as the other benchmarks do,
@@ -26,25 +26,6 @@ func (r embedRouter) Embeddings(ctx context.Context, req *zhipuai.EmbeddingReque
 	return r.z.Embeddings(ctx, req)
 }
 
-// embedUpstreamReply is an embedding-2 reply of 1024 numbers written as the
-// cloud writes them (ten decimals), as glmload's instant upstream sends it.
-func embedUpstreamReply() []byte {
-	var b bytes.Buffer
-	b.WriteString(`{"model":"embedding-2","object":"list","data":[{"index":0,"object":"embedding","embedding":[`)
-	x := uint32(2463534242)
-	for i := range 1024 {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatFloat((float64(x)/(1<<32)-0.5)/5, 'f', 10, 64))
-	}
-	b.WriteString(`]}],"usage":{"prompt_tokens":7,"completion_tokens":0,"total_tokens":7}}`)
-	return b.Bytes()
-}
-
 // BenchmarkEmbeddingsHTTP is an embeddings call end to end over loopback
 // HTTP: client → glm's handler → the zhipu backend → an instant upstream
 // that sends the reply chunked (no Content-Length), then the reply back.
@@ -53,7 +34,7 @@ func embedUpstreamReply() []byte {
 func BenchmarkEmbeddingsHTTP(b *testing.B) {
 	for _, format := range []string{"float", "base64"} {
 		b.Run(format, func(b *testing.B) {
-			reply := embedUpstreamReply()
+			reply := zhipuaitest.EmbeddingsBody("embedding-2", 1024) // what glmload's instant upstream sends
 			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				io.Copy(io.Discard, r.Body)
 				w.Header().Set("Content-Type", "application/json; charset=UTF-8")
