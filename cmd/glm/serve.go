@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/glmkit/glmkit/internal/gcpace"
+	"github.com/glmkit/glmkit/internal/memtrim"
 	"github.com/glmkit/glmkit/platform/auth"
 	"github.com/glmkit/glmkit/platform/httpapi"
 	"github.com/glmkit/glmkit/platform/router"
@@ -41,6 +43,7 @@ type serveOptions struct {
 	logLevel      string
 	accessLog     bool
 	pprof         string
+	gcHeadroomMB  int
 	metering      meteringOptions
 	anthropic     anthropicFlags
 	console       consoleOptions
@@ -99,6 +102,7 @@ func (o *serveOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&o.accessLog, "access-log", false, "log one line per request and async task run (status, code, account, model, backend, tokens, charge, latency, cause)")
 	f.StringVar(&o.pprof, "pprof", "", "debug: serve net/http/pprof on this separate address (e.g. 127.0.0.1:6060); off when empty")
+	f.IntVar(&o.gcHeadroomMB, "gc-headroom", 32, "MiB the heap may grow by between garbage collections under load (what is allocated in ~0.5 s, at most this); 0 = Go's default pacing; GOGC in the environment wins")
 	o.metering.register(f)
 	o.anthropic.register(f)
 	o.console.register(f)
@@ -123,6 +127,8 @@ func (o *serveOptions) check() error {
 		return fmt.Errorf("--drain-timeout must not be negative, got %s", o.drainTimeout)
 	case o.maxBody < 1024:
 		return fmt.Errorf("--max-body must be at least 1024 bytes, got %d", o.maxBody)
+	case o.gcHeadroomMB < 0:
+		return fmt.Errorf("--gc-headroom must not be negative, got %d", o.gcHeadroomMB)
 	}
 	if err := o.bounds.check(); err != nil {
 		return err
@@ -187,6 +193,14 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 	if err := app.Start(ctx); err != nil {
 		return err
 	}
+	// The collector is the process's, so it is paced here, not by the
+	// app (tests run several apps in one process): docs/design.md §6
+	// "GC pacing".
+	pacer := gcpace.Start(gcpace.Config{MaxHeadroom: uint64(o.gcHeadroomMB) << 20})
+	defer pacer.Stop()
+	// What only start-up used (its garbage, the binary's start-up code)
+	// goes back now: docs/design.md §6 "Memory after start".
+	memtrim.AfterStart()
 	app.Wait(ctx)
 	// A second signal during the drain kills the process the default way.
 	stop()

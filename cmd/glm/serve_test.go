@@ -428,6 +428,7 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"serve", "--body-timeout", "0s"}, "--body-timeout"},
 		{[]string{"serve", "--write-timeout", "-1s"}, "--write-timeout"},
 		{[]string{"serve", "--max-conns-per-ip", "-1"}, "--max-conns-per-ip"},
+		{[]string{"serve", "--gc-headroom", "-1"}, "--gc-headroom"},
 		{[]string{"serve", "--config", "/nonexistent/backends.json"}, "--config"},
 		{[]string{"keys", "revoke", "xyz"}, "not a key id"},
 	} {
