@@ -133,11 +133,13 @@ type Engine struct {
 
 	mu       sync.Mutex
 	accounts map[string]*account
+	// inflight holds the request ids reserved and not yet settled: each
+	// request is reserved once. Guarded by mu, with the account lookup
+	// Reserve makes anyway (a sync.Map allocated twice per request).
+	inflight map[string]struct{}
 	closed   atomic.Bool
 
 	prices atomic.Pointer[map[string]Price]
-
-	inflight sync.Map // request id → struct{}: each request reserved once
 
 	pmu     sync.Mutex
 	pending []*UsageRecord
@@ -240,6 +242,7 @@ func NewEngine(ctx context.Context, db Ledger, cfg Config) (*Engine, error) {
 	e := &Engine{
 		db: db, cfg: cfg,
 		accounts: map[string]*account{},
+		inflight: map[string]struct{}{},
 		kick:     make(chan struct{}, 1),
 		giveBack: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -297,12 +300,39 @@ func (e *Engine) PriceOf(model string) Price {
 func (e *Engine) account(id string) *account {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.accountLocked(id)
+}
+
+func (e *Engine) accountLocked(id string) *account {
 	a := e.accounts[id]
 	if a == nil {
 		a = &account{id: id, noPkg: map[string]time.Time{}, pkgLook: map[string]time.Time{}}
 		e.accounts[id] = a
 	}
 	return a
+}
+
+// begin marks request id in flight and, with withAccount, returns its
+// account's credit; ok is false when the id is in flight already.
+func (e *Engine) begin(id, accountID string, withAccount bool) (a *account, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, dup := e.inflight[id]; dup {
+		return nil, false
+	}
+	e.inflight[id] = struct{}{}
+	if withAccount {
+		a = e.accountLocked(accountID)
+	}
+	return a, true
+}
+
+// done forgets request id: settled, refused or failed, it may be reserved
+// again (and is charged once: its usage row is keyed by it).
+func (e *Engine) done(id string) {
+	e.mu.Lock()
+	delete(e.inflight, id)
+	e.mu.Unlock()
 }
 
 func (e *Engine) allAccounts() []*account {

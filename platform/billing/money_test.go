@@ -81,7 +81,7 @@ func TestChargeOfPartsSumExactly(t *testing.T) {
 		_ = a
 		need := cashFor(p, u, covered)
 		takes = append(takes, hold{&lease{}, need})
-		c := chargeOf(p, u, plan{takes: takes, covered: covered, cashNeed: need})
+		c := chargeOf(p, u, plan{takes: takes, covered: covered, cashNeed: need}, nil)
 		var sum Micros
 		for _, part := range c.Parts {
 			if part.Source != PartCash {

@@ -44,6 +44,33 @@ func TestPaidByJSONSameBytesAsEncodingJSON(t *testing.T) {
 	}
 }
 
+// Any charge, any strings in its parts (escaping, invalid UTF-8, HTML
+// characters), any number of parts including none and nil: the same bytes
+// as encoding/json.
+func FuzzPaidByJSON(f *testing.F) {
+	f.Add(int64(350), int64(250), int64(60), int64(40), int64(2500), uint8(2), "pkg_01J", "ls_a", "cash", "", int64(2500), int64(-5))
+	f.Add(int64(0), int64(0), int64(0), int64(0), int64(0), uint8(0), "", "", "", "", int64(0), int64(0))
+	f.Add(int64(-1), int64(1<<62), int64(3), int64(0), int64(7), uint8(1), "a<b>&c\u2028", "\xff\"", "\t", "é", int64(1), int64(2))
+	f.Fuzz(func(t *testing.T, amount, discount, cash, shortfall, pkgTokens int64, nparts uint8, s1, l1, s2, l2 string, tokens, micros int64) {
+		c := Charge{Amount: Micros(amount), Discount: Micros(discount), Cash: Micros(cash), Shortfall: Micros(shortfall), PackageTokens: pkgTokens}
+		switch nparts % 4 {
+		case 1:
+			c.Parts = []Part{}
+		case 2:
+			c.Parts = []Part{{Source: s1, LeaseID: l1, Tokens: tokens, Micros: Micros(micros)}}
+		case 3:
+			c.Parts = []Part{{Source: s1, LeaseID: l1, Tokens: tokens, Micros: Micros(micros)}, {Source: s2, LeaseID: l2, Tokens: micros, Micros: Micros(tokens)}}
+		}
+		want, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.PaidByJSON(); got != string(want) {
+			t.Errorf("got %s, want %s", got, want)
+		}
+	})
+}
+
 func BenchmarkPaidByJSON(b *testing.B) {
 	c := Charge{Amount: 350, Discount: 250, Cash: 100, PackageTokens: 2500, Parts: []Part{
 		{Source: "pkg_01J", LeaseID: "lease_a", Tokens: 2500, Micros: 250},

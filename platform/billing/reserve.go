@@ -2,11 +2,11 @@ package billing
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
 
+	"github.com/glmkit/glmkit/internal/jsonscan"
 	"github.com/glmkit/glmkit/platform"
 )
 
@@ -81,16 +81,22 @@ type Reservation struct {
 	Bounded bool
 
 	acct  *account
+	eng   *Engine
 	holds []hold // guarded by acct.mu
 
 	settled bool // guarded by acct.mu (or Reservation-local when acct is nil)
 	result  Charge
-	// log, when set, is the request-log row Settle stores with the usage
-	// row (SettleRecord).
-	log *platform.RequestLog
-	// paidBy is the settled charge's PaidByJSON, kept when the log row
-	// got it, so the caller's copy is not encoded a second time.
-	paidBy string
+
+	// What one request needs besides the reservation lives in it, so a
+	// metered request allocates it once (docs/design.md §6): the holds and
+	// the charge's parts (one or two, nearly always), the usage row the
+	// flush writes and the request-log row written with it. The flush holds
+	// the row by pointer until it is stored, which keeps the whole
+	// reservation until then (≤ one flush interval). Never reused.
+	holdBuf [2]hold
+	partBuf [2]Part
+	rec     UsageRecord
+	logRow  platform.RequestLog
 }
 
 type hold struct {
@@ -123,16 +129,20 @@ type Charge struct {
 
 // PaidByJSON is the Charge as JSON, for the request log: the bytes
 // encoding/json writes for it, appended by hand because it runs on every
-// metered request (a reflection walk and three allocations there, one
-// here). A part whose strings would need escaping takes encoding/json.
+// metered request (encoding/json walks the struct by reflection and
+// allocates three times; this allocates the string only, written in a
+// buffer on the stack). Strings go through jsonscan.AppendString, which
+// escapes exactly as encoding/json does.
 func (c Charge) PaidByJSON() string {
-	for _, p := range c.Parts {
-		if !plainJSON(p.Source) || !plainJSON(p.LeaseID) {
-			b, _ := json.Marshal(c)
-			return string(b)
-		}
-	}
-	b := make([]byte, 0, 96+64*len(c.Parts))
+	var buf [paidByBuf]byte
+	return string(c.appendPaidBy(buf[:0]))
+}
+
+// paidByBuf holds a charge of two parts with server-made ids; a longer one
+// grows on the heap.
+const paidByBuf = 320
+
+func (c Charge) appendPaidBy(b []byte) []byte {
 	b = append(b, `{"amount":`...)
 	b = strconv.AppendInt(b, int64(c.Amount), 10)
 	b = append(b, `,"discount":`...)
@@ -144,21 +154,18 @@ func (c Charge) PaidByJSON() string {
 	b = append(b, `,"package_tokens":`...)
 	b = strconv.AppendInt(b, c.PackageTokens, 10)
 	if c.Parts == nil {
-		b = append(b, `,"parts":null}`...)
-		return string(b)
+		return append(b, `,"parts":null}`...)
 	}
 	b = append(b, `,"parts":[`...)
 	for i, p := range c.Parts {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"source":"`...)
-		b = append(b, p.Source...)
-		b = append(b, '"')
+		b = append(b, `{"source":`...)
+		b = jsonscan.AppendString(b, p.Source)
 		if p.LeaseID != "" {
-			b = append(b, `,"lease":"`...)
-			b = append(b, p.LeaseID...)
-			b = append(b, '"')
+			b = append(b, `,"lease":`...)
+			b = jsonscan.AppendString(b, p.LeaseID)
 		}
 		b = append(b, `,"tokens":`...)
 		b = strconv.AppendInt(b, p.Tokens, 10)
@@ -166,20 +173,7 @@ func (c Charge) PaidByJSON() string {
 		b = strconv.AppendInt(b, int64(p.Micros), 10)
 		b = append(b, '}')
 	}
-	b = append(b, "]}"...)
-	return string(b)
-}
-
-// plainJSON: s is written in JSON as it is, between quotes, by
-// encoding/json too (printable ASCII without the characters it escapes).
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return false
-		}
-	}
-	return true
+	return append(b, "]}"...)
 }
 
 // Arrears is the error for "nothing left to pay with": V4 code 1113, HTTP
@@ -231,12 +225,14 @@ func cashFor(p Price, u Usage, covered int64) int64 {
 // makePlan decides what pays for u from the leases, without changing
 // anything. Packages are eligible when active at `at` (the reservation
 // time: a request that started while a package was valid may finish on
-// it). mine are amounts this request already holds; they count even when
-// the lease can take no new holds.
-func makePlan(a *account, now, at time.Time, model string, p Price, u Usage, mine map[*lease]int64) plan {
-	var pl plan
+// it). mine are the holds this request already has; they count even when
+// the lease can take no new holds. The takes are appended to dst[:0], so a
+// caller with a buffer of its own (on its stack, or in the reservation)
+// makes no allocation.
+func makePlan(dst []hold, a *account, now, at time.Time, model string, p Price, u Usage, mine []hold) plan {
+	pl := plan{takes: dst[:0]}
 	avail := func(l *lease) int64 {
-		n := mine[l]
+		n := heldBy(mine, l)
 		if l.usable(now) {
 			n += l.avail
 		}
@@ -277,6 +273,32 @@ func makePlan(a *account, now, at time.Time, model string, p Price, u Usage, min
 	return pl
 }
 
+// heldBy is what the holds in mine have of lease l: a linear walk, as a
+// request holds one or two leases (a map here was built per settlement).
+func heldBy(mine []hold, l *lease) int64 {
+	var n int64
+	for _, h := range mine {
+		if h.l == l {
+			n += h.n
+		}
+	}
+	return n
+}
+
+// takeHeld takes up to n of lease l out of the holds in mine and says how
+// much it took.
+func takeHeld(mine []hold, l *lease, n int64) int64 {
+	took := int64(0)
+	for i := range mine {
+		if h := &mine[i]; h.l == l && took < n {
+			t := min(h.n, n-took)
+			h.n -= t
+			took += t
+		}
+	}
+	return took
+}
+
 // wantPackages reports whether the database should be asked for package
 // tokens: the leases leave tokens uncovered and no recent answer said the
 // account has none for this model.
@@ -299,33 +321,39 @@ func (e *Engine) wantPackages(a *account, now time.Time, model string, pl plan) 
 // minimum output), Reserve returns the 1113 error (HTTP 429) and the
 // request must not go upstream.
 func (e *Engine) Reserve(ctx context.Context, req ReserveRequest) (*Reservation, error) {
+	return e.reserve(ctx, req, e.PriceOf(req.Model))
+}
+
+// reserve is Reserve at the model's list price p (Meter has looked it up).
+func (e *Engine) reserve(ctx context.Context, req ReserveRequest, p Price) (*Reservation, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
 	if req.RequestID == "" {
 		req.RequestID = platform.RandomID("req_", 10)
 	}
-	if _, dup := e.inflight.LoadOrStore(req.RequestID, struct{}{}); dup {
+	if req.Batch {
+		p = p.Scaled(e.cfg.BatchPercent)
+	}
+	// Free models never touch packages or cash: no account.
+	a, ok := e.begin(req.RequestID, req.AccountID, !p.Free())
+	if !ok {
 		return nil, platform.Errorf(platform.CodeDuplicateReq, "request_id %s is already in flight", req.RequestID)
 	}
 	now := e.cfg.Now()
 	res := &Reservation{
 		RequestID: req.RequestID, AccountID: req.AccountID, KeyID: req.KeyID, Model: req.Model,
-		Price: e.PriceOf(req.Model),
+		Price: p,
 		Batch: req.Batch,
 		Estimate: Usage{PromptTokens: max(req.PromptTokens, 0), CompletionTokens: max(req.MaxTokens, 0), Images: max(req.Images, 0),
 			Calls: max(req.Calls, 0)},
 		ReservedAt: now,
+		acct:       a,
+		eng:        e,
 	}
-	if req.Batch {
-		res.Price = res.Price.Scaled(e.cfg.BatchPercent)
-	}
-	if res.Price.Free() {
-		// Free models never touch packages or cash.
+	if a == nil {
 		return res, nil
 	}
-	a := e.account(req.AccountID)
-	res.acct = a
 	floor := res.Estimate
 	flexible := req.MinOutput > 0 && req.MinOutput < floor.CompletionTokens
 	if flexible {
@@ -340,7 +368,7 @@ func (e *Engine) Reserve(ctx context.Context, req ReserveRequest) (*Reservation,
 			return res, nil
 		}
 		if !errors.Is(err, errInsufficient) {
-			e.inflight.Delete(req.RequestID)
+			e.done(req.RequestID)
 			return nil, err
 		}
 		if flexible && !w.anyHeld() && !rechecked {
@@ -438,13 +466,12 @@ func (e *Engine) tryReserve(ctx context.Context, a *account, res *Reservation, f
 		// Checked again under a.mu: Close marks every lease for return
 		// under it, so a reservation that got here after the marking would
 		// lease credit nobody returns (it would wait for another engine's
-		// Reconcile after LeaseTTL).
-		e.inflight.Delete(res.RequestID)
+		// Reconcile after LeaseTTL). Reserve forgets the request id.
 		return creditWait{}, ErrClosed
 	}
 	now := e.cfg.Now()
 	want := res.Estimate
-	pl := makePlan(a, now, now, res.Model, res.Price, want, nil)
+	pl := makePlan(res.holdBuf[:0], a, now, now, res.Model, res.Price, want, nil)
 	if pl.cashShort > 0 || e.wantPackages(a, now, res.Model, pl) {
 		// A request that may wait or be refused asks the database for
 		// packages whatever the cache says: a package's credit may have
@@ -458,7 +485,7 @@ func (e *Engine) tryReserve(ctx context.Context, a *account, res *Reservation, f
 		if err != nil && !errors.Is(err, errInsufficient) {
 			return creditWait{}, err
 		}
-		pl = makePlan(a, now, now, res.Model, res.Price, want, nil)
+		pl = makePlan(res.holdBuf[:0], a, now, now, res.Model, res.Price, want, nil)
 	}
 	use := want
 	if pl.cashShort > 0 {
@@ -470,7 +497,7 @@ func (e *Engine) tryReserve(ctx context.Context, a *account, res *Reservation, f
 			return e.heldFor(ctx, a, res.Model, now), errInsufficient
 		}
 		use.CompletionTokens = out
-		pl = makePlan(a, now, now, res.Model, res.Price, use, nil)
+		pl = makePlan(res.holdBuf[:0], a, now, now, res.Model, res.Price, use, nil)
 	}
 	if pl.covered > 0 && e.orderStale(a, now, res.Model) {
 		// Leases pay, but a package that must pay before them may have
@@ -479,7 +506,7 @@ func (e *Engine) tryReserve(ctx context.Context, a *account, res *Reservation, f
 			// Money stays exact either way; only the order would lag.
 			e.cfg.Logger.Warn("billing: package order refresh", "account", a.id, "err", err)
 		}
-		pl = makePlan(a, now, now, res.Model, res.Price, use, nil)
+		pl = makePlan(res.holdBuf[:0], a, now, now, res.Model, res.Price, use, nil)
 	}
 	for _, h := range pl.takes {
 		h.l.avail -= h.n
@@ -498,10 +525,11 @@ func (e *Engine) tryReserve(ctx context.Context, a *account, res *Reservation, f
 // Cost grows with the completion, so a binary search finds it. Called
 // with a.mu held.
 func (e *Engine) fit(a *account, now time.Time, res *Reservation, lo, hi int64) (int64, bool) {
+	var buf [4]hold
 	pays := func(n int64) bool {
 		u := res.Estimate
 		u.CompletionTokens = n
-		return makePlan(a, now, now, res.Model, res.Price, u, nil).cashShort == 0
+		return makePlan(buf[:0], a, now, now, res.Model, res.Price, u, nil).cashShort == 0
 	}
 	if lo > hi || !pays(lo) {
 		return 0, false
@@ -566,9 +594,11 @@ func (e *Engine) refuse(a *account, res *Reservation, outcome string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := e.cfg.Now()
-	e.inflight.Delete(res.RequestID)
-	e.enqueue(&UsageRecord{
+	e.done(res.RequestID)
+	// The reservation goes no further than this row: its own record.
+	res.rec = UsageRecord{
 		RequestID: res.RequestID, AccountID: res.AccountID, KeyID: res.KeyID, Model: res.Model,
 		Class: classOf(res.Batch), Rate: res.Price, Outcome: outcome, ReservedAt: now, CreatedAt: now,
-	})
+	}
+	e.enqueue(&res.rec)
 }

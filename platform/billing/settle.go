@@ -80,27 +80,12 @@ func (r *UsageRecord) Tiers() TierCost {
 // SettleRecord settles like Settle and keeps row, its charge filled in,
 // with the usage row, so the flush writes both in one transaction and no
 // crash leaves one without the other. recorded is false when no usage row
-// was queued (the engine has closed): the caller records the row itself.
+// was queued (the engine has closed, or the reservation was settled
+// before): the caller records the row itself.
 func (e *Engine) SettleRecord(ctx context.Context, res *Reservation, u Usage, outcome string, estimated bool,
 	row platform.RequestLog) (c Charge, recorded bool, err error) {
-	if res == nil {
-		return Charge{}, false, errf("settle: nil reservation")
-	}
-	res.log = &row
-	c, err = e.Settle(ctx, res, u, outcome, estimated)
-	return c, err == nil && res.log == nil, err
-}
-
-// attachLog hands res's request-log row, if any, to rec with its charge;
-// res.log is cleared to tell SettleRecord the row was queued.
-func attachLog(res *Reservation, rec *UsageRecord) {
-	if res.log == nil {
-		return
-	}
-	rec.log = res.log
-	rec.log.Charge = platform.Charge{Amount: int64(rec.Amount), PaidBy: rec.Charge.PaidByJSON()}
-	res.paidBy = rec.log.Charge.PaidBy
-	res.log = nil
+	c, _, recorded, err = e.settle(ctx, res, u, outcome, estimated, &row)
+	return c, recorded, err
 }
 
 // Settle charges a reservation for what the request actually used and
@@ -117,8 +102,16 @@ func attachLog(res *Reservation, rec *UsageRecord) {
 // Settle does not fail the request: on a database error while fetching
 // extra credit it still records the usage with what it could charge.
 func (e *Engine) Settle(ctx context.Context, res *Reservation, u Usage, outcome string, estimated bool) (Charge, error) {
+	c, _, _, err := e.settle(ctx, res, u, outcome, estimated, nil)
+	return c, err
+}
+
+// settle is Settle; with row set, the request-log row goes with the usage
+// row (SettleRecord), and paidBy is the charge's PaidByJSON it was given.
+func (e *Engine) settle(ctx context.Context, res *Reservation, u Usage, outcome string, estimated bool,
+	row *platform.RequestLog) (c Charge, paidBy string, recorded bool, err error) {
 	if res == nil {
-		return Charge{}, errf("settle: nil reservation")
+		return Charge{}, "", false, errf("settle: nil reservation")
 	}
 	u.PromptTokens = max(u.PromptTokens, 0)
 	u.CompletionTokens = max(u.CompletionTokens, 0)
@@ -129,46 +122,41 @@ func (e *Engine) Settle(ctx context.Context, res *Reservation, u Usage, outcome 
 	u.CachedTokens = min(max(u.CachedTokens, 0), u.PromptTokens)
 	u.ReasoningTokens = min(max(u.ReasoningTokens, 0), u.CompletionTokens)
 	now := e.cfg.Now()
-	rec := &UsageRecord{
-		RequestID: res.RequestID, AccountID: res.AccountID, KeyID: res.KeyID, Model: res.Model,
-		PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, Images: u.Images,
-		CachedTokens: u.CachedTokens, ReasoningTokens: u.ReasoningTokens, Calls: u.Calls,
-		Class: classOf(res.Batch), Rate: res.Price,
-		Outcome: outcome, Estimated: estimated, ReservedAt: res.ReservedAt, CreatedAt: now,
-	}
 	if res.acct == nil {
 		// A free model: nothing held, nothing charged, one row.
 		if res.settled {
-			return res.result, nil
+			return res.result, "", false, nil
 		}
 		res.settled = true
-		e.inflight.Delete(res.RequestID)
+		e.done(res.RequestID)
 		if e.closed.Load() {
-			return Charge{}, ErrClosed
+			return Charge{}, "", false, ErrClosed
 		}
-		attachLog(res, rec)
+		rec := res.record(u, outcome, estimated, now)
+		paidBy = attachLog(res, rec, row)
 		e.enqueue(rec)
-		return rec.Charge, nil
+		return rec.Charge, paidBy, row != nil, nil
 	}
 	a := res.acct
 	a.mu.Lock()
 	if res.settled {
 		a.mu.Unlock()
-		return res.result, nil
+		return res.result, "", false, nil
 	}
 	res.settled = true
-	e.inflight.Delete(res.RequestID)
 	if e.closed.Load() {
 		a.mu.Unlock()
-		return Charge{}, ErrClosed
+		e.done(res.RequestID)
+		return Charge{}, "", false, ErrClosed
 	}
-	mine := make(map[*lease]int64, len(res.holds))
-	for _, h := range res.holds {
+	// mine: what this request holds, released below what it spends.
+	mine := res.holds
+	for _, h := range mine {
 		h.l.held -= h.n
-		mine[h.l] += h.n
 	}
 	res.holds = nil
-	pl := makePlan(a, now, res.ReservedAt, res.Model, res.Price, u, mine)
+	var buf [4]hold
+	pl := makePlan(buf[:0], a, now, res.ReservedAt, res.Model, res.Price, u, mine)
 	if pl.cashShort > 0 || e.wantPackages(a, now, res.Model, pl) {
 		// Usage beyond the reservation: fetch more, taking what exists.
 		err := e.acquire(ctx, a, acquireReq{
@@ -179,19 +167,18 @@ func (e *Engine) Settle(ctx context.Context, res *Reservation, u Usage, outcome 
 		if err != nil {
 			e.cfg.Logger.Error("billing: settle: extra credit", "request", res.RequestID, "err", err)
 		}
-		pl = makePlan(a, now, res.ReservedAt, res.Model, res.Price, u, mine)
+		pl = makePlan(buf[:0], a, now, res.ReservedAt, res.Model, res.Price, u, mine)
 	}
 	// Spend: from this request's holds first, then from free credit.
 	for _, t := range pl.takes {
-		fromMine := min(mine[t.l], t.n)
-		mine[t.l] -= fromMine
+		fromMine := takeHeld(mine, t.l, t.n)
 		t.l.avail -= t.n - fromMine
 		t.l.spent += t.n
 		t.l.lastUsed = now
 	}
 	giveBack := false
-	for l, n := range mine {
-		l.avail += n // release what was reserved and not used
+	for _, h := range mine {
+		h.l.avail += h.n // release what was reserved and not used
 	}
 	for _, t := range pl.takes {
 		// A lease that could not pay its part of this request again is
@@ -211,22 +198,52 @@ func (e *Engine) Settle(ctx context.Context, res *Reservation, u Usage, outcome 
 		default:
 		}
 	}
-	rec.Charge = chargeOf(res.Price, u, pl)
+	rec := res.record(u, outcome, estimated, now)
+	rec.Charge = chargeOf(res.Price, u, pl, res.partBuf[:0])
 	res.result = rec.Charge
-	attachLog(res, rec)
+	paidBy = attachLog(res, rec, row)
 	// Enqueue under a.mu: a lease being returned is flushed first, so its
 	// spent total in the database includes this row (see returnIdle).
 	e.enqueue(rec)
 	a.mu.Unlock()
-	return rec.Charge, nil
+	e.done(res.RequestID)
+	return rec.Charge, paidBy, row != nil, nil
+}
+
+// record fills in the reservation's usage row for what the request used.
+func (res *Reservation) record(u Usage, outcome string, estimated bool, now time.Time) *UsageRecord {
+	res.rec = UsageRecord{
+		RequestID: res.RequestID, AccountID: res.AccountID, KeyID: res.KeyID, Model: res.Model,
+		PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, Images: u.Images,
+		CachedTokens: u.CachedTokens, ReasoningTokens: u.ReasoningTokens, Calls: u.Calls,
+		Class: classOf(res.Batch), Rate: res.Price,
+		Outcome: outcome, Estimated: estimated, ReservedAt: res.ReservedAt, CreatedAt: now,
+	}
+	return &res.rec
+}
+
+// attachLog hands the request-log row, if any, to rec with its charge,
+// kept in the reservation, and returns the charge's paid-by JSON ("" when
+// there is no row: only the log row needs it).
+func attachLog(res *Reservation, rec *UsageRecord, row *platform.RequestLog) string {
+	if row == nil {
+		return ""
+	}
+	res.logRow = *row
+	res.logRow.Charge = platform.Charge{Amount: int64(rec.Amount), PaidBy: rec.Charge.PaidByJSON()}
+	rec.log = &res.logRow
+	return res.logRow.Charge.PaidBy
 }
 
 // chargeOf turns a plan into the charge and its parts. Each package part is
 // worth the drop in the list price of what is still uncovered, so the
 // parts sum to the discount exactly (no rounding residue): Amount =
 // Discount + Cash + Shortfall.
-func chargeOf(p Price, u Usage, pl plan) Charge {
+// The parts are appended to parts[:0] (the reservation's buffer); a charge
+// without parts keeps Parts nil, as it is stored and shown ("parts":null).
+func chargeOf(p Price, u Usage, pl plan, parts []Part) Charge {
 	c := Charge{
+		Parts:         parts[:0],
 		Amount:        p.Cost(u),
 		PackageTokens: pl.covered,
 	}
@@ -260,6 +277,9 @@ func chargeOf(p Price, u Usage, pl plan) Charge {
 			}
 			c.Parts = append(c.Parts, part)
 		}
+	}
+	if len(c.Parts) == 0 {
+		c.Parts = nil
 	}
 	c.Cash = Micros(cash)
 	c.Shortfall = Micros(pl.cashShort)
