@@ -73,8 +73,11 @@ func boundOutput(req platform.ChatRequest, res platform.Reservation) platform.Ch
 	if !bounded {
 		return req
 	}
+	// A copy of its own: taking n's address would move n to the heap on
+	// every metered chat, bounded or not.
+	m := n
 	r := *req.Req
-	r.MaxTokens = &n
+	r.MaxTokens = &m
 	req.Req, req.Raw = &r, nil
 	return req
 }

@@ -53,8 +53,8 @@ func (c *Call) settle(ctx context.Context, row *platform.RequestLog) (recorded b
 		// nothing, so the settling context is not worth its allocations.
 		return false
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
+	sctx := c.sctx.start(ctx)
+	defer c.sctx.stop()
 	var (
 		charge platform.Charge
 		err    error

@@ -151,6 +151,7 @@ type Call struct {
 	backend    func() string
 	stream     Stream
 	ended      bool
+	sctx       settleContext // End's settlement (settlectx.go)
 }
 
 // Begin starts c as a call with request-log id id on endpoint (a
