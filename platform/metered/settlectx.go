@@ -18,25 +18,29 @@ const settleTimeout = 10 * time.Second
 // and stopped a runtime timer on every metered request, although a
 // settlement on leased credit is made in memory and never waits
 // (docs/design.md §6). The channel and the timer are made only when
-// something asks for Done; Err compares the clock with the deadline. It
-// lives in the Call (no allocation of its own) and is used by one
-// settlement at a time.
+// something asks for Done, and the detached parent when something asks
+// for a Value; Err compares the clock with the deadline. It lives in the
+// Call (no allocation of its own) and is used by one settlement at a time.
 type settleContext struct {
-	// parent is context.WithoutCancel of the caller's context: its Value
-	// hides the caller's cancellation from context.Cause and from children
-	// looking for a cancelable parent.
-	parent   context.Context
+	caller   context.Context
 	deadline time.Time
 
-	mu    sync.Mutex
-	done  chan struct{} // made at the first Done, closed at the end
+	mu sync.Mutex
+	// parent is context.WithoutCancel(caller), made at the first Value:
+	// its Value hides the caller's cancellation from context.Cause and
+	// from children looking for a cancelable parent.
+	parent context.Context
+	done   chan struct{} // made at the first Done, closed at the end
 	timer *time.Timer
 	err   error
 }
 
 // start readies c for one settlement under ctx.
 func (c *settleContext) start(ctx context.Context) context.Context {
-	c.parent = context.WithoutCancel(ctx)
+	if ctx == nil {
+		panic("cannot create context from nil parent") // as context.WithoutCancel
+	}
+	c.caller, c.parent = ctx, nil
 	c.deadline = time.Now().Add(settleTimeout)
 	c.done, c.timer, c.err = nil, nil, nil
 	return c
@@ -55,7 +59,15 @@ func (c *settleContext) stop() {
 
 func (c *settleContext) Deadline() (time.Time, bool) { return c.deadline, true }
 
-func (c *settleContext) Value(key any) any { return c.parent.Value(key) }
+func (c *settleContext) Value(key any) any {
+	c.mu.Lock()
+	if c.parent == nil {
+		c.parent = context.WithoutCancel(c.caller)
+	}
+	p := c.parent
+	c.mu.Unlock()
+	return p.Value(key)
+}
 
 func (c *settleContext) Done() <-chan struct{} {
 	c.mu.Lock()
