@@ -84,8 +84,8 @@ type Reservation struct {
 	eng   *Engine
 	holds []hold // guarded by acct.mu
 
+	// settled: the first settlement's charge is rec.Charge.
 	settled bool // guarded by acct.mu (or Reservation-local when acct is nil)
-	result  Charge
 
 	// What one request needs besides the reservation lives in it, so a
 	// metered request allocates it once (docs/design.md §6): the holds and

@@ -125,7 +125,7 @@ func (e *Engine) settle(ctx context.Context, res *Reservation, u Usage, outcome 
 	if res.acct == nil {
 		// A free model: nothing held, nothing charged, one row.
 		if res.settled {
-			return res.result, "", false, nil
+			return res.rec.Charge, "", false, nil
 		}
 		res.settled = true
 		e.done(res.RequestID)
@@ -141,7 +141,7 @@ func (e *Engine) settle(ctx context.Context, res *Reservation, u Usage, outcome 
 	a.mu.Lock()
 	if res.settled {
 		a.mu.Unlock()
-		return res.result, "", false, nil
+		return res.rec.Charge, "", false, nil
 	}
 	res.settled = true
 	if e.closed.Load() {
@@ -200,7 +200,6 @@ func (e *Engine) settle(ctx context.Context, res *Reservation, u Usage, outcome 
 	}
 	rec := res.record(u, outcome, estimated, now)
 	rec.Charge = chargeOf(res.Price, u, pl, res.partBuf[:0])
-	res.result = rec.Charge
 	paidBy = attachLog(res, rec, row)
 	// Enqueue under a.mu: a lease being returned is flushed first, so its
 	// spent total in the database includes this row (see returnIdle).
