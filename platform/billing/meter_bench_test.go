@@ -98,3 +98,45 @@ func benchMeterInMemory(b *testing.B, payer string, parallel bool) {
 	b.StopTimer()
 	b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
 }
+
+// A metered request on leased credit allocates its reservation, the rows
+// its settlement leaves for the flush and the paid-by JSON, and nothing
+// else (docs/design.md §6): no wrapper, no map, no slice of holds or
+// parts of its own.
+func TestMeterReserveSettleAllocations(t *testing.T) {
+	r := newRig(t, filepath.Join(t.TempDir(), "glm.db"))
+	r.topup("acct", "1000")
+	e := r.engine(Config{})
+	m := Meter{Engine: e}
+	ctx := context.Background()
+	ids := make([]string, 400)
+	for i := range ids {
+		ids[i] = platform.NewID(time.Now())
+	}
+	n := 0
+	one := func() {
+		id := ids[n]
+		n++
+		res, err := m.Reserve(ctx, platform.ReserveRequest{RequestLogID: id, AccountID: "acct", KeyID: "k", Model: "glm-4",
+			PromptTokens: 12, MaxTokens: 64, MinOutput: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := platform.RequestLog{ID: id, AccountID: "acct", KeyID: "k", Model: "glm-4", HTTPStatus: 200,
+			Usage: platform.Usage{PromptTokens: 12, CompletionTokens: 9, TotalTokens: 21}}
+		c, recorded, err := res.(platform.RecordingReservation).SettleRecord(ctx, platform.Settlement{Usage: row.Usage, Outcome: platform.OutcomeOK}, row)
+		if err != nil || !recorded || c.Amount == 0 {
+			t.Fatalf("settle: got %+v, recorded %v, err %v; want a recorded charge", c, recorded, err)
+		}
+	}
+	one() // the lease is taken from the database
+	if got := testing.AllocsPerRun(200, one); got > 3 {
+		t.Errorf("allocations per metered request: got %v, want ≤ 3 (reservation, settled rows, paid-by JSON)", got)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(r.usage("acct")); got != 202 {
+		t.Errorf("usage rows: got %d, want 202 (one per request)", got)
+	}
+}

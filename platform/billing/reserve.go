@@ -84,19 +84,25 @@ type Reservation struct {
 	eng   *Engine
 	holds []hold // guarded by acct.mu
 
-	// settled: the first settlement's charge is rec.Charge.
 	settled bool // guarded by acct.mu (or Reservation-local when acct is nil)
+	// rows is what the settlement left for the flush; its usage row's
+	// charge is the one a second Settle returns.
+	rows *settledRows
 
-	// What one request needs besides the reservation lives in it, so a
-	// metered request allocates it once (docs/design.md §6): the holds and
-	// the charge's parts (one or two, nearly always), the usage row the
-	// flush writes and the request-log row written with it. The flush holds
-	// the row by pointer until it is stored, which keeps the whole
-	// reservation until then (≤ one flush interval). Never reused.
+	// A request holds one or two leases nearly always: its holds live
+	// here, not in a slice of their own (docs/design.md §6).
 	holdBuf [2]hold
-	partBuf [2]Part
-	rec     UsageRecord
-	logRow  platform.RequestLog
+}
+
+// settledRows is what a settled request leaves for the flush — its usage
+// row, the request-log row written with it, the charge's parts — in one
+// allocation made when it settles, not when it reserves: a stream held
+// open for minutes carries only its reservation (docs/design.md §6). The
+// flush holds the usage row by pointer until it is written; never reused.
+type settledRows struct {
+	rec    UsageRecord
+	logRow platform.RequestLog
+	parts  [2]Part
 }
 
 type hold struct {
@@ -595,10 +601,8 @@ func (e *Engine) refuse(a *account, res *Reservation, outcome string) {
 	defer a.mu.Unlock()
 	now := e.cfg.Now()
 	e.done(res.RequestID)
-	// The reservation goes no further than this row: its own record.
-	res.rec = UsageRecord{
+	e.enqueue(&UsageRecord{
 		RequestID: res.RequestID, AccountID: res.AccountID, KeyID: res.KeyID, Model: res.Model,
 		Class: classOf(res.Batch), Rate: res.Price, Outcome: outcome, ReservedAt: now, CreatedAt: now,
-	}
-	e.enqueue(&res.rec)
+	})
 }

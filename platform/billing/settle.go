@@ -125,7 +125,7 @@ func (e *Engine) settle(ctx context.Context, res *Reservation, u Usage, outcome 
 	if res.acct == nil {
 		// A free model: nothing held, nothing charged, one row.
 		if res.settled {
-			return res.rec.Charge, "", false, nil
+			return res.charge(), "", false, nil
 		}
 		res.settled = true
 		e.done(res.RequestID)
@@ -141,7 +141,7 @@ func (e *Engine) settle(ctx context.Context, res *Reservation, u Usage, outcome 
 	a.mu.Lock()
 	if res.settled {
 		a.mu.Unlock()
-		return res.rec.Charge, "", false, nil
+		return res.charge(), "", false, nil
 	}
 	res.settled = true
 	if e.closed.Load() {
@@ -199,7 +199,7 @@ func (e *Engine) settle(ctx context.Context, res *Reservation, u Usage, outcome 
 		}
 	}
 	rec := res.record(u, outcome, estimated, now)
-	rec.Charge = chargeOf(res.Price, u, pl, res.partBuf[:0])
+	rec.Charge = chargeOf(res.Price, u, pl, res.rows.parts[:0])
 	paidBy = attachLog(res, rec, row)
 	// Enqueue under a.mu: a lease being returned is flushed first, so its
 	// spent total in the database includes this row (see returnIdle).
@@ -209,36 +209,46 @@ func (e *Engine) settle(ctx context.Context, res *Reservation, u Usage, outcome 
 	return rec.Charge, paidBy, row != nil, nil
 }
 
-// record fills in the reservation's usage row for what the request used.
+// record makes the reservation's rows with its usage row for what the
+// request used.
 func (res *Reservation) record(u Usage, outcome string, estimated bool, now time.Time) *UsageRecord {
-	res.rec = UsageRecord{
+	res.rows = &settledRows{rec: UsageRecord{
 		RequestID: res.RequestID, AccountID: res.AccountID, KeyID: res.KeyID, Model: res.Model,
 		PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, Images: u.Images,
 		CachedTokens: u.CachedTokens, ReasoningTokens: u.ReasoningTokens, Calls: u.Calls,
 		Class: classOf(res.Batch), Rate: res.Price,
 		Outcome: outcome, Estimated: estimated, ReservedAt: res.ReservedAt, CreatedAt: now,
+	}}
+	return &res.rows.rec
+}
+
+// charge is the first settlement's charge (zero when it charged nothing).
+func (res *Reservation) charge() Charge {
+	if res.rows == nil {
+		return Charge{}
 	}
-	return &res.rec
+	return res.rows.rec.Charge
 }
 
 // attachLog hands the request-log row, if any, to rec with its charge,
-// kept in the reservation, and returns the charge's paid-by JSON ("" when
-// there is no row: only the log row needs it).
+// kept with the reservation's rows, and returns the charge's paid-by JSON
+// ("" when there is no row: only the log row needs it).
 func attachLog(res *Reservation, rec *UsageRecord, row *platform.RequestLog) string {
 	if row == nil {
 		return ""
 	}
-	res.logRow = *row
-	res.logRow.Charge = platform.Charge{Amount: int64(rec.Amount), PaidBy: rec.Charge.PaidByJSON()}
-	rec.log = &res.logRow
-	return res.logRow.Charge.PaidBy
+	l := &res.rows.logRow
+	*l = *row
+	l.Charge = platform.Charge{Amount: int64(rec.Amount), PaidBy: rec.Charge.PaidByJSON()}
+	rec.log = l
+	return l.Charge.PaidBy
 }
 
 // chargeOf turns a plan into the charge and its parts. Each package part is
 // worth the drop in the list price of what is still uncovered, so the
 // parts sum to the discount exactly (no rounding residue): Amount =
 // Discount + Cash + Shortfall.
-// The parts are appended to parts[:0] (the reservation's buffer); a charge
+// The parts are appended to parts[:0] (the settled rows' buffer); a charge
 // without parts keeps Parts nil, as it is stored and shown ("parts":null).
 func chargeOf(p Price, u Usage, pl plan, parts []Part) Charge {
 	c := Charge{
