@@ -3,6 +3,7 @@ package metered
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,101 +18,137 @@ const settleTimeout = 10 * time.Second
 // built without arming a timer: that pair allocated five times and armed
 // and stopped a runtime timer on every metered request, although a
 // settlement on leased credit is made in memory and never waits
-// (docs/design.md §6). The channel and the timer are made only when
-// something asks for Done, and the detached parent when something asks
-// for a Value; Err compares the clock with the deadline. It lives in the
-// Call (no allocation of its own) and is used by one settlement at a time.
+// (docs/design.md §6). Its state — the detached parent, the channel, the
+// timer — is made only when something asks for Done, Err past the
+// deadline or a Value. It lives in the Call, which every request of every
+// caller carries, so it is kept to 32 bytes; one settlement at a time.
 type settleContext struct {
 	caller   context.Context
-	deadline time.Time
+	deadline int64 // Unix nanoseconds
+	state    atomic.Pointer[settleState]
+}
 
+// settleState is a settlement context's state once something asked.
+type settleState struct {
 	mu sync.Mutex
-	// parent is context.WithoutCancel(caller), made at the first Value:
-	// its Value hides the caller's cancellation from context.Cause and
-	// from children looking for a cancelable parent.
+	// parent is context.WithoutCancel(caller): its Value hides the
+	// caller's cancellation from context.Cause and from children looking
+	// for a cancelable parent.
 	parent context.Context
 	done   chan struct{} // made at the first Done, closed at the end
-	timer *time.Timer
-	err   error
+	timer  *time.Timer
+	err    error
 }
+
+// settleStopped is the state of a context stopped before anything asked:
+// cancelled, Done closed, shared by all.
+var settleStopped = func() *settleState {
+	s := &settleState{done: make(chan struct{}), err: context.Canceled}
+	close(s.done)
+	return s
+}()
 
 // start readies c for one settlement under ctx.
 func (c *settleContext) start(ctx context.Context) context.Context {
 	if ctx == nil {
 		panic("cannot create context from nil parent") // as context.WithoutCancel
 	}
-	c.caller, c.parent = ctx, nil
-	c.deadline = time.Now().Add(settleTimeout)
-	c.done, c.timer, c.err = nil, nil, nil
+	c.caller = ctx
+	c.deadline = time.Now().Add(settleTimeout).UnixNano()
+	c.state.Store(nil)
 	return c
 }
 
 // stop ends the settlement: like a cancel func, it stops the timer and
 // leaves the context cancelled for anything that kept it.
 func (c *settleContext) stop() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.timer != nil {
-		c.timer.Stop()
+	if c.state.CompareAndSwap(nil, settleStopped) {
+		return
 	}
-	c.endLocked(context.Canceled)
+	s := c.state.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.endLocked(context.Canceled)
 }
 
-func (c *settleContext) Deadline() (time.Time, bool) { return c.deadline, true }
+// st is c's state, made at the first call.
+func (c *settleContext) st() *settleState {
+	if s := c.state.Load(); s != nil {
+		return s
+	}
+	c.state.CompareAndSwap(nil, &settleState{})
+	return c.state.Load()
+}
+
+func (c *settleContext) Deadline() (time.Time, bool) { return time.Unix(0, c.deadline), true }
 
 func (c *settleContext) Value(key any) any {
-	c.mu.Lock()
-	if c.parent == nil {
-		c.parent = context.WithoutCancel(c.caller)
+	s := c.st()
+	if s == settleStopped {
+		return context.WithoutCancel(c.caller).Value(key)
 	}
-	p := c.parent
-	c.mu.Unlock()
+	s.mu.Lock()
+	if s.parent == nil {
+		s.parent = context.WithoutCancel(c.caller)
+	}
+	p := s.parent
+	s.mu.Unlock()
 	return p.Value(key)
 }
 
 func (c *settleContext) Done() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.done != nil {
-		return c.done
+	s := c.st()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done != nil {
+		return s.done
 	}
-	c.done = make(chan struct{})
-	switch d := time.Until(c.deadline); {
-	case c.err != nil:
-		close(c.done) // ended before anyone asked
+	s.done = make(chan struct{})
+	switch d := time.Until(time.Unix(0, c.deadline)); {
+	case s.err != nil:
+		close(s.done) // ended before anyone asked
 	case d <= 0:
-		c.endLocked(context.DeadlineExceeded)
+		s.endLocked(context.DeadlineExceeded)
 	default:
-		c.timer = time.AfterFunc(d, c.expire)
+		s.timer = time.AfterFunc(d, s.expire)
 	}
-	return c.done
+	return s.done
 }
 
 func (c *settleContext) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err == nil && !time.Now().Before(c.deadline) {
-		c.endLocked(context.DeadlineExceeded)
+	past := time.Now().UnixNano() >= c.deadline
+	s := c.state.Load()
+	if s == nil && !past {
+		return nil
 	}
-	return c.err
+	s = c.st()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if past {
+		s.endLocked(context.DeadlineExceeded)
+	}
+	return s.err
 }
 
 func (c *settleContext) String() string { return "metered.settleContext" }
 
-func (c *settleContext) expire() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.endLocked(context.DeadlineExceeded)
+func (s *settleState) expire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked(context.DeadlineExceeded)
 }
 
 // endLocked sets the context's error once and closes Done if it was made
 // (a Done made later is made closed).
-func (c *settleContext) endLocked(err error) {
-	if c.err != nil {
+func (s *settleState) endLocked(err error) {
+	if s.err != nil {
 		return
 	}
-	c.err = err
-	if c.done != nil {
-		close(c.done)
+	s.err = err
+	if s.done != nil {
+		close(s.done)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 type ctxKey struct{}
@@ -39,7 +40,7 @@ func TestSettleContextDetachedWithDeadline(t *testing.T) {
 		t.Errorf("Cause with the caller cancelled: got %v, want nil", err)
 	}
 	d, ok := ctx.Deadline()
-	if !ok || d.Before(before.Add(settleTimeout)) || d.After(after.Add(settleTimeout)) {
+	if !ok || d.Before(before.Round(0).Add(settleTimeout)) || d.After(after.Round(0).Add(settleTimeout)) {
 		t.Errorf("Deadline: got %v %v, want between %v and %v", d, ok, before.Add(settleTimeout), after.Add(settleTimeout))
 	}
 	select {
@@ -55,7 +56,7 @@ func TestSettleContextDeadlineExceeded(t *testing.T) {
 	t.Run("done first", func(t *testing.T) {
 		var c settleContext
 		ctx := c.start(context.Background())
-		c.deadline = time.Now().Add(20 * time.Millisecond)
+		c.deadline = time.Now().Add(20 * time.Millisecond).UnixNano()
 		waitDone(t, ctx.Done(), "done first")
 		if err := ctx.Err(); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Err: got %v, want %v", err, context.DeadlineExceeded)
@@ -71,7 +72,7 @@ func TestSettleContextDeadlineExceeded(t *testing.T) {
 	t.Run("err first", func(t *testing.T) {
 		var c settleContext
 		ctx := c.start(context.Background())
-		c.deadline = time.Now().Add(-time.Millisecond)
+		c.deadline = time.Now().Add(-time.Millisecond).UnixNano()
 		if err := ctx.Err(); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Err: got %v, want %v", err, context.DeadlineExceeded)
 		}
@@ -95,12 +96,25 @@ func TestSettleContextStop(t *testing.T) {
 		t.Errorf("Err after stop: got %v, want %v", err, context.Canceled)
 	}
 
-	ctx = c.start(context.Background())
+	ctx = c.start(context.WithValue(context.Background(), ctxKey{}, "v"))
 	if err := ctx.Err(); err != nil {
 		t.Errorf("Err after a new start: got %v, want nil", err)
 	}
 	c.stop()
 	waitDone(t, ctx.Done(), "Done made after stop")
+	if err := ctx.Err(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Err after stop with nothing asked before: got %v, want %v", err, context.Canceled)
+	}
+	if got := ctx.Value(ctxKey{}); got != "v" {
+		t.Errorf("Value after stop: got %v, want v", got)
+	}
+}
+
+// The context is small: it rides in every request's Call, metered or not.
+func TestSettleContextSize(t *testing.T) {
+	if got := unsafe.Sizeof(settleContext{}); got > 32 {
+		t.Errorf("settleContext size: got %d bytes, want ≤ 32", got)
+	}
 }
 
 // A settlement that asks its context for nothing but its deadline and
