@@ -9,11 +9,35 @@ import (
 	"github.com/glmkit/glmkit/platform"
 )
 
+// logColumns are a row's columns as written and read (scanLogRows). The
+// columns most rows leave at zero come last — the charge (an unmetered
+// row has none), then images, estimate and error — so a chunk whose rows
+// all leave them at zero writes them as literals (logTails).
 const logColumns = `id, request_id, created_at, account_id, key_id, model, endpoint, stream, prompt_tokens,
-	completion_tokens, total_tokens, images, estimated, latency_ms, http_status, error_code, backend,
-	charge_amount, charge_paid_by, error_detail`
+	completion_tokens, total_tokens, latency_ms, http_status, backend, charge_amount, charge_paid_by,
+	images, estimated, error_code, error_detail`
 
 const logColumnCount = 20
+
+// logTails are the literal tails a request-log chunk may be written with,
+// longest first (store.LeanTail): no charge and no error (unmetered), or
+// a charge and no error (metered); the literals are the zero values of
+// the last columns of logColumns.
+var logTails = [][]string{
+	{"0", "''", "0", "0", "''", "''"},
+	{"0", "0", "''", "''"},
+}
+
+// logZeros is how many of r's last columns (logColumns) are at zero.
+func logZeros(r *platform.RequestLog) int {
+	if r.ErrorDetail != "" || r.ErrorCode != "" || r.Estimated || r.Usage.Images != 0 {
+		return 0
+	}
+	if r.Charge.PaidBy != "" || r.Charge.Amount != 0 {
+		return 4
+	}
+	return 6
+}
 
 // InsertRequestLogs writes a batch in one transaction, skipping ids already
 // stored, so a flush retried after an ambiguous commit records nothing twice.
@@ -59,9 +83,11 @@ func InsertRequestLogsTx(ctx context.Context, h *DB, tx *sql.Tx, rows []platform
 	var skipped []int // rows whose id was already stored, in batch order
 	for i := 0; i < len(rows); {
 		chunk := rows[i : i+ChunkRows(len(rows)-i, logChunk)]
-		args := logChunkArgs(chunk)
-		all, err := h.BatchInsertAll(ctx, tx, "INSERT INTO request_log ("+logColumns+") VALUES "+
-			h.Dialect.Values(len(chunk), logColumnCount), args)
+		tail := LeanTail(len(chunk), func(j int) int { return logZeros(&chunk[j]) }, logTails)
+		bound := logColumnCount - len(tail)
+		args := logChunkArgs(chunk, bound)
+		values := h.Dialect.ValuesTail(len(chunk), bound, tail)
+		all, err := h.BatchInsertAll(ctx, tx, "INSERT INTO request_log ("+logColumns+") VALUES "+values, args)
 		if err != nil {
 			return fmt.Errorf("store: insert request log: %w", err)
 		}
@@ -72,7 +98,7 @@ func InsertRequestLogsTx(ctx context.Context, h *DB, tx *sql.Tx, rows []platform
 			i += len(chunk)
 			continue
 		}
-		ids, err := insertLogChunk(ctx, h, tx, len(chunk), args)
+		ids, err := insertLogChunk(ctx, h, tx, len(chunk), values, args)
 		if err != nil {
 			return fmt.Errorf("store: insert request log: %w", err)
 		}
@@ -111,28 +137,38 @@ func InsertRequestLogsTx(ctx context.Context, h *DB, tx *sql.Tx, rows []platform
 	return nil
 }
 
-// logChunkArgs is rows' columns in logColumns order, row after row.
-func logChunkArgs(rows []platform.RequestLog) []any {
-	args := make([]any, 0, len(rows)*logColumnCount)
+// logChunkArgs is the first bound of rows' columns in logColumns order,
+// row after row: the rest are the literals of the chunk's tail.
+func logChunkArgs(rows []platform.RequestLog, bound int) []any {
+	// Room for the last row's whole append (appendLogArgs).
+	args := make([]any, 0, len(rows)*bound+logColumnCount-bound)
 	for j := range rows {
-		r := &rows[j]
-		args = append(args, r.ID, r.RequestID, ms(r.CreatedAt), r.AccountID, r.KeyID, r.Model, r.Endpoint,
-			b2i(r.Stream), r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Usage.TotalTokens, r.Usage.Images,
-			b2i(r.Estimated), r.LatencyMS, r.HTTPStatus, r.ErrorCode, r.Backend, r.Charge.Amount, r.Charge.PaidBy, r.ErrorDetail)
+		args = appendLogArgs(args, &rows[j], bound)
 	}
 	return args
 }
 
+// appendLogArgs appends the first bound of r's columns (logColumns);
+// args needs room for all of them.
+func appendLogArgs(args []any, r *platform.RequestLog, bound int) []any {
+	n := len(args)
+	args = append(args, r.ID, r.RequestID, ms(r.CreatedAt), r.AccountID, r.KeyID, r.Model, r.Endpoint,
+		b2i(r.Stream), r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Usage.TotalTokens, r.LatencyMS,
+		r.HTTPStatus, r.Backend, r.Charge.Amount, r.Charge.PaidBy, r.Usage.Images, b2i(r.Estimated), r.ErrorCode,
+		r.ErrorDetail)
+	return args[:n+bound]
+}
+
 // insertLogChunk inserts a chunk of rows (args: their logChunkArgs) in
-// one statement and returns the ids it stored: ON CONFLICT DO NOTHING
+// one statement (values: its VALUES list) and returns the ids it stored: ON CONFLICT DO NOTHING
 // skips an id already stored, and RETURNING names only the rows that
 // were new. One multi-row statement instead of one per row: the
 // per-statement work (binding through database/sql, a VDBE run) was most
 // of a row's cost. On SQLite it runs only for a chunk BatchInsertAll
 // could not store whole.
-func insertLogChunk(ctx context.Context, h *DB, tx *sql.Tx, rows int, args []any) (map[string]bool, error) {
-	q, err := h.BatchQuery(ctx, tx, "INSERT INTO request_log ("+logColumns+") VALUES "+
-		h.Dialect.Values(rows, logColumnCount)+" ON CONFLICT (id) DO NOTHING RETURNING id", args)
+func insertLogChunk(ctx context.Context, h *DB, tx *sql.Tx, rows int, values string, args []any) (map[string]bool, error) {
+	q, err := h.BatchQuery(ctx, tx, "INSERT INTO request_log ("+logColumns+") VALUES "+values+
+		" ON CONFLICT (id) DO NOTHING RETURNING id", args)
 	if err != nil {
 		return nil, err
 	}
@@ -176,9 +212,7 @@ func insertLogRow(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, r *platform.R
 		if err := old.Err(); err != nil {
 			return err
 		}
-		res, err := stmt.ExecContext(ctx, r.ID, r.RequestID, ms(r.CreatedAt), r.AccountID, r.KeyID, r.Model, r.Endpoint,
-			b2i(r.Stream), r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Usage.TotalTokens, r.Usage.Images,
-			b2i(r.Estimated), r.LatencyMS, r.HTTPStatus, r.ErrorCode, r.Backend, r.Charge.Amount, r.Charge.PaidBy, r.ErrorDetail)
+		res, err := stmt.ExecContext(ctx, appendLogArgs(make([]any, 0, logColumnCount), r, logColumnCount)...)
 		if err != nil {
 			return err
 		}

@@ -85,8 +85,9 @@ func scanLogRows(rows *sql.Rows) ([]platform.RequestLog, error) {
 		var created int64
 		var stream, estimated int
 		if err := rows.Scan(&r.ID, &r.RequestID, &created, &r.AccountID, &r.KeyID, &r.Model, &r.Endpoint, &stream,
-			&r.Usage.PromptTokens, &r.Usage.CompletionTokens, &r.Usage.TotalTokens, &r.Usage.Images, &estimated,
-			&r.LatencyMS, &r.HTTPStatus, &r.ErrorCode, &r.Backend, &r.Charge.Amount, &r.Charge.PaidBy, &r.ErrorDetail); err != nil {
+			&r.Usage.PromptTokens, &r.Usage.CompletionTokens, &r.Usage.TotalTokens, &r.LatencyMS, &r.HTTPStatus,
+			&r.Backend, &r.Charge.Amount, &r.Charge.PaidBy, &r.Usage.Images, &estimated, &r.ErrorCode,
+			&r.ErrorDetail); err != nil {
 			return nil, err
 		}
 		r.CreatedAt, r.Stream, r.Estimated = fromMS(created), stream == 1, estimated == 1

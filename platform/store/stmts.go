@@ -108,10 +108,12 @@ func (db *DB) BatchInsertAll(ctx context.Context, tx *sql.Tx, q string, args []a
 	return true, nil
 }
 
-// valuesKey names one VALUES list: rows tuples of cols placeholders.
+// valuesKey names one VALUES list: rows tuples of cols placeholders,
+// each followed by the literals tail.
 type valuesKey struct {
 	dialect    string
 	rows, cols int
+	tail       string
 }
 
 // valuesLists holds the VALUES lists made so far: a batch insert's text
@@ -121,8 +123,22 @@ var valuesLists sync.Map // valuesKey → string
 // Values returns "(…), (…)": rows tuples of cols placeholders numbered
 // from $1 (or SQLite's ?s), for a multi-row INSERT whose arguments are the
 // rows' columns in order.
-func (d Dialect) Values(rows, cols int) string {
-	k := valuesKey{d.Name, rows, cols}
+func (d Dialect) Values(rows, cols int) string { return d.ValuesTail(rows, cols, nil) }
+
+// ValuesTail is Values for rows whose last columns are the same literals
+// in every row of the statement (tail: SQL literals, a 0 or an empty
+// text): each tuple
+// binds its first cols columns and writes tail as text. A batch's rows
+// mostly leave their rarely-set columns (errors, images, discounts) at
+// zero, and each bound parameter costs the insert its conversion and bind
+// on every row (docs/design.md §6 "Lean batch rows"); the literals are
+// parsed once with the statement.
+func (d Dialect) ValuesTail(rows, cols int, tail []string) string {
+	lit := ""
+	for _, t := range tail {
+		lit += ", " + t
+	}
+	k := valuesKey{d.Name, rows, cols, lit}
 	if v, ok := valuesLists.Load(k); ok {
 		return v.(string)
 	}
@@ -131,8 +147,30 @@ func (d Dialect) Values(rows, cols int) string {
 		if j > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(" + d.Placeholders(j*cols+1, cols) + ")")
+		b.WriteString("(" + d.Placeholders(j*cols+1, cols) + lit + ")")
 	}
 	v, _ := valuesLists.LoadOrStore(k, b.String())
 	return v.(string)
+}
+
+// LeanTail picks the literal tail a chunk of rows is written with:
+// shapes are the tails a table allows, longest first, each the zero
+// literals of its last columns; zeros(i) is how many of row i's last
+// columns are at their zero. The longest shape every row of the chunk
+// covers wins (the empty tail covers every row), so a chunk keeps its
+// rows' order and a row's stored values are the ones it would have
+// bound.
+func LeanTail(n int, zeros func(i int) int, shapes [][]string) []string {
+	least := -1
+	for i := 0; i < n; i++ {
+		if z := zeros(i); least < 0 || z < least {
+			least = z
+		}
+	}
+	for _, s := range shapes {
+		if len(s) <= least {
+			return s
+		}
+	}
+	return nil
 }

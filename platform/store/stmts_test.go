@@ -31,7 +31,7 @@ func TestBatchInsertAllUndoesOnlyItself(t *testing.T) {
 				return err
 			}
 			q := "INSERT INTO request_log (" + logColumns + ") VALUES " + s.h.Dialect.Values(len(second), logColumnCount)
-			all, err := s.h.BatchInsertAll(ctx, tx, q, logChunkArgs(second))
+			all, err := s.h.BatchInsertAll(ctx, tx, q, logChunkArgs(second, logColumnCount))
 			if err != nil {
 				t.Fatalf("BatchInsertAll: got error %v, want none", err)
 			}

@@ -32,20 +32,14 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 	for i := 0; i < len(recs); {
 		part := recs[i : i+chunkRows(len(recs)-i, usageChunk)]
 		i += len(part)
-		args := make([]any, 0, len(part)*usageCols)
+		tail := store.LeanTail(len(part), func(j int) int { return usageZeros(part[j]) }, usageTails)
+		bound := usageCols - len(tail)
+		// Room for the last row's whole append (appendUsageArgs).
+		args := make([]any, 0, len(part)*bound+len(tail))
 		for _, r := range part {
-			est := 0
-			if r.Estimated {
-				est = 1
-			}
-			one, _ := r.OnePart() // zero (source "") when the parts are parts rows
-			args = append(args, r.RequestID, r.AccountID, r.KeyID, r.Model, r.PromptTokens, r.CompletionTokens, r.Images,
-				r.PackageTokens, int64(r.Amount), int64(r.Discount), int64(r.Cash), int64(r.Shortfall), r.Outcome, est,
-				ms(r.ReservedAt), ms(r.CreatedAt), r.CachedTokens, r.ReasoningTokens, r.Calls, r.Class,
-				int64(r.Rate.Input), int64(r.Rate.Cached()), int64(r.Rate.Output), int64(r.Rate.PerCall), int64(r.Rate.Image),
-				one.Source, one.LeaseID, one.Tokens, int64(one.Micros))
+			args = appendUsageArgs(args, r, bound)
 		}
-		insert := `INSERT INTO billing_usage (` + usageColumns + `, ` + onePartColumns + `) VALUES ` + t.dialect.Values(len(part), usageCols)
+		insert := `INSERT INTO billing_usage (` + usageInsertColumns + `) VALUES ` + t.dialect.ValuesTail(len(part), bound, tail)
 		// The common case, every request id new, needs no RETURNING
 		// (store.DB.BatchInsertAll).
 		all, err := t.h.BatchInsertAll(ctx, t.tx, insert, args)
@@ -78,6 +72,47 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 		}
 	}
 	return inserted, nil
+}
+
+// usageInsertColumns are a usage row's columns as InsertUsage writes
+// them: the columns a row usually leaves at zero (images, a discount, a
+// shortfall, an estimate, cached and reasoning tokens, per-call and image
+// prices) come last, so a chunk whose rows all leave them at zero writes
+// them as literals (usageTails, store.LeanTail).
+const usageInsertColumns = `request_id, account_id, key_id, model, prompt_tokens, completion_tokens, package_tokens,
+	amount_micros, cash_micros, outcome, reserved_at, created_at, price_class, price_input_micros, price_cached_micros,
+	price_output_micros, ` + onePartColumns + `, images, discount_micros, shortfall_micros, estimated, cached_tokens,
+	reasoning_tokens, calls, price_call_micros, price_image_micros`
+
+// usageTails are the literal tails a usage chunk may be written with.
+var usageTails = [][]string{{"0", "0", "0", "0", "0", "0", "0", "0", "0"}}
+
+// usageZeros is how many of r's last columns (usageInsertColumns) are at
+// zero: all nine or, for the tails' sake, none.
+func usageZeros(r *billing.UsageRecord) int {
+	if r.Images != 0 || r.Discount != 0 || r.Shortfall != 0 || r.Estimated || r.CachedTokens != 0 ||
+		r.ReasoningTokens != 0 || r.Calls != 0 || r.Rate.PerCall != 0 || r.Rate.Image != 0 {
+		return 0
+	}
+	return 9
+}
+
+// appendUsageArgs appends the first bound of r's columns
+// (usageInsertColumns); args needs room for all of them.
+func appendUsageArgs(args []any, r *billing.UsageRecord, bound int) []any {
+	est := int64(0)
+	if r.Estimated {
+		est = 1
+	}
+	one, _ := r.OnePart() // zero (source "") when the parts are parts rows
+	n := len(args)
+	args = append(args, r.RequestID, r.AccountID, r.KeyID, r.Model, r.PromptTokens, r.CompletionTokens,
+		r.PackageTokens, int64(r.Amount), int64(r.Cash), r.Outcome, ms(r.ReservedAt), ms(r.CreatedAt), r.Class,
+		int64(r.Rate.Input), int64(r.Rate.Cached()), int64(r.Rate.Output),
+		one.Source, one.LeaseID, one.Tokens, int64(one.Micros),
+		r.Images, int64(r.Discount), int64(r.Shortfall), est, r.CachedTokens, r.ReasoningTokens, r.Calls,
+		int64(r.Rate.PerCall), int64(r.Rate.Image))
+	return args[:n+bound]
 }
 
 func (t *txn) insertReturning(ctx context.Context, q string, args []any) ([]string, error) {
