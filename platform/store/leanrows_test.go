@@ -58,15 +58,15 @@ func TestLeanRequestLogRowsReadBackAsWritten(t *testing.T) {
 				rows = append(rows, r)
 			}
 		}
-		if got := LeanTail(8, func(j int) int { return logZeros(&rows[j]) }, logTails); len(got) != 6 {
-			t.Fatalf("unmetered chunk: got a tail of %d literals, want 6", len(got))
+		if got := LeanTail(8, func(j int) int { return logZeros(&rows[j]) }, logTails); got.Len() != 6 {
+			t.Fatalf("unmetered chunk: got a tail of %d literals, want 6", got.Len())
 		}
-		if got := LeanTail(4, func(j int) int { return logZeros(&rows[8+j]) }, logTails); len(got) != 4 {
-			t.Fatalf("metered chunk: got a tail of %d literals, want 4", len(got))
+		if got := LeanTail(4, func(j int) int { return logZeros(&rows[8+j]) }, logTails); got.Len() != 4 {
+			t.Fatalf("metered chunk: got a tail of %d literals, want 4", got.Len())
 		}
 		for c := 0; c < 4; c++ {
-			if got := LeanTail(4, func(j int) int { return logZeros(&rows[12+4*c+j]) }, logTails); len(got) != 0 {
-				t.Fatalf("chunk %d with a set rare column: got a tail of %d literals, want 0", c, len(got))
+			if got := LeanTail(4, func(j int) int { return logZeros(&rows[12+4*c+j]) }, logTails); got.Len() != 0 {
+				t.Fatalf("chunk %d with a set rare column: got a tail of %d literals, want 0", c, got.Len())
 			}
 		}
 		// One batch per shape, so each chunk is one shape.

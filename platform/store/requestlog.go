@@ -23,9 +23,9 @@ const logColumnCount = 20
 // longest first (store.LeanTail): no charge and no error (unmetered), or
 // a charge and no error (metered); the literals are the zero values of
 // the last columns of logColumns.
-var logTails = [][]string{
-	{"0", "''", "0", "0", "''", "''"},
-	{"0", "0", "''", "''"},
+var logTails = []*Tail{
+	NewTail("0", "''", "0", "0", "''", "''"),
+	NewTail("0", "0", "''", "''"),
 }
 
 // logZeros is how many of r's last columns (logColumns) are at zero.
@@ -84,7 +84,7 @@ func InsertRequestLogsTx(ctx context.Context, h *DB, tx *sql.Tx, rows []platform
 	for i := 0; i < len(rows); {
 		chunk := rows[i : i+ChunkRows(len(rows)-i, logChunk)]
 		tail := LeanTail(len(chunk), func(j int) int { return logZeros(&chunk[j]) }, logTails)
-		bound := logColumnCount - len(tail)
+		bound := logColumnCount - tail.Len()
 		args := logChunkArgs(chunk, bound)
 		values := h.Dialect.ValuesTail(len(chunk), bound, tail)
 		all, err := h.BatchInsertAll(ctx, tx, "INSERT INTO request_log ("+logColumns+") VALUES "+values, args)

@@ -125,18 +125,41 @@ var valuesLists sync.Map // valuesKey → string
 // rows' columns in order.
 func (d Dialect) Values(rows, cols int) string { return d.ValuesTail(rows, cols, nil) }
 
-// ValuesTail is Values for rows whose last columns are the same literals
-// in every row of the statement (tail: SQL literals, a 0 or an empty
-// text): each tuple
-// binds its first cols columns and writes tail as text. A batch's rows
-// mostly leave their rarely-set columns (errors, images, discounts) at
-// zero, and each bound parameter costs the insert its conversion and bind
-// on every row (docs/design.md §6 "Lean batch rows"); the literals are
-// parsed once with the statement.
-func (d Dialect) ValuesTail(rows, cols int, tail []string) string {
+// A Tail is the literals a chunk of a batch insert writes for its last
+// columns instead of binding them (SQL literals: a 0, an empty text).
+// A batch's rows mostly leave their rarely-set columns (errors, images,
+// discounts) at zero, and each bound parameter costs the insert its
+// conversion and bind on every row (docs/design.md §6 "Lean batch rows");
+// a literal is parsed once with the statement.
+type Tail struct {
+	n   int    // columns
+	sql string // ", 0, ''": what follows a tuple's placeholders
+}
+
+// NewTail returns the tail of literals lits, in column order.
+func NewTail(lits ...string) *Tail {
+	t := &Tail{n: len(lits)}
+	for _, l := range lits {
+		t.sql += ", " + l
+	}
+	return t
+}
+
+// Len is how many columns t writes; 0 for nil.
+func (t *Tail) Len() int {
+	if t == nil {
+		return 0
+	}
+	return t.n
+}
+
+// ValuesTail is Values for rows whose last columns are tail's literals
+// in every row of the statement: each tuple binds its first cols columns
+// and writes tail (nil: none) as text.
+func (d Dialect) ValuesTail(rows, cols int, tail *Tail) string {
 	lit := ""
-	for _, t := range tail {
-		lit += ", " + t
+	if tail != nil {
+		lit = tail.sql
 	}
 	k := valuesKey{d.Name, rows, cols, lit}
 	if v, ok := valuesLists.Load(k); ok {
@@ -153,14 +176,12 @@ func (d Dialect) ValuesTail(rows, cols int, tail []string) string {
 	return v.(string)
 }
 
-// LeanTail picks the literal tail a chunk of rows is written with:
-// shapes are the tails a table allows, longest first, each the zero
-// literals of its last columns; zeros(i) is how many of row i's last
-// columns are at their zero. The longest shape every row of the chunk
-// covers wins (the empty tail covers every row), so a chunk keeps its
-// rows' order and a row's stored values are the ones it would have
-// bound.
-func LeanTail(n int, zeros func(i int) int, shapes [][]string) []string {
+// LeanTail picks the tail a chunk of n rows is written with: shapes are
+// the tails a table allows, longest first; zeros(i) is how many of row
+// i's last columns are at their zero. The longest shape every row of the
+// chunk covers wins (nil, no tail, when none does), so a chunk keeps its
+// rows' order and each row stores the values it would have bound.
+func LeanTail(n int, zeros func(i int) int, shapes []*Tail) *Tail {
 	least := -1
 	for i := 0; i < n; i++ {
 		if z := zeros(i); least < 0 || z < least {
@@ -168,7 +189,7 @@ func LeanTail(n int, zeros func(i int) int, shapes [][]string) []string {
 		}
 	}
 	for _, s := range shapes {
-		if len(s) <= least {
+		if s.n <= least {
 			return s
 		}
 	}

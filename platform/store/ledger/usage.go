@@ -33,9 +33,9 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 		part := recs[i : i+chunkRows(len(recs)-i, usageChunk)]
 		i += len(part)
 		tail := store.LeanTail(len(part), func(j int) int { return usageZeros(part[j]) }, usageTails)
-		bound := usageCols - len(tail)
+		bound := usageCols - tail.Len()
 		// Room for the last row's whole append (appendUsageArgs).
-		args := make([]any, 0, len(part)*bound+len(tail))
+		args := make([]any, 0, len(part)*bound+tail.Len())
 		for _, r := range part {
 			args = appendUsageArgs(args, r, bound)
 		}
@@ -85,7 +85,7 @@ const usageInsertColumns = `request_id, account_id, key_id, model, prompt_tokens
 	reasoning_tokens, calls, price_call_micros, price_image_micros`
 
 // usageTails are the literal tails a usage chunk may be written with.
-var usageTails = [][]string{{"0", "0", "0", "0", "0", "0", "0", "0", "0"}}
+var usageTails = []*store.Tail{store.NewTail("0", "0", "0", "0", "0", "0", "0", "0", "0")}
 
 // usageZeros is how many of r's last columns (usageInsertColumns) are at
 // zero: all nine or, for the tails' sake, none.
