@@ -162,15 +162,9 @@ func scanDayRow(rows *sql.Rows) (RequestLogDay, error) {
 	return d, nil
 }
 
-// addLogDays adds days to request_log_daily, creating the missing ones:
-// one upsert per distinct day row, in key order. The additions commute,
-// so replicas adding to one day row at once each add theirs (the row
-// lock of ON CONFLICT DO UPDATE serialises them on PostgreSQL).
-func addLogDays(ctx context.Context, tx *sql.Tx, days []RequestLogDay) error {
-	if len(days) == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO request_log_daily (day, account_id, key_id, model, endpoint, http_status,
+// addLogDaysSQL adds one day row to request_log_daily, creating it when
+// missing.
+const addLogDaysSQL = `INSERT INTO request_log_daily (day, account_id, key_id, model, endpoint, http_status,
 		error_code, requests, streams, estimated, prompt_tokens, completion_tokens, total_tokens, images, latency_ms, charge_amount)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		ON CONFLICT (day, account_id, key_id, model, endpoint, http_status, error_code) DO UPDATE SET
@@ -182,15 +176,19 @@ func addLogDays(ctx context.Context, tx *sql.Tx, days []RequestLogDay) error {
 		total_tokens = request_log_daily.total_tokens + excluded.total_tokens,
 		images = request_log_daily.images + excluded.images,
 		latency_ms = request_log_daily.latency_ms + excluded.latency_ms,
-		charge_amount = request_log_daily.charge_amount + excluded.charge_amount`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
+		charge_amount = request_log_daily.charge_amount + excluded.charge_amount`
+
+// addLogDays adds days to request_log_daily, creating the missing ones:
+// one upsert per distinct day row, in key order. The additions commute,
+// so replicas adding to one day row at once each add theirs (the row
+// lock of ON CONFLICT DO UPDATE serialises them on PostgreSQL). Every
+// batch runs it, so it is prepared once per pool, not per transaction
+// (stmts.go).
+func addLogDays(ctx context.Context, h *DB, tx *sql.Tx, days []RequestLogDay) error {
 	for _, d := range days {
-		if _, err := stmt.ExecContext(ctx, d.Day, d.AccountID, d.KeyID, d.Model, d.Endpoint, d.HTTPStatus, d.ErrorCode,
-			d.Requests, d.Streams, d.Estimated, d.PromptTokens, d.CompletionTokens, d.TotalTokens, d.Images, d.LatencyMS,
-			d.ChargeAmount); err != nil {
+		if err := h.BatchExec(ctx, tx, addLogDaysSQL, []any{d.Day, d.AccountID, d.KeyID, d.Model, d.Endpoint,
+			int64(d.HTTPStatus), d.ErrorCode, d.Requests, d.Streams, d.Estimated, d.PromptTokens, d.CompletionTokens,
+			d.TotalTokens, d.Images, d.LatencyMS, d.ChargeAmount}); err != nil {
 			return err
 		}
 	}

@@ -131,7 +131,7 @@ func InsertRequestLogsTx(ctx context.Context, h *DB, tx *sql.Tx, rows []platform
 		}
 	}
 	// The days last, in key order, after every row lock this insert takes.
-	if err := addLogDays(ctx, tx, days.sorted()); err != nil {
+	if err := addLogDays(ctx, h, tx, days.sorted()); err != nil {
 		return fmt.Errorf("store: insert request log: add days: %w", err)
 	}
 	return nil
@@ -152,10 +152,12 @@ func logChunkArgs(rows []platform.RequestLog, bound int) []any {
 // args needs room for all of them.
 func appendLogArgs(args []any, r *platform.RequestLog, bound int) []any {
 	n := len(args)
+	// Numbers as int64, a driver value as it is: an int goes through
+	// database/sql's reflective converter, boxed a second time.
 	args = append(args, r.ID, r.RequestID, ms(r.CreatedAt), r.AccountID, r.KeyID, r.Model, r.Endpoint,
-		b2i(r.Stream), r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Usage.TotalTokens, r.LatencyMS,
-		r.HTTPStatus, r.Backend, r.Charge.Amount, r.Charge.PaidBy, r.Usage.Images, b2i(r.Estimated), r.ErrorCode,
-		r.ErrorDetail)
+		b2i64(r.Stream), int64(r.Usage.PromptTokens), int64(r.Usage.CompletionTokens), int64(r.Usage.TotalTokens),
+		r.LatencyMS, int64(r.HTTPStatus), r.Backend, r.Charge.Amount, r.Charge.PaidBy, int64(r.Usage.Images),
+		b2i64(r.Estimated), r.ErrorCode, r.ErrorDetail)
 	return args[:n+bound]
 }
 

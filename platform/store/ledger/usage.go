@@ -61,12 +61,15 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 		if t.inline == nil {
 			t.inline = make(map[string]bool, len(ids))
 		}
-		stored := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			stored[id] = true
+		var stored map[string]bool // nil: every row of part was stored
+		if !all {
+			stored = make(map[string]bool, len(ids))
+			for _, id := range ids {
+				stored[id] = true
+			}
 		}
 		for _, r := range part {
-			if _, one := r.OnePart(); one && stored[r.RequestID] {
+			if _, one := r.OnePart(); one && (all || stored[r.RequestID]) {
 				t.inline[r.RequestID] = true
 			}
 		}
