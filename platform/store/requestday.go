@@ -182,13 +182,21 @@ const addLogDaysSQL = `INSERT INTO request_log_daily (day, account_id, key_id, m
 // one upsert per distinct day row, in key order. The additions commute,
 // so replicas adding to one day row at once each add theirs (the row
 // lock of ON CONFLICT DO UPDATE serialises them on PostgreSQL). Every
-// batch runs it, so it is prepared once per pool, not per transaction
-// (stmts.go).
+// batch runs it, so on SQLite it is prepared once per pool, not per
+// transaction (DB.TxStmt).
 func addLogDays(ctx context.Context, h *DB, tx *sql.Tx, days []RequestLogDay) error {
+	if len(days) == 0 {
+		return nil
+	}
+	stmt, err := h.TxStmt(ctx, tx, addLogDaysSQL)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
 	for _, d := range days {
-		if err := h.BatchExec(ctx, tx, addLogDaysSQL, []any{d.Day, d.AccountID, d.KeyID, d.Model, d.Endpoint,
-			int64(d.HTTPStatus), d.ErrorCode, d.Requests, d.Streams, d.Estimated, d.PromptTokens, d.CompletionTokens,
-			d.TotalTokens, d.Images, d.LatencyMS, d.ChargeAmount}); err != nil {
+		if _, err := stmt.ExecContext(ctx, d.Day, d.AccountID, d.KeyID, d.Model, d.Endpoint, int64(d.HTTPStatus),
+			d.ErrorCode, d.Requests, d.Streams, d.Estimated, d.PromptTokens, d.CompletionTokens, d.TotalTokens, d.Images,
+			d.LatencyMS, d.ChargeAmount); err != nil {
 			return err
 		}
 	}

@@ -84,6 +84,20 @@ func (db *DB) BatchExec(ctx context.Context, tx *sql.Tx, q string, args []any) e
 	return err
 }
 
+// TxStmt returns q as a statement of tx, for a text a transaction runs
+// several times (the caller closes it): on SQLite the pool's statement
+// bound to tx (prepared once, above), on PostgreSQL prepared in tx.
+func (db *DB) TxStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	if db.Dialect.Name != SQLite.Name {
+		return tx.PrepareContext(ctx, q)
+	}
+	s, err := db.stmts.stmt(ctx, db.SQL, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, s), nil
+}
+
 // BatchInsertAll runs q, a multi-row INSERT without ON CONFLICT, in tx
 // and reports whether it stored every row. It is the common case of a
 // batch whose ids are all new, without the RETURNING that names them: on
