@@ -15,8 +15,9 @@ import (
 )
 
 // A usage chunk whose rows all leave the rarely-set columns at zero
-// writes them as literals; a chunk with one row that sets any of them
-// binds every column. Every row reads back exactly as written either way,
+// writes them as literals (the package tokens too when every row is paid
+// in cash); a chunk with one row that sets any of them binds every
+// column. Every row reads back exactly as written either way,
 // on both engines, and a retried batch (ids stored) stores nothing twice.
 func TestLeanUsageRowsReadBackAsWritten(t *testing.T) {
 	storetest.EachEngine(t, "leanusage", func(t *testing.T, dsn string) {
@@ -60,6 +61,28 @@ func TestLeanUsageRowsReadBackAsWritten(t *testing.T) {
 				if len(ids) != len(batch) {
 					t.Errorf("batch %d: got %d rows inserted, want %d", b, len(ids), len(batch))
 				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, batch...)
+		}
+		// Paid by a package (the shorter tail), and a batch mixing a
+		// package row with cash rows (the shorter tail for all four).
+		pkgRow := func(i int) *billing.UsageRecord {
+			r := row(i)
+			p := billing.Part{Source: "pkg_1", LeaseID: "ls_pkg", Tokens: int64(20 + i), Micros: billing.Micros(10 + i)}
+			r.PackageTokens, r.Cash, r.Parts = int64(20+i), 0, []billing.Part{p}
+			return r
+		}
+		n := len(all)
+		for _, batch := range [][]*billing.UsageRecord{
+			{pkgRow(n), pkgRow(n + 1), pkgRow(n + 2), pkgRow(n + 3)},
+			{row(n + 4), pkgRow(n + 5), row(n + 6), row(n + 7)},
+		} {
+			err := l.Tx(ctx, func(tx billing.LedgerTx) error {
+				_, err := tx.InsertUsage(ctx, batch)
 				return err
 			})
 			if err != nil {

@@ -78,26 +78,34 @@ func (t *txn) InsertUsage(ctx context.Context, recs []*billing.UsageRecord) ([]s
 }
 
 // usageInsertColumns are a usage row's columns as InsertUsage writes
-// them: the columns a row usually leaves at zero (images, a discount, a
-// shortfall, an estimate, cached and reasoning tokens, per-call and image
-// prices) come last, so a chunk whose rows all leave them at zero writes
-// them as literals (usageTails, store.LeanTail).
-const usageInsertColumns = `request_id, account_id, key_id, model, prompt_tokens, completion_tokens, package_tokens,
-	amount_micros, cash_micros, outcome, reserved_at, created_at, price_class, price_input_micros, price_cached_micros,
-	price_output_micros, ` + onePartColumns + `, images, discount_micros, shortfall_micros, estimated, cached_tokens,
-	reasoning_tokens, calls, price_call_micros, price_image_micros`
+// them: the columns a row usually leaves at zero come last — the package
+// tokens (a row paid in cash has none), then images, a discount, a
+// shortfall, an estimate, cached and reasoning tokens, tool calls, the
+// per-call and image prices — so a chunk whose rows all leave them at
+// zero writes them as literals (usageTails, store.LeanTail).
+const usageInsertColumns = `request_id, account_id, key_id, model, prompt_tokens, completion_tokens, amount_micros,
+	cash_micros, outcome, reserved_at, created_at, price_class, price_input_micros, price_cached_micros,
+	price_output_micros, part_source, part_lease_id, part_micros, package_tokens, part_tokens, images, discount_micros,
+	shortfall_micros, estimated, cached_tokens, reasoning_tokens, calls, price_call_micros, price_image_micros`
 
-// usageTails are the literal tails a usage chunk may be written with.
-var usageTails = []*store.Tail{store.NewTail("0", "0", "0", "0", "0", "0", "0", "0", "0")}
+// usageTails are the literal tails a usage chunk may be written with,
+// longest first: paid in cash, or by a package, with no rare column set.
+var usageTails = []*store.Tail{
+	store.NewTail("0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0"),
+	store.NewTail("0", "0", "0", "0", "0", "0", "0", "0", "0"),
+}
 
 // usageZeros is how many of r's last columns (usageInsertColumns) are at
-// zero: all nine or, for the tails' sake, none.
+// zero, as far as the tails go: 11, 9 or none.
 func usageZeros(r *billing.UsageRecord) int {
 	if r.Images != 0 || r.Discount != 0 || r.Shortfall != 0 || r.Estimated || r.CachedTokens != 0 ||
 		r.ReasoningTokens != 0 || r.Calls != 0 || r.Rate.PerCall != 0 || r.Rate.Image != 0 {
 		return 0
 	}
-	return 9
+	if one, _ := r.OnePart(); r.PackageTokens != 0 || one.Tokens != 0 {
+		return 9
+	}
+	return 11
 }
 
 // appendUsageArgs appends the first bound of r's columns
@@ -110,11 +118,10 @@ func appendUsageArgs(args []any, r *billing.UsageRecord, bound int) []any {
 	one, _ := r.OnePart() // zero (source "") when the parts are parts rows
 	n := len(args)
 	args = append(args, r.RequestID, r.AccountID, r.KeyID, r.Model, r.PromptTokens, r.CompletionTokens,
-		r.PackageTokens, int64(r.Amount), int64(r.Cash), r.Outcome, ms(r.ReservedAt), ms(r.CreatedAt), r.Class,
-		int64(r.Rate.Input), int64(r.Rate.Cached()), int64(r.Rate.Output),
-		one.Source, one.LeaseID, one.Tokens, int64(one.Micros),
-		r.Images, int64(r.Discount), int64(r.Shortfall), est, r.CachedTokens, r.ReasoningTokens, r.Calls,
-		int64(r.Rate.PerCall), int64(r.Rate.Image))
+		int64(r.Amount), int64(r.Cash), r.Outcome, ms(r.ReservedAt), ms(r.CreatedAt), r.Class,
+		int64(r.Rate.Input), int64(r.Rate.Cached()), int64(r.Rate.Output), one.Source, one.LeaseID, int64(one.Micros),
+		r.PackageTokens, one.Tokens, r.Images, int64(r.Discount), int64(r.Shortfall), est, r.CachedTokens,
+		r.ReasoningTokens, r.Calls, int64(r.Rate.PerCall), int64(r.Rate.Image))
 	return args[:n+bound]
 }
 
