@@ -161,10 +161,10 @@ func appendLogArgs(args []any, r *platform.RequestLog, bound int) []any {
 	return args[:n+bound]
 }
 
-// insertLogChunk inserts a chunk of rows (args: their logChunkArgs) in
-// one statement (values: its VALUES list) and returns the ids it stored: ON CONFLICT DO NOTHING
-// skips an id already stored, and RETURNING names only the rows that
-// were new. One multi-row statement instead of one per row: the
+// insertLogChunk inserts a chunk of rows (values: its VALUES list, args:
+// their logChunkArgs) in one statement and returns the ids it stored: ON
+// CONFLICT DO NOTHING skips an id already stored, and RETURNING names
+// only the rows that were new. One multi-row statement instead of one per row: the
 // per-statement work (binding through database/sql, a VDBE run) was most
 // of a row's cost. On SQLite it runs only for a chunk BatchInsertAll
 // could not store whole.
