@@ -92,14 +92,17 @@ func (c *Call) ChatStream(ctx context.Context, req platform.ChatRequest, prompt 
 		return nil, err
 	}
 	model := req.Req.Model
-	sctx, cancel := context.WithCancel(ctx)
-	st, err := c.s.chat.ChatStream(c.backendCtx(sctx), req)
+	// The backend runs on the caller's context, not on one of its own:
+	// Abandon closes the backend stream instead of cancelling a context.
+	// A cancel context per stream is memory every held stream keeps (its
+	// done channel and its entry in the parent's children: docs/design.md
+	// §6), and the backend stream has its own already.
+	st, err := c.s.chat.ChatStream(c.backendCtx(ctx), req)
 	if err != nil {
-		cancel()
 		c.chatFailed(model, prompt, err)
 		return nil, err
 	}
-	c.stream = Stream{c: c, st: st, ctx: sctx, cancel: cancel, model: model, prompt: prompt, open: true}
+	c.stream = Stream{c: c, st: st, ctx: ctx, model: model, prompt: prompt, open: true}
 	return &c.stream, nil
 }
 
@@ -109,10 +112,10 @@ func (c *Call) ChatStream(ctx context.Context, req platform.ChatRequest, prompt 
 type Stream struct {
 	c      *Call
 	st     platform.Stream
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx    context.Context // the caller's
 	model  string
 	prompt int
+	ended  bool // st is closed (Abandon or Close)
 
 	chunks   int
 	relayed  int // estimated completion tokens of the text relayed
@@ -154,7 +157,7 @@ func (s *Stream) Next() (platform.Chunk, error) {
 		s.c.backendFailed(err)
 		s.outcome = platform.OutcomeUpstreamError
 	default:
-		if s.ctx.Err() == nil {
+		if s.ctx.Err() == nil && !s.ended {
 			// Cut by the backend, not by this side's cancellation.
 			s.c.backendFailed(err)
 		}
@@ -169,8 +172,18 @@ func (s *Stream) Chunks() int { return s.chunks }
 // Abandon says the caller stopped relaying because its own client went
 // away (a failed write): the backend is cancelled now, not at its end.
 func (s *Stream) Abandon() {
-	s.cancel()
 	s.outcome = platform.OutcomeClientGone
+	s.closeBackend()
+}
+
+// closeBackend closes the backend stream once. Closing a stream that has
+// not ended cancels it (platform.Stream); one that reached its end is
+// drained so its connection is reused.
+func (s *Stream) closeBackend() {
+	if !s.ended {
+		s.ended = true
+		_ = s.st.Close()
+	}
 }
 
 // Close releases the backend stream and settles what the stream used on
@@ -181,8 +194,7 @@ func (s *Stream) Close() {
 		return
 	}
 	s.open = false
-	_ = s.st.Close()
-	s.cancel()
+	s.closeBackend()
 	outcome := s.outcome
 	if outcome == "" {
 		outcome = platform.OutcomeClientGone
