@@ -18,13 +18,14 @@ import (
 type Option func(*options)
 
 type options struct {
-	now        func() time.Time
-	rnd        *rand.Rand
-	getenv     func(string) string
-	httpClient *http.Client
-	streamIdle time.Duration
-	log        *slog.Logger
-	metrics    *Metrics
+	now          func() time.Time
+	rnd          *rand.Rand
+	getenv       func(string) string
+	httpClient   *http.Client
+	streamClient *http.Client // nil: httpClient
+	streamIdle   time.Duration
+	log          *slog.Logger
+	metrics      *Metrics
 }
 
 // WithLogger sets where failed attempts and breaker transitions are told
@@ -44,8 +45,9 @@ func WithRand(r *rand.Rand) Option { return func(o *options) { o.rnd = r } }
 // WithGetenv sets how api_key_env is resolved (default os.Getenv).
 func WithGetenv(getenv func(string) string) Option { return func(o *options) { o.getenv = getenv } }
 
-// WithHTTPClient sets the HTTP client of all backends (default one shared
-// upstream.NewHTTPClient()).
+// WithHTTPClient sets the HTTP client of all backends, sync calls and
+// streams (default: one shared upstream.NewHTTPClient() for sync calls and
+// one upstream.NewStreamHTTPClient() for streams).
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
 
 // WithStreamIdleTimeout cuts a backend stream that sends no byte for d
@@ -66,7 +68,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Router, error) {
 		o.rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	if o.httpClient == nil {
+		// Streams get connections of their own, with a smaller write
+		// buffer (upstream.NewStreamHTTPClient); a client the caller gives
+		// serves both.
 		o.httpClient = upstream.NewHTTPClient()
+		o.streamClient = upstream.NewStreamHTTPClient()
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -111,6 +117,7 @@ func (r *Router) addBackend(bc *BackendConfig, o *options, failures int, cooldow
 	typ, _ := upstream.LookupType(bc.Type) // Validate checked the type
 	st := bc.settings(key, o.httpClient)
 	st.StreamIdle = o.streamIdle
+	st.StreamClient = o.streamClient
 	be, err := typ.New(st)
 	if err != nil {
 		return fmt.Errorf("backend config: backend %q: %w", bc.Name, err)

@@ -38,8 +38,47 @@ const (
 // than be closed and dialled again (a TCP + TLS handshake each against the
 // cloud).
 func NewHTTPClient() *http.Client {
+	return &http.Client{Transport: newTransport()}
+}
+
+// streamWriteBuffer is the write buffer of a stream connection (see
+// NewStreamHTTPClient): a request's headers and a usual body fit, a longer
+// body goes on in a second write.
+const streamWriteBuffer = 1 << 10
+
+// NewStreamHTTPClient returns the client backends open streams with when
+// none is given: NewHTTPClient's, with connections of their own whose
+// write buffer is 1 KB instead of 4 KB. An HTTP/1.1 connection keeps its
+// write buffer for its life, and a stream's connection is held for as long
+// as the model writes: the buffer is used once, for the request, then
+// waits with the stream — thousands of held streams kept 4 KB each
+// (docs/design.md §6). The read buffer stays 4 KB: the events of one read
+// leave to the client in one write, and fewer per read would mean more
+// writes on both sides. Sync calls keep NewHTTPClient's, where a body
+// longer than 1 KB would cost a write per call.
+func NewStreamHTTPClient() *http.Client {
+	t := newTransport()
+	t.WriteBufferSize = streamWriteBuffer
+	return &http.Client{Transport: t}
+}
+
+// clients are a backend's sync and stream clients from its options: a
+// client given for sync calls alone serves streams too.
+func clients(sync, stream *http.Client) (*http.Client, *http.Client) {
+	switch {
+	case sync == nil && stream == nil:
+		return NewHTTPClient(), NewStreamHTTPClient()
+	case sync == nil:
+		return NewHTTPClient(), stream
+	case stream == nil:
+		return sync, sync
+	}
+	return sync, stream
+}
+
+func newTransport() *http.Transport {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{
+	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
@@ -48,7 +87,7 @@ func NewHTTPClient() *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-	}}
+	}
 }
 
 // joinURL appends path to base, tolerating a trailing slash on base

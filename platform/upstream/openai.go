@@ -29,6 +29,9 @@ type OpenAIOptions struct {
 	Flavor string
 	// HTTPClient defaults to NewHTTPClient().
 	HTTPClient *http.Client
+	// StreamClient opens streams; it defaults to HTTPClient when that is
+	// set, else to NewStreamHTTPClient().
+	StreamClient *http.Client
 	// ToolParser: ToolParserAuto ("" too), ToolParserGLM4, ToolParserGLM45 or
 	// ToolParserNone — whether tool calls the engine left in its text (GLM-4
 	// native, glm4tools.go; GLM-4.5+ markup, glm45tools.go) become V4 tool
@@ -47,6 +50,7 @@ type OpenAI struct {
 	auth   []string // the Authorization value (bearer)
 	flavor string
 	client *http.Client
+	stream *http.Client // opens streams (OpenAIOptions.StreamClient)
 	// chatURL is base + /chat/completions, made once.
 	chatURL string
 	// toolParser is OpenAIOptions.ToolParser.
@@ -71,9 +75,7 @@ func NewOpenAI(o OpenAIOptions) (*OpenAI, error) {
 	if b.name == "" {
 		b.name = "openai"
 	}
-	if b.client == nil {
-		b.client = NewHTTPClient()
-	}
+	b.client, b.stream = clients(o.HTTPClient, o.StreamClient)
 	return b, nil
 }
 
@@ -150,7 +152,7 @@ func (b *OpenAI) ChatStream(ctx context.Context, req platform.ChatRequest) (plat
 		return nil, platform.Wrap(platform.CodeInternal, "internal error", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	resp, err := postJSON(ctx, b.client, b.chatURL, b.auth, body, true)
+	resp, err := postJSON(ctx, b.stream, b.chatURL, b.auth, body, true)
 	if err != nil {
 		cancel()
 		return nil, transportError(ctx, b.name, err)

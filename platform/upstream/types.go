@@ -32,6 +32,8 @@ type Settings struct {
 	// Models counts the models the config lists for the backend.
 	Models     int
 	HTTPClient *http.Client
+	// StreamClient opens streams (the adapters' StreamClient).
+	StreamClient *http.Client
 	// StreamIdle is the adapters' StreamIdle (0: their default).
 	StreamIdle time.Duration
 }
@@ -66,7 +68,7 @@ var types = map[string]Type{
 		},
 		New: func(s Settings) (platform.Backend, error) {
 			return NewZhipu(ZhipuOptions{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey, HTTPClient: s.HTTPClient,
-				StreamIdle: s.StreamIdle})
+				StreamClient: s.StreamClient, StreamIdle: s.StreamIdle})
 		},
 		DefaultModels: platform.ZhipuModels,
 	},
@@ -89,7 +91,7 @@ var types = map[string]Type{
 		},
 		New: func(s Settings) (platform.Backend, error) {
 			return NewOpenAI(OpenAIOptions{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey, Flavor: s.Flavor,
-				HTTPClient: s.HTTPClient, ToolParser: s.ToolParser, StreamIdle: s.StreamIdle})
+				HTTPClient: s.HTTPClient, StreamClient: s.StreamClient, ToolParser: s.ToolParser, StreamIdle: s.StreamIdle})
 		},
 	},
 }

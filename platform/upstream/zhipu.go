@@ -30,6 +30,9 @@ type ZhipuOptions struct {
 	APIKey string
 	// HTTPClient defaults to NewHTTPClient().
 	HTTPClient *http.Client
+	// StreamClient opens streams; it defaults to HTTPClient when that is
+	// set, else to NewStreamHTTPClient().
+	StreamClient *http.Client
 	// StreamIdle cuts a stream that sends no byte for this long after its
 	// first (default DefaultStreamIdle; negative: never).
 	StreamIdle time.Duration
@@ -44,6 +47,7 @@ type Zhipu struct {
 	auth    []string // the Authorization value (bearer)
 	chatURL string
 	client  *http.Client
+	stream  *http.Client // opens streams (ZhipuOptions.StreamClient)
 	idle    time.Duration
 	// embedSize is the size of the last embeddings reply (readBodySized).
 	embedSize atomic.Int64
@@ -62,9 +66,7 @@ func NewZhipu(o ZhipuOptions) (*Zhipu, error) {
 	if z.base == "" {
 		z.base = DefaultZhipuBaseURL
 	}
-	if z.client == nil {
-		z.client = NewHTTPClient()
-	}
+	z.client, z.stream = clients(o.HTTPClient, o.StreamClient)
 	return z, nil
 }
 
@@ -178,7 +180,7 @@ func (z *Zhipu) ChatStream(ctx context.Context, req platform.ChatRequest) (platf
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	resp, err := postJSON(ctx, z.client, z.chatURL, z.auth, body, true)
+	resp, err := postJSON(ctx, z.stream, z.chatURL, z.auth, body, true)
 	if err != nil {
 		cancel()
 		return nil, transportError(ctx, z.name, err)
