@@ -26,6 +26,12 @@ type ChatRequest struct {
 	// from Req.Model (an alias). Backends put it into the "model" field of
 	// replies and chunks; empty means Req.Model.
 	ClientModel string
+	// PromptTokens is the caller's estimate of the prompt
+	// (EstimateChatPromptTokens of Req), when it made one; 0 when not. A
+	// stream backend that must estimate usage at the end keeps this number
+	// instead of Req, which would stay in memory for the stream's life
+	// (docs/design.md §6).
+	PromptTokens int
 }
 
 // Backend is a named source of model calls. Errors of every capability are

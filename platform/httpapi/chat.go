@@ -34,7 +34,7 @@ func (s *Server) handleChat(x *exchange) {
 		x.fail(err)
 		return
 	}
-	creq := platform.ChatRequest{Req: &req, Raw: raw}
+	creq := platform.ChatRequest{Req: &req, Raw: raw, PromptTokens: prompt}
 	if req.Stream {
 		s.relayStream(x, creq, prompt)
 		return

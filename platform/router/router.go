@@ -365,7 +365,7 @@ func chatRequest(req platform.ChatRequest, t *target) platform.ChatRequest {
 	}
 	c := *req.Req
 	c.Model = t.upstream
-	return platform.ChatRequest{Req: &c, ClientModel: req.Req.Model}
+	return platform.ChatRequest{Req: &c, ClientModel: req.Req.Model, PromptTokens: req.PromptTokens}
 }
 
 // Chat implements platform.ChatBackend.

@@ -36,8 +36,14 @@ type v4Stream struct {
 	backend string
 	body    io.ReadCloser
 	r       *sse.Reader
-	req     *zhipuai.ChatCompletionRequest
-	model   string // client-facing model ("" = keep the upstream's)
+	// prompt is the prompt's estimate for a made-up final chunk, and
+	// reqModel its model when the client's is not set; req is kept only
+	// when the caller gave no estimate (platform.ChatRequest.PromptTokens):
+	// a held stream does not keep the decoded request (docs/design.md §6).
+	prompt   int
+	reqModel string
+	req      *zhipuai.ChatCompletionRequest
+	model    string // client-facing model ("" = keep the upstream's)
 	// modelJSON is model as a JSON string, made on the first splice.
 	modelJSON []byte
 
@@ -74,11 +80,18 @@ func (a *readAhead) due(r *sse.Reader) bool {
 }
 
 func newV4Stream(ctx context.Context, cancel context.CancelFunc, backend string, resp *http.Response, req platform.ChatRequest) *v4Stream {
-	return &v4Stream{
+	s := &v4Stream{
 		ctx: ctx, cancel: cancel, backend: backend,
 		body: resp.Body, r: sse.NewReader(resp.Body),
-		req: req.Req, model: req.ClientModel,
+		prompt: req.PromptTokens, model: req.ClientModel,
 	}
+	if req.Req != nil {
+		s.reqModel = req.Req.Model
+	}
+	if s.prompt <= 0 {
+		s.req = req.Req
+	}
+	return s
 }
 
 // Next implements platform.Stream.
@@ -330,14 +343,17 @@ func (s *v4Stream) finishReason() string {
 // usage: the held finish_reason and a stated estimate (docs/peers.md §2.1).
 func (s *v4Stream) synthFinal() (platform.Chunk, error) {
 	s.finalSent = true
-	p := platform.EstimateChatPromptTokens(s.req)
+	p := s.prompt
+	if s.req != nil {
+		p = platform.EstimateChatPromptTokens(s.req)
+	}
 	c := &zhipuai.ChatCompletionChunk{
 		ID: s.id, Created: s.created, Model: s.model,
 		Choices: []zhipuai.ChunkChoice{{FinishReason: s.finishReason(), Delta: zhipuai.Delta{Role: zhipuai.RoleAssistant}}},
 		Usage:   &zhipuai.Usage{PromptTokens: p, CompletionTokens: s.completion, TotalTokens: p + s.completion},
 	}
-	if c.Model == "" && s.req != nil {
-		c.Model = s.req.Model
+	if c.Model == "" {
+		c.Model = s.reqModel
 	}
 	if c.Created == 0 {
 		c.Created = time.Now().Unix()
