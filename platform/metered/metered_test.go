@@ -496,3 +496,31 @@ func TestEmbeddingsAndImages(t *testing.T) {
 		t.Fatalf("reserved %d images, settled %d; want 3 asked and 2 returned", f.meter.reserved[0].Images, s.Usage.Images)
 	}
 }
+
+// Abandon stops the backend at once (a client that left must not keep a
+// generation running until the stream's Close), and Close then does not
+// close it again.
+func TestAbandonClosesTheBackendAtOnce(t *testing.T) {
+	text := platform.Chunk{Data: []byte(`{}`), Tokens: 2}
+	be := &backend{chunks: []platform.Chunk{text, text, text}, end: io.EOF}
+	f := newFixture(be)
+	var c Call
+	f.begin(&c)
+	st, err := c.ChatStream(context.Background(), chatReq(nil), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Next(); err != nil {
+		t.Fatal(err)
+	}
+	st.Abandon()
+	if got := be.streams[0].closed; got != 1 {
+		t.Fatalf("after Abandon the backend stream was closed %d times, want 1", got)
+	}
+	st.Close()
+	c.End(context.Background())
+	if got := be.streams[0].closed; got != 1 {
+		t.Fatalf("after Close the backend stream was closed %d times, want 1", got)
+	}
+	f.exactlyOnce(t, platform.OutcomeClientGone)
+}
