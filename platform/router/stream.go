@@ -79,7 +79,9 @@ func (r *Router) openStream(ctx context.Context, t *target, req platform.ChatReq
 		}
 		return nil, err
 	}
-	s, err := t.m.chat.ChatStream(sctx, req)
+	// The backend may run the stream on sctx itself rather than on a
+	// context of its own (upstream.CallContext): sctx serves this one call.
+	s, err := t.m.chat.ChatStream(upstream.CallContext(sctx, cancel), req)
 	if err != nil {
 		return fail(err)
 	}

@@ -151,7 +151,7 @@ func (b *OpenAI) ChatStream(ctx context.Context, req platform.ChatRequest) (plat
 	if err != nil {
 		return nil, platform.Wrap(platform.CodeInternal, "internal error", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := streamContext(ctx)
 	resp, err := postJSON(ctx, b.stream, b.chatURL, b.auth, body, true)
 	if err != nil {
 		cancel()

@@ -179,7 +179,7 @@ func (z *Zhipu) ChatStream(ctx context.Context, req platform.ChatRequest) (platf
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := streamContext(ctx)
 	resp, err := postJSON(ctx, z.stream, z.chatURL, z.auth, body, true)
 	if err != nil {
 		cancel()
