@@ -109,8 +109,8 @@ const maxKeep = 64 << 10
 
 // NewReader returns a Reader on r. Release returns its buffer for reuse.
 func NewReader(r io.Reader) *Reader {
-	b := readers.Get().(*readBufs)
-	rd := &Reader{src: source{r: r}, bufs: b, line: b.line[:0], data: b.data[:0]}
+	rd := &Reader{src: source{r: r}}
+	rd.takeBufs()
 	rd.br = bufReaders.Get().(*bufio.Reader)
 	rd.br.Reset(&rd.src)
 	return rd
@@ -127,16 +127,8 @@ func (r *Reader) Release() {
 		r.br.Reset(nil)
 		bufReaders.Put(r.br)
 	}
-	b := r.bufs
-	b.line, b.data = r.line[:0], r.data[:0]
-	if cap(b.line) > maxKeep {
-		b.line = nil
-	}
-	if cap(b.data) > maxKeep {
-		b.data = nil
-	}
-	r.br, r.bufs, r.line, r.data, r.src.r = nil, nil, nil, nil, nil
-	readers.Put(b)
+	r.putBufs()
+	r.br, r.src.r = nil, nil
 }
 
 // park waits for the source's next bytes with the read buffer, empty,
@@ -148,6 +140,8 @@ func (r *Reader) Release() {
 // data has come, without consuming any. A source that returns at once
 // instead (a Content-Length body, a bare connection) costs a pool round
 // trip, and the read that follows waits with a buffer, as without park.
+// Between events (no line or event begun) the line and data buffers are
+// given back for the wait too.
 func (r *Reader) park() {
 	if r.src.failed {
 		return // an error the buffer has yet to return
@@ -155,11 +149,48 @@ func (r *Reader) park() {
 	r.br.Reset(nil)
 	bufReaders.Put(r.br)
 	r.br = nil
+	between := len(r.line) == 0 && len(r.data) == 0 && !r.hasData
+	if between {
+		r.putBufs()
+		r.bufs = &waiting
+	}
 	// An error here is the stream's (the first one: an HTTP body may
 	// repeat a rawer one after it); the next read returns it.
 	_, r.src.err = r.src.r.Read(nil)
+	if between {
+		r.takeBufs()
+	}
 	r.br = bufReaders.Get().(*bufio.Reader)
 	r.br.Reset(&r.src)
+}
+
+// waiting stands for the line and data buffers of a parked Reader, given
+// back (a Reader with none is released).
+var waiting readBufs
+
+// takeBufs takes line and data buffers from the pool.
+func (r *Reader) takeBufs() {
+	b := readers.Get().(*readBufs)
+	r.bufs, r.line, r.data = b, b.line[:0], b.data[:0]
+}
+
+// putBufs gives the line and data buffers back to the pool; those grown
+// past maxKeep go to the garbage collector.
+func (r *Reader) putBufs() {
+	b := r.bufs
+	if b == &waiting {
+		r.bufs, r.line, r.data = nil, nil, nil
+		return
+	}
+	b.line, b.data = r.line[:0], r.data[:0]
+	if cap(b.line) > maxKeep {
+		b.line = nil
+	}
+	if cap(b.data) > maxKeep {
+		b.data = nil
+	}
+	r.bufs, r.line, r.data = nil, nil, nil
+	readers.Put(b)
 }
 
 // Ready reports whether the next event is already complete in the read

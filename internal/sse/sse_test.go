@@ -303,12 +303,18 @@ type probe struct {
 	r      io.Reader
 	rd     *Reader
 	parked []bool
-	waits  chan struct{}
+	// bufsBack tells, per wait, whether the line and data buffers were
+	// given back too; line is the line begun then.
+	bufsBack []bool
+	line     []string
+	waits    chan struct{}
 }
 
 func (p *probe) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		p.parked = append(p.parked, p.rd.br == nil)
+		p.bufsBack = append(p.bufsBack, p.rd.bufs == &waiting && p.rd.line == nil && p.rd.data == nil)
+		p.line = append(p.line, string(p.rd.line))
 		p.waits <- struct{}{}
 	}
 	return p.r.Read(b)
@@ -380,7 +386,77 @@ func TestReaderWaitsWithoutBuffer(t *testing.T) {
 	if len(p.parked) == 0 {
 		t.Error("the Reader never waited without its buffer")
 	}
+	// It waited inside an event ("data: tw" begun): the line stays.
+	inside := false
+	for i, line := range p.line {
+		if line == "" {
+			continue
+		}
+		inside = true
+		if line != "data: tw" || p.bufsBack[i] {
+			t.Errorf("wait %d: line %q, line and data buffers given back %v; want \"data: tw\", kept", i, line, p.bufsBack[i])
+		}
+	}
+	if !inside {
+		t.Errorf("waits %q: none inside the split event", p.line)
+	}
 	rd.Release()
+}
+
+// Between events a waiting Reader gives back its line and data buffers
+// too, and takes them again when the next event comes.
+func TestReaderWaitsWithoutLineBuffersBetweenEvents(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "data: two\n\ndata: [DONE]\n\n")
+	}))
+	defer srv.Close()
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := &probe{r: resp.Body, waits: make(chan struct{}, 64)}
+	rd := NewReader(p)
+	p.rd = rd
+	if ev, err := rd.Next(); err != nil || string(ev.Data) != "one" {
+		t.Fatalf("first event %q, %v; want one", ev.Data, err)
+	}
+	done := make(chan string, 1)
+	go func() {
+		ev, err := rd.Next()
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		done <- string(ev.Data)
+	}()
+	select {
+	case <-p.waits:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Reader never waited")
+	}
+	free()
+	if got := <-done; got != "two" {
+		t.Fatalf("second event %q, want two", got)
+	}
+	if ev, err := rd.Next(); err != nil || !ev.IsDone() {
+		t.Fatalf("third event %q, %v; want [DONE]", ev.Data, err)
+	}
+	if len(p.bufsBack) == 0 || !p.bufsBack[0] {
+		t.Errorf("waits %v: the Reader kept its line and data buffers between events, want them given back", p.bufsBack)
+	}
+	rd.Release()
+	if _, err := rd.Next(); !errors.Is(err, errReleased) {
+		t.Fatalf("after Release: %v, want errReleased", err)
+	}
 }
 
 // An error that comes with the last bytes is returned once those are
