@@ -197,13 +197,21 @@ func (s *Server) streamFailed(x *exchange, ew *eventWriter, err error) (cut stri
 // startEvents sends the stream's status line and headers.
 func (s *Server) startEvents(x *exchange) *eventWriter {
 	h := x.w.Header()
-	h.Set("Content-Type", contentSSE)
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // keep reverse proxies from buffering events
+	h["Content-Type"] = sseContentType
+	h["Cache-Control"] = sseNoCache
+	h["X-Accel-Buffering"] = sseNoBuffering // keep reverse proxies from buffering events
 	x.w.WriteHeader(http.StatusOK)
 	x.ok(http.StatusOK)
 	return newEventWriter(x.w, s.opts.WriteTimeout)
 }
+
+// The header values of a stream's reply, made once: Header.Set would
+// allocate each per stream, and net/http only reads them (docs/design.md §6).
+var (
+	sseContentType = []string{contentSSE}
+	sseNoCache     = []string{"no-cache"}
+	sseNoBuffering = []string{"no"}
+)
 
 // Reasons a stream ended early: the label of glm_streams_cut_total and
 // the reason of the log line.
