@@ -171,6 +171,9 @@ func (b *OpenAI) ChatStream(ctx context.Context, req platform.ChatRequest) (plat
 	}
 	resp.Body = newIdleBody(resp.Body, b.idle, cancel)
 	tr := newChunkTranslator(req.Req, clientModel(req))
+	if req.PromptTokens > 0 {
+		tr.prompt, tr.req = req.PromptTokens, nil
+	}
 	if parser != nil {
 		tr.glm = parser.stream()
 	}

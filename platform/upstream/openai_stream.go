@@ -57,7 +57,11 @@ type oaDelta struct {
 //   - an engine that sent no usage gets a stated estimate at [DONE].
 type chunkTranslator struct {
 	model string // client-facing name
-	req   *zhipuai.ChatCompletionRequest
+	// prompt is the caller's prompt estimate for an engine that sends no
+	// usage; req is kept for it only when the caller gave none (see
+	// v4Stream.prompt).
+	prompt int
+	req    *zhipuai.ChatCompletionRequest
 
 	id      string
 	created int64
@@ -249,7 +253,10 @@ func (t *chunkTranslator) emitFinal() {
 	}
 	u := t.usage
 	if u == nil {
-		p := platform.EstimateChatPromptTokens(t.req)
+		p := t.prompt
+		if t.req != nil {
+			p = platform.EstimateChatPromptTokens(t.req)
+		}
 		u = &zhipuai.Usage{PromptTokens: p, CompletionTokens: t.completion, TotalTokens: p + t.completion}
 		if t.reasoning > 0 {
 			u.CompletionTokensDetails = &zhipuai.CompletionTokensDetails{ReasoningTokens: t.reasoning}
