@@ -320,30 +320,39 @@ func (p *probe) Read(b []byte) (int, error) {
 	return p.r.Read(b)
 }
 
-// A Reader waiting for a real HTTP/1.1 chunked body (an upstream stream)
-// holds no read buffer: the read of no bytes waits in the transport for
-// the next chunk, and the events come out as without the wait.
-func TestReaderWaitsWithoutBuffer(t *testing.T) {
+// heldStream serves a real HTTP/1.1 chunked event stream that sends first,
+// then holds until free is called and sends rest; it returns a Reader on
+// it through a probe that records the Reader's waits.
+func heldStream(t *testing.T, first, rest string) (p *probe, rd *Reader, free func()) {
+	t.Helper()
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "data: one\n\ndata: tw")
+		io.WriteString(w, first)
 		w.(http.Flusher).Flush()
 		<-release
-		io.WriteString(w, "o\n\ndata: [DONE]\n\n")
+		io.WriteString(w, rest)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	defer free() // before Close, which waits for the handler
+	free = func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before Close, which waits for the handler
 	resp, err := http.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	p := &probe{r: resp.Body, waits: make(chan struct{}, 64)}
-	rd := NewReader(p)
+	t.Cleanup(func() { resp.Body.Close() })
+	p = &probe{r: resp.Body, waits: make(chan struct{}, 64)}
+	rd = NewReader(p)
 	p.rd = rd
+	return p, rd, free
+}
+
+// A Reader waiting for a real HTTP/1.1 chunked body (an upstream stream)
+// holds no read buffer: the read of no bytes waits in the transport for
+// the next chunk, and the events come out as without the wait.
+func TestReaderWaitsWithoutBuffer(t *testing.T) {
+	p, rd, free := heldStream(t, "data: one\n\ndata: tw", "o\n\ndata: [DONE]\n\n")
 	ev, err := rd.Next()
 	if err != nil || string(ev.Data) != "one" {
 		t.Fatalf("first event %q, %v; want one", ev.Data, err)
@@ -406,26 +415,7 @@ func TestReaderWaitsWithoutBuffer(t *testing.T) {
 // Between events a waiting Reader gives back its line and data buffers
 // too, and takes them again when the next event comes.
 func TestReaderWaitsWithoutLineBuffersBetweenEvents(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "data: one\n\n")
-		w.(http.Flusher).Flush()
-		<-release
-		io.WriteString(w, "data: two\n\ndata: [DONE]\n\n")
-	}))
-	defer srv.Close()
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	defer free()
-	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := &probe{r: resp.Body, waits: make(chan struct{}, 64)}
-	rd := NewReader(p)
-	p.rd = rd
+	p, rd, free := heldStream(t, "data: one\n\n", "data: two\n\ndata: [DONE]\n\n")
 	if ev, err := rd.Next(); err != nil || string(ev.Data) != "one" {
 		t.Fatalf("first event %q, %v; want one", ev.Data, err)
 	}

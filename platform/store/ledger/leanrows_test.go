@@ -9,8 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/glmkit/glmkit/platform/billing"
-	"github.com/glmkit/glmkit/platform/store"
-	"github.com/glmkit/glmkit/platform/store/ledger"
 	"github.com/glmkit/glmkit/platform/store/storetest"
 )
 
@@ -22,12 +20,7 @@ import (
 func TestLeanUsageRowsReadBackAsWritten(t *testing.T) {
 	storetest.EachEngine(t, "leanusage", func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		db, err := store.OpenDB(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		l := ledger.New(db)
+		l := open(t, dsn)
 		row := func(i int) *billing.UsageRecord {
 			cash := billing.Part{Source: billing.PartCash, LeaseID: "ls_cash", Micros: billing.Micros(10 + i)}
 			return &billing.UsageRecord{RequestID: fmt.Sprintf("r%03d", i), AccountID: "acct", KeyID: "key", Model: "glm-4",
@@ -90,7 +83,7 @@ func TestLeanUsageRowsReadBackAsWritten(t *testing.T) {
 			}
 			all = append(all, batch...)
 		}
-		err = l.Tx(ctx, func(tx billing.LedgerTx) error {
+		err := l.Tx(ctx, func(tx billing.LedgerTx) error {
 			ids, err := tx.InsertUsage(ctx, all)
 			if len(ids) != 0 {
 				t.Errorf("retried batch: got %d rows inserted, want 0", len(ids))
