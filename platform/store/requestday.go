@@ -131,17 +131,10 @@ func (a logDayKey) less(b logDayKey) bool {
 // rowDay is a request-log row as a one-request day.
 func rowDay(r *platform.RequestLog) RequestLogDay {
 	return RequestLogDay{Day: logDay(ms(r.CreatedAt)), AccountID: r.AccountID, KeyID: r.KeyID, Model: r.Model,
-		Endpoint: r.Endpoint, HTTPStatus: r.HTTPStatus, ErrorCode: r.ErrorCode, Requests: 1, Streams: b2i64(r.Stream),
-		Estimated: b2i64(r.Estimated), PromptTokens: int64(r.Usage.PromptTokens),
+		Endpoint: r.Endpoint, HTTPStatus: r.HTTPStatus, ErrorCode: r.ErrorCode, Requests: 1, Streams: b2i(r.Stream),
+		Estimated: b2i(r.Estimated), PromptTokens: int64(r.Usage.PromptTokens),
 		CompletionTokens: int64(r.Usage.CompletionTokens), TotalTokens: int64(r.Usage.TotalTokens),
 		Images: int64(r.Usage.Images), LatencyMS: r.LatencyMS, ChargeAmount: r.Charge.Amount}
-}
-
-func b2i64(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // dayRowColumns are the request-log columns a day adds up.

@@ -155,9 +155,9 @@ func appendLogArgs(args []any, r *platform.RequestLog, bound int) []any {
 	// Numbers as int64, a driver value as it is: an int goes through
 	// database/sql's reflective converter, boxed a second time.
 	args = append(args, r.ID, r.RequestID, ms(r.CreatedAt), r.AccountID, r.KeyID, r.Model, r.Endpoint,
-		b2i64(r.Stream), int64(r.Usage.PromptTokens), int64(r.Usage.CompletionTokens), int64(r.Usage.TotalTokens),
+		b2i(r.Stream), int64(r.Usage.PromptTokens), int64(r.Usage.CompletionTokens), int64(r.Usage.TotalTokens),
 		r.LatencyMS, int64(r.HTTPStatus), r.Backend, r.Charge.Amount, r.Charge.PaidBy, int64(r.Usage.Images),
-		b2i64(r.Estimated), r.ErrorCode, r.ErrorDetail)
+		b2i(r.Estimated), r.ErrorCode, r.ErrorDetail)
 	return args[:n+bound]
 }
 

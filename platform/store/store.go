@@ -73,7 +73,9 @@ func fromMS(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
-func b2i(b bool) int {
+// b2i is a flag as the integer column it is stored in (an int64, the
+// driver's own value type).
+func b2i(b bool) int64 {
 	if b {
 		return 1
 	}
