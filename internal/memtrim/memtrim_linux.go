@@ -11,9 +11,15 @@ import (
 
 // dropExecutablePages advises MADV_PAGEOUT (Linux 5.4+) over every
 // read-only mapping of the executable: its code and constant data, never
-// its writable data. The advice only unmaps clean pages from this process
-// (the file keeps them; no page is written or lost), so it is safe at any
-// time; an older kernel refuses it and nothing changes.
+// its writable data. The advice only drops clean pages no other process
+// maps (the file keeps its bytes; no page is written or lost), so it is
+// safe at any time; an older kernel refuses it and nothing changes.
+//
+// MADV_RANDOM first: a page fault on a file mapping otherwise reads 128 KB
+// around the page and maps what of it is cached, so each function an idle
+// server runs (a poller, the collector) would bring its neighbours back
+// too — ~5 MB of pages nothing runs (docs/design.md §6 "Memory after
+// start"). With it a fault reads the one page it needs.
 func dropExecutablePages() uint64 {
 	exe, err := os.Executable()
 	if err != nil {
@@ -30,6 +36,7 @@ func dropExecutablePages() uint64 {
 		if !ok {
 			continue
 		}
+		_, _, _ = unix.Syscall(unix.SYS_MADVISE, uintptr(lo), uintptr(hi-lo), unix.MADV_RANDOM)
 		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(lo), uintptr(hi-lo), unix.MADV_PAGEOUT); errno == 0 {
 			dropped += hi - lo
 		}

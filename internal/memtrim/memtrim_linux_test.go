@@ -3,7 +3,9 @@ package memtrim
 import (
 	"bytes"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -62,5 +64,42 @@ func TestAfterStartDropsExecutablePages(t *testing.T) {
 	after := rssFile(t)
 	if after >= before {
 		t.Errorf("RssFile %d kB before, %d kB after dropping %d bytes of the executable, want fewer after", before, after, dropped)
+	}
+}
+
+// TestAfterStartAdvisesRandomReads checks that every read-only mapping of
+// the executable carries the random-access advice after AfterStart
+// ("rr" in its smaps VmFlags), so a page that runs again does not bring
+// its neighbours back with it.
+func TestAfterStartAdvisesRandomReads(t *testing.T) {
+	if AfterStart() == 0 {
+		t.Skip("the kernel refused MADV_PAGEOUT (before Linux 5.4): nothing to check")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mapping string
+	checked := 0
+	for _, line := range bytes.Split(smaps, []byte("\n")) {
+		if _, _, ok := readOnlyMapping(line, exe); ok {
+			mapping = string(line)
+			continue
+		}
+		if f := bytes.Fields(line); mapping != "" && len(f) > 0 && string(f[0]) == "VmFlags:" {
+			flags := strings.Fields(string(line[len("VmFlags:"):]))
+			if !slices.Contains(flags, "rr") {
+				t.Errorf("mapping %q: VmFlags %v, want rr (random reads) among them", mapping, flags)
+			}
+			mapping = ""
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatalf("no read-only mapping of %s in /proc/self/smaps", exe)
 	}
 }
