@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/glmkit/glmkit/internal/h1client"
 	"github.com/glmkit/glmkit/internal/readsized"
 )
 
@@ -38,28 +39,29 @@ const (
 // than be closed and dialled again (a TCP + TLS handshake each against the
 // cloud).
 func NewHTTPClient() *http.Client {
-	return &http.Client{Transport: newTransport()}
+	return &http.Client{Transport: newTransport(newGoTransport())}
 }
 
-// streamWriteBuffer is the write buffer of a stream connection (see
-// NewStreamHTTPClient): a request's headers and a usual body fit, a longer
-// body goes on in a second write.
+// streamWriteBuffer is the write buffer of a stream connection that goes
+// through Go's transport (see NewStreamHTTPClient): a request's headers
+// and a usual body fit, a longer body goes on in a second write.
 const streamWriteBuffer = 1 << 10
 
 // NewStreamHTTPClient returns the client backends open streams with when
-// none is given: NewHTTPClient's, with connections of their own whose
-// write buffer is 1 KB instead of 4 KB. An HTTP/1.1 connection keeps its
+// none is given: NewHTTPClient's, with connections of their own. Plain
+// http:// backends are served by internal/h1client, whose connections hold
+// no write buffer and no goroutine (docs/design.md §6); a stream that goes
+// through Go's transport (https, a proxy) has a connection whose write
+// buffer is 1 KB instead of 4 KB. An HTTP/1.1 connection there keeps its
 // write buffer for its life, and a stream's connection is held for as long
 // as the model writes: the buffer is used once, for the request, then
-// waits with the stream — thousands of held streams kept 4 KB each
-// (docs/design.md §6). The read buffer stays 4 KB: the events of one read
-// leave to the client in one write, and fewer per read would mean more
-// writes on both sides. Sync calls keep NewHTTPClient's, where a body
-// longer than 1 KB would cost a write per call.
+// waits with the stream. The read buffer stays 4 KB: the events of one
+// read leave to the client in one write, and fewer per read would mean
+// more writes on both sides.
 func NewStreamHTTPClient() *http.Client {
-	t := newTransport()
-	t.WriteBufferSize = streamWriteBuffer
-	return &http.Client{Transport: t}
+	g := newGoTransport()
+	g.WriteBufferSize = streamWriteBuffer
+	return &http.Client{Transport: newTransport(g)}
 }
 
 // clients are a backend's sync and stream clients from its options: a
@@ -76,7 +78,24 @@ func clients(sync, stream *http.Client) (*http.Client, *http.Client) {
 	return sync, stream
 }
 
-func newTransport() *http.Transport {
+// newTransport serves plain http:// backends in the calling goroutine
+// (internal/h1client: no reader and writer goroutines and no buffers per
+// connection, the connection back in the pool as the body ends) and hands
+// everything else — https, where the cloud negotiates HTTP/2, a proxy, a
+// body of unknown length — to Go's transport g (docs/design.md §6). Both
+// dial alike and keep as many idle connections.
+func newTransport(g *http.Transport) *h1client.Transport {
+	return &h1client.Transport{
+		Fallback:            g,
+		Proxy:               g.Proxy,
+		DialContext:         g.DialContext,
+		MaxIdleConns:        g.MaxIdleConns,
+		MaxIdleConnsPerHost: g.MaxIdleConnsPerHost,
+		IdleConnTimeout:     g.IdleConnTimeout,
+	}
+}
+
+func newGoTransport() *http.Transport {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
