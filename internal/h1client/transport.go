@@ -8,7 +8,7 @@
 // idle pool asynchronously. Transport writes the request, reads the reply
 // and returns the connection from the caller's goroutine, and a
 // connection holds a buffer only while a round trip uses it
-// (docs/design.md §6 "the upstream transport").
+// (docs/design.md §6 "The upstream transport").
 //
 // The HTTP itself is Go's: requests are written by (*http.Request).Write
 // and replies read by http.ReadResponse, the code http.Transport uses.
