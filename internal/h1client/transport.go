@@ -51,7 +51,8 @@ const (
 // Transport is an http.RoundTripper; its exported fields are read-only
 // once it is in use.
 type Transport struct {
-	// Fallback serves every request Transport does not serve itself.
+	// Fallback serves every request Transport does not serve itself
+	// (nil: http.DefaultTransport).
 	Fallback http.RoundTripper
 	// Proxy is consulted as http.Transport would (nil: no proxy); a
 	// request that would go through a proxy goes to Fallback.
@@ -77,6 +78,9 @@ var (
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.direct(req) {
+		if t.Fallback == nil {
+			return http.DefaultTransport.RoundTrip(req)
+		}
 		return t.Fallback.RoundTrip(req)
 	}
 	ctx := req.Context()
