@@ -137,7 +137,12 @@ type Engine struct {
 	// request is reserved once. Guarded by mu, with the account lookup
 	// Reserve makes anyway (a sync.Map allocated twice per request).
 	inflight map[string]struct{}
-	closed   atomic.Bool
+	// inflightPeak is inflight's largest size since it was last made:
+	// a Go map keeps its buckets when entries are deleted, so after a
+	// burst (5,000 streams ending at once) done makes it again, small
+	// (shrinkInflight). Guarded by mu.
+	inflightPeak int
+	closed       atomic.Bool
 
 	prices atomic.Pointer[map[string]Price]
 
@@ -321,6 +326,7 @@ func (e *Engine) begin(id, accountID string, withAccount bool) (a *account, ok b
 		return nil, false
 	}
 	e.inflight[id] = struct{}{}
+	e.inflightPeak = max(e.inflightPeak, len(e.inflight))
 	if withAccount {
 		a = e.accountLocked(accountID)
 	}
@@ -332,7 +338,29 @@ func (e *Engine) begin(id, accountID string, withAccount bool) (a *account, ok b
 func (e *Engine) done(id string) {
 	e.mu.Lock()
 	delete(e.inflight, id)
+	e.shrinkInflight()
 	e.mu.Unlock()
+}
+
+// inflightShrinkMin is the peak below which the in-flight map is left as
+// it is: its buckets are a few tens of KB at most.
+const inflightShrinkMin = 1024
+
+// shrinkInflight makes the in-flight map again, sized for what it holds,
+// once it holds an eighth of its peak or less (docs/design.md §6). The copy
+// is of at most an eighth of the peak and happens once per burst: its cost
+// per request is a fraction of the deletions since the peak. Called with
+// e.mu held.
+func (e *Engine) shrinkInflight() {
+	n := len(e.inflight)
+	if e.inflightPeak < inflightShrinkMin || n > e.inflightPeak/8 {
+		return
+	}
+	m := make(map[string]struct{}, n)
+	for id := range e.inflight {
+		m[id] = struct{}{}
+	}
+	e.inflight, e.inflightPeak = m, n
 }
 
 func (e *Engine) allAccounts() []*account {

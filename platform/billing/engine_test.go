@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -492,4 +494,48 @@ func TestEmbeddingAndImagePrices(t *testing.T) {
 		closeAll(t, e)
 		r.checkLedger("acct", map[string]int64{p.ID: 1}, mustCNY("1"))
 	})
+}
+
+// After a burst of requests in flight ends, the in-flight map is made
+// again, sized for what is still open (a Go map keeps its buckets), and
+// the requests still open stay in flight: a second Reserve of one is
+// refused, a settled id may be reserved again.
+func TestInflightShrinksAfterBurst(t *testing.T) {
+	r := newRig(t, filepath.Join(t.TempDir(), "glm.db"))
+	e := r.engine(Config{})
+	ctx := context.Background()
+	const burst, open = 4000, 10
+	ress := make([]*Reservation, burst)
+	for i := range ress {
+		res, err := e.Reserve(ctx, ReserveRequest{RequestID: fmt.Sprintf("req_%d", i), AccountID: "acct", Model: "glm-4-flash"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ress[i] = res
+	}
+	e.mu.Lock()
+	peak, before := e.inflightPeak, reflect.ValueOf(e.inflight).Pointer()
+	e.mu.Unlock()
+	if peak != burst {
+		t.Fatalf("peak in flight: got %d, want %d", peak, burst)
+	}
+	for _, res := range ress[open:] {
+		if _, err := e.Settle(ctx, res, Usage{PromptTokens: 1}, "ok", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.mu.Lock()
+	n, peak, after := len(e.inflight), e.inflightPeak, reflect.ValueOf(e.inflight).Pointer()
+	e.mu.Unlock()
+	if n != open || after == before || peak > burst/8 {
+		t.Errorf("after the burst: got %d in flight, peak %d, map remade %v; want %d, peak ≤ %d, remade", n, peak, after != before, open, burst/8)
+	}
+	_, err := e.Reserve(ctx, ReserveRequest{RequestID: "req_3", AccountID: "acct", Model: "glm-4-flash"})
+	var pe *platform.Error
+	if !errors.As(err, &pe) || pe.Code != platform.CodeDuplicateReq {
+		t.Errorf("second Reserve of an open request: got %v, want code %s", err, platform.CodeDuplicateReq)
+	}
+	if _, err := e.Reserve(ctx, ReserveRequest{RequestID: "req_3999", AccountID: "acct", Model: "glm-4-flash"}); err != nil {
+		t.Errorf("Reserve of a settled id: got %v, want nil", err)
+	}
 }

@@ -3,6 +3,8 @@ package billing
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/glmkit/glmkit/platform"
@@ -117,6 +119,95 @@ func TestDefaultPrices(t *testing.T) {
 	for m, w := range want {
 		if g, ok := got[m]; !ok || g != w {
 			t.Errorf("%s: %+v, want %+v", m, g, w)
+		}
+	}
+}
+
+// chargeOfEachStep is chargeOf as it was before the list price was priced
+// once per settlement: every step priced again. The test below holds the
+// two equal.
+func chargeOfEachStep(p Price, u Usage, pl plan) Charge {
+	c := Charge{Amount: p.Cost(u), PackageTokens: pl.covered}
+	covered := int64(0)
+	var cash int64
+	for _, t := range pl.takes {
+		if t.l.pkg == nil {
+			cash += t.n
+			continue
+		}
+		before := cashFor(p, u, covered)
+		covered += t.n
+		after := cashFor(p, u, covered)
+		c.Parts = append(c.Parts, Part{Source: t.l.pkg.id, LeaseID: t.l.id, Tokens: t.n, Micros: Micros(before - after)})
+	}
+	if cash > 0 {
+		tokens := u.PromptTokens + u.CompletionTokens - pl.covered
+		if !tokenPriced(p) {
+			tokens = 0
+		}
+		first := true
+		for _, t := range pl.takes {
+			if t.l.pkg != nil {
+				continue
+			}
+			part := Part{Source: PartCash, LeaseID: t.l.id, Micros: Micros(t.n)}
+			if first {
+				part.Tokens = tokens
+				first = false
+			}
+			c.Parts = append(c.Parts, part)
+		}
+	}
+	c.Cash = Micros(cash)
+	c.Shortfall = Micros(pl.cashShort)
+	c.Discount = c.Amount - Micros(pl.cashNeed)
+	return c
+}
+
+// The charge of a settlement prices the request once (twice with
+// packages) and is the same, part for part, as pricing every step: over
+// prices with and without cached and per-call tiers, usages with cached
+// tokens, calls and images, and plans of zero to three packages with cash.
+func TestChargeOfPricesOnceSameCharge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	prices := []Price{
+		{Input: 100_000, Output: 100_000},
+		{Input: 333, Output: 777, CachedInput: 111},
+		{Input: 500},
+		{Image: 250_000},
+		{Input: 1, Output: 3, PerCall: 10_000, CachedInput: 1},
+	}
+	for i := range 5000 {
+		p := prices[i%len(prices)]
+		u := Usage{PromptTokens: rng.Int64N(5000), CompletionTokens: rng.Int64N(5000), Calls: rng.Int64N(3), Images: rng.Int64N(3)}
+		u.CachedTokens = rng.Int64N(u.PromptTokens + 1)
+		var takes []hold
+		left := int64(0)
+		if tokenPriced(p) {
+			left = rng.Int64N(u.PromptTokens + u.CompletionTokens + 1)
+		}
+		covered := left
+		for k := 0; left > 0 && k < 3; k++ {
+			n := left
+			if k < 2 {
+				n = 1 + rng.Int64N(left)
+			}
+			takes = append(takes, hold{&lease{id: "l", pkg: &pkgScope{id: "p"}}, n})
+			left -= n
+		}
+		covered -= left
+		need := cashFor(p, u, covered)
+		short := rng.Int64N(need/2 + 1)
+		if need-short > 0 {
+			takes = append(takes, hold{&lease{id: "c"}, need - short})
+		}
+		pl := plan{takes: takes, covered: covered, cashNeed: need, cashShort: short}
+		got, want := chargeOf(p, u, pl, nil), chargeOfEachStep(p, u, pl)
+		if len(want.Parts) == 0 {
+			want.Parts = nil
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("price %+v usage %+v covered %d: got %+v, want %+v", p, u, covered, got, want)
 		}
 	}
 }

@@ -346,20 +346,22 @@ func (e *Engine) reserve(ctx context.Context, req ReserveRequest, p Price) (*Res
 	if !ok {
 		return nil, platform.Errorf(platform.CodeDuplicateReq, "request_id %s is already in flight", req.RequestID)
 	}
-	now := e.cfg.Now()
 	res := &Reservation{
 		RequestID: req.RequestID, AccountID: req.AccountID, KeyID: req.KeyID, Model: req.Model,
 		Price: p,
 		Batch: req.Batch,
 		Estimate: Usage{PromptTokens: max(req.PromptTokens, 0), CompletionTokens: max(req.MaxTokens, 0), Images: max(req.Images, 0),
 			Calls: max(req.Calls, 0)},
-		ReservedAt: now,
-		acct:       a,
-		eng:        e,
+		acct: a,
+		eng:  e,
 	}
 	if a == nil {
+		res.ReservedAt = e.cfg.Now()
 		return res, nil
 	}
+	// A paid request's time is read once, by tryReserve under the account
+	// lock (lease validity and package windows are judged at it), and kept
+	// as ReservedAt (docs/design.md §6).
 	floor := res.Estimate
 	flexible := req.MinOutput > 0 && req.MinOutput < floor.CompletionTokens
 	if flexible {

@@ -250,23 +250,37 @@ func attachLog(res *Reservation, rec *UsageRecord, row *platform.RequestLog) str
 // Discount + Cash + Shortfall.
 // The parts are appended to parts[:0] (the settled rows' buffer); a charge
 // without parts keeps Parts nil, as it is stored and shown ("parts":null).
+//
+// The list price is priced once per settlement (docs/design.md §6): the
+// plan's cash need is already it when no package pays (cashFor at 0
+// covered is Price.Cost), and the last package part's "after" is the
+// plan's cash need. Only a request split over several packages prices the
+// steps between.
 func chargeOf(p Price, u Usage, pl plan, parts []Part) Charge {
+	amount := Micros(pl.cashNeed)
+	if pl.covered > 0 {
+		amount = p.Cost(u)
+	}
 	c := Charge{
 		Parts:         parts[:0],
-		Amount:        p.Cost(u),
+		Amount:        amount,
 		PackageTokens: pl.covered,
 	}
 	covered := int64(0)
+	before := int64(amount) // cashFor(p, u, 0)
 	var cash int64
 	for _, t := range pl.takes {
 		if t.l.pkg == nil {
 			cash += t.n
 			continue
 		}
-		before := cashFor(p, u, covered)
 		covered += t.n
-		after := cashFor(p, u, covered)
+		after := pl.cashNeed
+		if covered != pl.covered {
+			after = cashFor(p, u, covered)
+		}
 		c.Parts = append(c.Parts, Part{Source: t.l.pkg.id, LeaseID: t.l.id, Tokens: t.n, Micros: Micros(before - after)})
+		before = after
 	}
 	if cash > 0 {
 		// Per cash lease, so each lease's spent total is exact.
