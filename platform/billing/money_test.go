@@ -126,8 +126,8 @@ func TestDefaultPrices(t *testing.T) {
 // chargeOfEachStep is chargeOf as it was before the list price was priced
 // once per settlement: every step priced again. The test below holds the
 // two equal.
-func chargeOfEachStep(p Price, u Usage, pl plan) Charge {
-	c := Charge{Amount: p.Cost(u), PackageTokens: pl.covered}
+func chargeOfEachStep(p Price, u Usage, pl plan, parts []Part) Charge {
+	c := Charge{Parts: parts[:0], Amount: p.Cost(u), PackageTokens: pl.covered}
 	covered := int64(0)
 	var cash int64
 	for _, t := range pl.takes {
@@ -157,6 +157,9 @@ func chargeOfEachStep(p Price, u Usage, pl plan) Charge {
 			}
 			c.Parts = append(c.Parts, part)
 		}
+	}
+	if len(c.Parts) == 0 {
+		c.Parts = nil
 	}
 	c.Cash = Micros(cash)
 	c.Shortfall = Micros(pl.cashShort)
@@ -202,12 +205,32 @@ func TestChargeOfPricesOnceSameCharge(t *testing.T) {
 			takes = append(takes, hold{&lease{id: "c"}, need - short})
 		}
 		pl := plan{takes: takes, covered: covered, cashNeed: need, cashShort: short}
-		got, want := chargeOf(p, u, pl, nil), chargeOfEachStep(p, u, pl)
-		if len(want.Parts) == 0 {
-			want.Parts = nil
-		}
+		got, want := chargeOf(p, u, pl, nil), chargeOfEachStep(p, u, pl, nil)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("price %+v usage %+v covered %d: got %+v, want %+v", p, u, covered, got, want)
 		}
 	}
+}
+
+// BenchmarkChargeOf is the charge of a settlement paid by one package and
+// cash, priced once (chargeOf) and at every step (chargeOfEachStep), in
+// one process so the two compare at the same load.
+func BenchmarkChargeOf(b *testing.B) {
+	p := Price{Input: 333, Output: 777, CachedInput: 111}
+	u := Usage{PromptTokens: 1200, CachedTokens: 300, CompletionTokens: 800}
+	covered := int64(1500)
+	need := cashFor(p, u, covered)
+	pl := plan{takes: []hold{{&lease{id: "l", pkg: &pkgScope{id: "p"}}, covered}, {&lease{id: "c"}, need}},
+		covered: covered, cashNeed: need}
+	var parts [2]Part
+	b.Run("once", func(b *testing.B) {
+		for b.Loop() {
+			_ = chargeOf(p, u, pl, parts[:0])
+		}
+	})
+	b.Run("each-step", func(b *testing.B) {
+		for b.Loop() {
+			_ = chargeOfEachStep(p, u, pl, parts[:0])
+		}
+	})
 }
