@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/glmkit/glmkit/internal/benchcpu"
 )
 
 // BenchmarkRoundTrip compares a sync call through this transport with the
@@ -42,11 +42,11 @@ func BenchmarkRoundTrip(b *testing.B) {
 		call()
 		b.ReportAllocs()
 		b.ResetTimer()
-		cpu0 := cpuTime()
+		cpu0 := benchcpu.Now(b)
 		for b.Loop() {
 			call()
 		}
-		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		benchcpu.Report(b, cpu0, b.N, "cpu-µs/op")
 	}
 	b.Run("h1client", func(b *testing.B) {
 		run(b, &Transport{Fallback: http.DefaultTransport, MaxIdleConnsPerHost: 8})
@@ -54,10 +54,4 @@ func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("go", func(b *testing.B) {
 		run(b, &http.Transport{MaxIdleConnsPerHost: 8, DisableCompression: true})
 	})
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -7,12 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/glmkit/glmkit/internal/benchcpu"
 	"github.com/glmkit/glmkit/platform"
-
 	"github.com/glmkit/glmkit/platform/store"
 )
 
@@ -156,7 +155,7 @@ func BenchmarkMeteredFlush(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
-			cpu0, io0 := processCPU(b), processIO()
+			cpu0, io0 := benchcpu.Now(b), processIO()
 			b.ResetTimer()
 			for i := range b.N {
 				one(i)
@@ -165,7 +164,7 @@ func BenchmarkMeteredFlush(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StopTimer()
-			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			benchcpu.Report(b, cpu0, b.N, "cpu-µs/op")
 			// Write calls and bytes (the WAL's frames, checkpoints) per
 			// request: counts a loaded machine does not move.
 			if io1 := processIO(); io0 != nil && io1 != nil {
@@ -174,15 +173,6 @@ func BenchmarkMeteredFlush(b *testing.B) {
 			}
 		})
 	}
-}
-
-// processCPU is the user and system CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // processIO is this process's I/O counters (/proc/self/io: syscw, wchar,

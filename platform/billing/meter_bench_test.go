@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glmkit/glmkit/internal/benchcpu"
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/store"
 )
@@ -82,7 +83,7 @@ func benchMeterInMemory(b *testing.B, payer string, parallel bool) {
 	}
 	one() // the first request takes the lease from the database
 	b.ReportAllocs()
-	cpu0 := processCPU(b)
+	cpu0 := benchcpu.Now(b)
 	b.ResetTimer()
 	if parallel {
 		b.RunParallel(func(pb *testing.PB) {
@@ -96,7 +97,7 @@ func benchMeterInMemory(b *testing.B, payer string, parallel bool) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
+	benchcpu.Report(b, cpu0, b.N, "cpu-µs/op")
 }
 
 // A metered request on leased credit allocates its reservation, the rows

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glmkit/glmkit/internal/benchcpu"
 	"github.com/glmkit/glmkit/platform/upstream"
 	"github.com/glmkit/glmkit/zhipuai"
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
@@ -57,7 +58,7 @@ func BenchmarkEmbeddingsHTTP(b *testing.B) {
 				want = `"embedding":"`
 			}
 			b.ReportAllocs()
-			start, cpu0 := time.Now(), processCPU(b)
+			start, cpu0 := time.Now(), benchcpu.Now(b)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -76,7 +77,7 @@ func BenchmarkEmbeddingsHTTP(b *testing.B) {
 			})
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
-			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			benchcpu.Report(b, cpu0, b.N, "cpu-µs/op")
 		})
 	}
 }

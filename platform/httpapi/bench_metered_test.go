@@ -3,10 +3,10 @@ package httpapi
 import (
 	"context"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/glmkit/glmkit/internal/benchcpu"
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/billing"
 	"github.com/glmkit/glmkit/platform/store"
@@ -44,7 +44,7 @@ func BenchmarkMeteredSyncChat(b *testing.B) {
 				authz := "Bearer " + key.Full()
 				b.ReportAllocs()
 				start := time.Now()
-				cpu0 := processCPU(b)
+				cpu0 := benchcpu.Now(b)
 				b.ResetTimer()
 				if via == "handler" {
 					benchHandler(b, api, authz)
@@ -55,19 +55,10 @@ func BenchmarkMeteredSyncChat(b *testing.B) {
 				// CPU of the whole process (the flushers writing rows in
 				// the background included) per request: what metering
 				// costs, and the figure a loaded machine moves least.
-				b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+				benchcpu.Report(b, cpu0, b.N, "cpu-µs/op")
 			})
 		}
 	}
 }
 
 var _ platform.Meter = billing.Meter{}
-
-// processCPU is the user and system CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/glmkit/glmkit/internal/benchcpu"
 	"github.com/glmkit/glmkit/platform/auth"
 	"github.com/glmkit/glmkit/platform/conns"
 	"github.com/glmkit/glmkit/platform/metered"
@@ -81,7 +82,7 @@ func BenchmarkSyncChatServe(b *testing.B) {
 	b.Run("handler", func(b *testing.B) {
 		h, authz := syncStack(b, "http://upstream.invalid/api/paas/v4", &http.Client{Transport: cannedSync{}})
 		b.ReportAllocs()
-		cpu0 := processCPU(b)
+		cpu0 := benchcpu.Now(b)
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -95,7 +96,7 @@ func BenchmarkSyncChatServe(b *testing.B) {
 				}
 			}
 		})
-		b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		benchcpu.Report(b, cpu0, b.N, "cpu-µs/op")
 	})
 	b.Run("loopback", func(b *testing.B) {
 		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +118,7 @@ func BenchmarkSyncChatServe(b *testing.B) {
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 		url := "http://" + ln.Addr().String() + DefaultPrefix + "/chat/completions"
 		b.ReportAllocs()
-		cpu0 := processCPU(b)
+		cpu0 := benchcpu.Now(b)
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -135,6 +136,6 @@ func BenchmarkSyncChatServe(b *testing.B) {
 				}
 			}
 		})
-		b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		benchcpu.Report(b, cpu0, b.N, "cpu-µs/op")
 	})
 }

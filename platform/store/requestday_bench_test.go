@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/glmkit/glmkit/internal/benchcpu"
 	"github.com/glmkit/glmkit/internal/pgtest"
 	"github.com/glmkit/glmkit/platform"
 )
@@ -35,7 +35,7 @@ func BenchmarkInsertRequestLogs(b *testing.B) {
 			rows := make([]platform.RequestLog, batch)
 			b.ReportAllocs()
 			n := 0
-			cpu0 := processCPU(b)
+			cpu0 := benchcpu.Now(b)
 			for b.Loop() {
 				for i := range rows {
 					// Server-made ids (a client sent no request id): where
@@ -53,16 +53,7 @@ func BenchmarkInsertRequestLogs(b *testing.B) {
 			}
 			// The process's CPU per row (its share of the batch): what a
 			// loaded machine's wall clock does not say.
-			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N*batch), "cpu-µs/row")
+			benchcpu.Report(b, cpu0, b.N*batch, "cpu-µs/row")
 		})
 	}
-}
-
-// processCPU is the user and system CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
