@@ -23,7 +23,7 @@ func TestWorkLoopIdlePoolStepsOncePerTick(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			platform.WorkLoop(ctx, tick, wake, func() bool { steps.Add(1); return false })
+			platform.WorkLoop(ctx, &platform.Poll{C: tick}, wake, func() bool { steps.Add(1); return false })
 		}()
 	}
 	// Each send is received by exactly one waiting worker.
@@ -56,7 +56,7 @@ func TestWorkLoopBacklogReachesEveryWorker(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			platform.WorkLoop(ctx, tick, wake, func() bool {
+			platform.WorkLoop(ctx, &platform.Poll{C: tick}, wake, func() bool {
 				steps.Add(1)
 				mu.Lock()
 				found := backlog > 0
@@ -102,5 +102,26 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10 s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// An idle pool's ticks back off: with a 2 ms Poll and nothing to find,
+// 300 ms hold far fewer than the 150 ticks a fixed 2 ms tick would give
+// (the waits double to 16 ms). A slow machine only lowers the count.
+func TestWorkLoopIdlePollBacksOff(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	poll := platform.NewPoll(2 * time.Millisecond)
+	defer poll.Stop()
+	var steps atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		platform.WorkLoop(ctx, poll, make(chan struct{}), func() bool { steps.Add(1); return false })
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	<-done
+	if got := steps.Load(); got > 40 {
+		t.Fatalf("steps in 300 ms idle: got %d, want at most 40 (backing off to 16 ms)", got)
 	}
 }

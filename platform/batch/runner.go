@@ -36,7 +36,9 @@ type RunnerOptions struct {
 	// Lease is how long a claimed line holds without renewal (default
 	// 30 s): a line whose worker died runs again within one Lease.
 	Lease time.Duration
-	// Poll is how often idle workers look for lines (default 1 s).
+	// Poll is how often idle workers look for lines (default 1 s),
+	// backing off to 8 × Poll while they find none (platform.Poll); a
+	// batch created in this process wakes a worker at once (Wake).
 	Poll time.Duration
 	// Timeout bounds one line's model call (default 5 min).
 	Timeout time.Duration
@@ -58,7 +60,7 @@ type Runner struct {
 	o      RunnerOptions
 	worker string
 	wake   chan struct{}
-	poll   *time.Ticker // shared by the workers: one claim per tick
+	poll   *platform.Poll // shared by the workers: one claim per tick
 
 	stop    context.CancelFunc
 	stopCtx context.Context
@@ -119,7 +121,7 @@ func (r *Runner) Start() {
 	r.stopCtx, r.stop = context.WithCancel(context.Background())
 	r.runCtx, r.cut = context.WithCancel(context.Background())
 	r.started = true
-	r.poll = time.NewTicker(r.o.Poll)
+	r.poll = platform.NewPoll(r.o.Poll)
 	r.janitor(r.stopCtx)
 	for range r.o.Workers {
 		r.wg.Add(1)
@@ -185,7 +187,7 @@ func (r *Runner) janitor(ctx context.Context) {
 // work is one worker: a line, else a batch to finalize, else a nap.
 func (r *Runner) work() {
 	defer r.wg.Done()
-	platform.WorkLoop(r.stopCtx, r.poll.C, r.wake, func() bool { return r.claimLine() || r.finalizeOne() })
+	platform.WorkLoop(r.stopCtx, r.poll, r.wake, func() bool { return r.claimLine() || r.finalizeOne() })
 }
 
 // claimLine claims and runs one line; it reports whether it had one.

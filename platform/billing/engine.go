@@ -33,7 +33,8 @@ type Config struct {
 	// last renewal is older than TTL/2, so a lease is never spent after
 	// another process may have reclaimed it.
 	LeaseTTL time.Duration
-	// FlushInterval is how often usage rows are written [100 ms].
+	// FlushInterval is how long a usage row waits at most before it is
+	// written [100 ms]; the interval starts with the first row to wait.
 	FlushInterval time.Duration
 	// FlushBatch wakes the writer early when this many rows wait [1000].
 	FlushBatch int
@@ -151,7 +152,11 @@ type Engine struct {
 
 	flushMu sync.Mutex
 
+	// kick wakes the writer for a full batch; arm starts its
+	// FlushInterval when the first row arrives (docs/design.md §6 "Idle
+	// wake-ups"). Both have room for one signal.
 	kick chan struct{}
+	arm  chan struct{}
 	// giveBack wakes the maintainer to return scarce leases at once.
 	giveBack chan struct{}
 	stop     chan struct{}
@@ -249,6 +254,7 @@ func NewEngine(ctx context.Context, db Ledger, cfg Config) (*Engine, error) {
 		accounts: map[string]*account{},
 		inflight: map[string]struct{}{},
 		kick:     make(chan struct{}, 1),
+		arm:      make(chan struct{}, 1),
 		giveBack: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
@@ -376,19 +382,43 @@ func (e *Engine) allAccounts() []*account {
 
 func (e *Engine) flushLoop() {
 	defer e.wg.Done()
-	t := time.NewTicker(e.cfg.FlushInterval)
+	// The timer runs only while rows wait: an idle server is not woken
+	// ten times a second to find nothing to write.
+	t := time.NewTimer(e.cfg.FlushInterval)
+	t.Stop()
 	defer t.Stop()
+	armed := false
 	for {
 		select {
 		case <-e.stop:
 			return
+		case <-e.arm:
+			if !armed {
+				t.Reset(e.cfg.FlushInterval)
+				armed = true
+			}
+			continue
 		case <-t.C:
+			armed = false
 		case <-e.kick:
 		}
 		if err := e.Flush(context.Background()); err != nil {
 			e.cfg.Logger.Error("billing: flush usage", "err", err)
 		}
+		// Rows a failed write kept, or that came meanwhile, are the next
+		// interval's.
+		if !armed && e.pendingRows() > 0 {
+			t.Reset(e.cfg.FlushInterval)
+			armed = true
+		}
 	}
+}
+
+// pendingRows is how many usage rows wait for the writer.
+func (e *Engine) pendingRows() int {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	return len(e.pending)
 }
 
 func (e *Engine) maintainLoop() {
@@ -476,5 +506,14 @@ func (e *Engine) pendingLen() int {
 // so another replica's request waiting for the last of an account's
 // credit gets it soon (docs/design.md §7).
 const smallIdle = time.Second
+
+// signal wakes a background loop through c (room for one signal) without
+// waiting: a signal already there is the same wake-up.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
 
 func errf(format string, args ...any) error { return fmt.Errorf("billing: "+format, args...) }

@@ -539,3 +539,43 @@ func TestInflightShrinksAfterBurst(t *testing.T) {
 		t.Errorf("Reserve of a settled id: got %v, want nil", err)
 	}
 }
+
+// The writer's interval starts with the first row to wait and stops once
+// nothing waits (docs/design.md §6 "Idle wake-ups"): a row is written by
+// the interval alone, with no full batch and no Flush, and so is the
+// first row after the writer has gone quiet.
+func TestIntervalWritesFirstRowAfterQuiet(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		r := newRig(t, dsn)
+		r.topup("acct", "10")
+		e, err := NewEngine(ctx, LedgerOn(r.engineDB()), Config{Now: r.clk.Now, FlushInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(ctx)
+		for _, id := range []string{"r1", "r2"} {
+			res, err := reserve(t, e, id, "glm-4", 10, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			settle(t, e, res, 10, 10)
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				rows, err := r.store.ListUsage(ctx, UsageFilter{AccountID: "acct"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rows) > 0 && rows[len(rows)-1].RequestID == id {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("usage rows after settling %s: got %d, want %s written within 10 s by the interval", id, len(rows), id)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			// Quiet: the writer has taken everything and stopped its timer.
+			time.Sleep(60 * time.Millisecond)
+		}
+	})
+}

@@ -115,8 +115,5 @@ func (e *Engine) PackageRevoked(accountID, packageID string) {
 	clear(a.noPkg)
 	clear(a.pkgLook)
 	a.mu.Unlock()
-	select {
-	case e.giveBack <- struct{}{}:
-	default:
-	}
+	signal(e.giveBack)
 }

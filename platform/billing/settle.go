@@ -193,10 +193,7 @@ func (e *Engine) settle(ctx context.Context, res *Reservation, u Usage, outcome 
 	}
 	a.released()
 	if giveBack && a.waiters == 0 {
-		select {
-		case e.giveBack <- struct{}{}:
-		default:
-		}
+		signal(e.giveBack)
 	}
 	rec := res.record(u, outcome, estimated, now)
 	rec.Charge = chargeOf(res.Price, u, pl, res.rows.parts[:0])
@@ -318,10 +315,9 @@ func (e *Engine) enqueue(r *UsageRecord) {
 	n := len(e.pending)
 	e.pmu.Unlock()
 	if n == e.cfg.FlushBatch {
-		select {
-		case e.kick <- struct{}{}:
-		default:
-		}
+		signal(e.kick)
+	} else if n == 1 { // the first row since the last write starts the interval
+		signal(e.arm)
 	}
 	if n >= e.cfg.MaxPending && e.cfg.Manual == false {
 		// Back-pressure: the caller pays for the write it is waiting on.

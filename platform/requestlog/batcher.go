@@ -23,7 +23,8 @@ type Sink interface {
 
 // Options tune a Batcher.
 type Options struct {
-	// Interval between flushes (default 200 ms).
+	// Interval is how long a row waits at most before it is written
+	// (default 200 ms); it starts with the first row to wait.
 	Interval time.Duration
 	// MaxRows flushes early when this many rows wait, and is the most rows
 	// one insert carries (default 500).
@@ -45,8 +46,8 @@ type Options struct {
 // Batcher buffers rows and writes them in batches.
 //
 // Record appends the row to a slice under a mutex and returns: the writer
-// goroutine is woken only by its interval, a full batch, Flush or Close,
-// never once per row. Record runs on the request's path before the HTTP
+// goroutine is woken only by its interval (which starts with the first row
+// to wait), a full batch, Flush or Close, never once per row. Record runs on the request's path before the HTTP
 // server sends the reply, so a channel send per row (a goroutine wake per
 // request) was latency every client paid (docs/design.md §6).
 type Batcher struct {
@@ -58,6 +59,7 @@ type Batcher struct {
 	closed  bool
 	room    *sync.Cond    // signalled when the writer takes the pending rows
 	full    chan struct{} // wakes the writer: MaxRows rows wait (cap 1)
+	arm     chan struct{} // starts the writer's Interval: a first row waits (cap 1)
 	stop    chan struct{} // closed by Close
 	done    chan struct{}
 	flushQ  chan chan struct{}
@@ -82,7 +84,7 @@ func New(sink Sink, opts Options) *Batcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	b := &Batcher{sink: sink, opts: opts, full: make(chan struct{}, 1), stop: make(chan struct{}),
+	b := &Batcher{sink: sink, opts: opts, full: make(chan struct{}, 1), arm: make(chan struct{}, 1), stop: make(chan struct{}),
 		done: make(chan struct{}), flushQ: make(chan chan struct{})}
 	b.room = sync.NewCond(&b.mu)
 	go b.loop()
@@ -105,8 +107,10 @@ func (b *Batcher) Record(row platform.RequestLog) {
 		return
 	}
 	b.pending = append(b.pending, row)
-	if len(b.pending) == b.opts.MaxRows {
+	if n := len(b.pending); n == b.opts.MaxRows {
 		b.wake()
+	} else if n == 1 {
+		b.startInterval()
 	}
 	b.mu.Unlock()
 }
@@ -115,6 +119,16 @@ func (b *Batcher) Record(row platform.RequestLog) {
 func (b *Batcher) wake() {
 	select {
 	case b.full <- struct{}{}:
+	default: // already asked
+	}
+}
+
+// startInterval asks the writer to flush in Interval: its timer runs only
+// while something waits, so an idle server is not woken to find nothing
+// (docs/design.md §6 "Idle wake-ups"). One send per batch, not per row.
+func (b *Batcher) startInterval() {
+	select {
+	case b.arm <- struct{}{}:
 	default: // already asked
 	}
 }
@@ -142,6 +156,7 @@ func (b *Batcher) Prepare(row *platform.RequestLog) {
 	b.touchMu.Lock()
 	if b.touched == nil {
 		b.touched = map[string]time.Time{}
+		b.startInterval() // written with the next batch, or alone
 	}
 	if row.CreatedAt.After(b.touched[row.KeyID]) {
 		b.touched[row.KeyID] = row.CreatedAt
@@ -218,8 +233,10 @@ func (b *Batcher) Close(ctx context.Context) error {
 
 func (b *Batcher) loop() {
 	defer close(b.done)
-	tick := time.NewTicker(b.opts.Interval)
+	tick := time.NewTimer(b.opts.Interval)
+	tick.Stop()
 	defer tick.Stop()
+	armed := false
 	var batch []platform.RequestLog
 	flush := func() {
 		for {
@@ -257,7 +274,13 @@ func (b *Batcher) loop() {
 		case ack := <-b.flushQ:
 			flush()
 			close(ack)
+		case <-b.arm:
+			if !armed {
+				tick.Reset(b.opts.Interval)
+				armed = true
+			}
 		case <-tick.C:
+			armed = false
 			flush()
 		}
 	}

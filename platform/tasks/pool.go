@@ -58,7 +58,8 @@ type Options struct {
 	// Retention keeps finished tasks readable this long (default 72 h).
 	Retention time.Duration
 	// Poll is how often idle workers look for tasks submitted elsewhere
-	// (default 1 s); a submit in this process wakes a worker at once.
+	// (default 1 s), backing off to 8 × Poll while they find none
+	// (platform.Poll); a submit in this process wakes a worker at once.
 	Poll time.Duration
 	// Timeout bounds one task's upstream call (default 5 min).
 	Timeout time.Duration
@@ -83,7 +84,7 @@ type Pool struct {
 	opts   Options
 	worker string
 	wake   chan struct{}
-	poll   *time.Ticker // shared by the workers: one claim per tick
+	poll   *platform.Poll // shared by the workers: one claim per tick
 
 	stopClaim context.CancelFunc // stops claiming new tasks
 	claimCtx  context.Context
@@ -138,7 +139,7 @@ func (p *Pool) Start() {
 	p.claimCtx, p.stopClaim = context.WithCancel(context.Background())
 	p.runCtx, p.cancelRun = context.WithCancel(context.Background())
 	p.started = true
-	p.poll = time.NewTicker(p.opts.Poll)
+	p.poll = platform.NewPoll(p.opts.Poll)
 	p.janitor(p.claimCtx) // fail tasks of a crashed predecessor right away if their lease is over
 	for i := 0; i < p.opts.Workers; i++ {
 		p.wg.Add(1)
@@ -236,7 +237,7 @@ func (p *Pool) janitor(ctx context.Context) {
 // poll.
 func (p *Pool) work() {
 	defer p.wg.Done()
-	platform.WorkLoop(p.claimCtx, p.poll.C, p.wake, func() bool { return p.runWaiting() || p.claimNext() })
+	platform.WorkLoop(p.claimCtx, p.poll, p.wake, func() bool { return p.runWaiting() || p.claimNext() })
 }
 
 // claimNext claims one queued task and runs it, or puts it on the waiting
