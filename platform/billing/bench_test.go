@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -97,81 +98,102 @@ func BenchmarkReserveSettle(b *testing.B) {
 // engine writes the batch: usage rows, parts, lease totals and
 // request-log rows with their days in one transaction. "grown" first
 // writes 100,000 requests (untimed), so the B-trees are as deep as after
-// a few minutes of load, not empty. cpu-µs/op is the process's CPU per
-// request, flusher included: the figure to compare with glm serve's
-// metered minus unmetered CPU per request.
+// a few minutes of load, not empty. "unmetered-…" writes the same
+// request-log rows alone, as --metering=false does. cpu-µs/op is the
+// process's CPU per request, flusher included: metered minus unmetered is
+// the figure to compare with glm serve's metered minus unmetered CPU per
+// request.
 func BenchmarkMeteredFlush(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		grown   int
+		metered bool
+	}{{"empty", 0, true}, {"grown", 100_000, true}, {"unmetered-empty", 0, false}, {"unmetered-grown", 100_000, false}} {
+		b.Run(c.name, func(b *testing.B) { benchFlush(b, c.grown, c.metered) })
+	}
+}
+
+// benchFlush is one case of BenchmarkMeteredFlush. Unmetered, the same
+// request-log rows are written as the request-log batcher writes them
+// (store.InsertRequestLogsTx, one transaction per 450), with no
+// reservation, usage row or lease: metered minus unmetered is what
+// metering costs a request.
+func benchFlush(b *testing.B, grown int, metered bool) {
 	ctx := context.Background()
-	for _, grown := range []int{0, 100_000} {
-		name := "empty"
-		if grown > 0 {
-			name = "grown"
+	db, err := store.OpenDB(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	const acct = "acct_0123456789abcdef0123"
+	if _, err := NewStore(LedgerOn(db), nil).TopUp(ctx, acct, 1_000_000_000*MicrosPerCNY, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	// A long interval: only the benchmark flushes.
+	e, err := NewEngine(ctx, LedgerOn(db), Config{FlushInterval: time.Hour, FlushBatch: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close(ctx)
+	m := Meter{Engine: e}
+	const perFlush = 450
+	var logs []platform.RequestLog // unmetered: the rows waiting for their batch
+	flush := func() {
+		if metered {
+			if err := e.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			return
 		}
-		b.Run(name, func(b *testing.B) {
-			db, err := store.OpenDB(ctx, filepath.Join(b.TempDir(), "bench.db"))
+		err := db.Tx(ctx, func(tx *sql.Tx) error { return store.InsertRequestLogsTx(ctx, db, tx, logs, false) })
+		if err != nil {
+			b.Fatal(err)
+		}
+		logs = logs[:0]
+	}
+	one := func(i int) {
+		now := time.Now()
+		id := platform.NewID(now)
+		row := platform.RequestLog{ID: id, RequestID: platform.NewID(now), CreatedAt: now, AccountID: acct,
+			KeyID: "0123456789abcdef0123456789abcdef", Model: "glm-4", Endpoint: platform.EndpointChat,
+			HTTPStatus: 200, LatencyMS: 1, Backend: "zhipu",
+			Usage: platform.Usage{PromptTokens: 12, CompletionTokens: 9, TotalTokens: 21}}
+		if metered {
+			res, err := m.Reserve(ctx, platform.ReserveRequest{RequestLogID: id, AccountID: acct, KeyID: row.KeyID,
+				Model: "glm-4", PromptTokens: 12, MaxTokens: 64})
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer db.Close()
-			const acct = "acct_0123456789abcdef0123"
-			if _, err := NewStore(LedgerOn(db), nil).TopUp(ctx, acct, 1_000_000_000*MicrosPerCNY, "bench"); err != nil {
-				b.Fatal(err)
+			_, recorded, err := res.(platform.RecordingReservation).SettleRecord(ctx,
+				platform.Settlement{Usage: row.Usage, Outcome: platform.OutcomeOK}, row)
+			if err != nil || !recorded {
+				b.Fatalf("settle: recorded %v, err %v", recorded, err)
 			}
-			// A long interval: only the benchmark flushes.
-			e, err := NewEngine(ctx, LedgerOn(db), Config{FlushInterval: time.Hour, FlushBatch: 1 << 30})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer e.Close(ctx)
-			m := Meter{Engine: e}
-			const perFlush = 450
-			one := func(i int) {
-				now := time.Now()
-				id := platform.NewID(now)
-				res, err := m.Reserve(ctx, platform.ReserveRequest{RequestLogID: id, AccountID: acct, KeyID: "0123456789abcdef0123456789abcdef",
-					Model: "glm-4", PromptTokens: 12, MaxTokens: 64})
-				if err != nil {
-					b.Fatal(err)
-				}
-				row := platform.RequestLog{ID: id, RequestID: platform.NewID(now), CreatedAt: now, AccountID: acct,
-					KeyID: "0123456789abcdef0123456789abcdef", Model: "glm-4", Endpoint: platform.EndpointChat,
-					HTTPStatus: 200, LatencyMS: 1, Backend: "zhipu",
-					Usage: platform.Usage{PromptTokens: 12, CompletionTokens: 9, TotalTokens: 21}}
-				_, recorded, err := res.(platform.RecordingReservation).SettleRecord(ctx,
-					platform.Settlement{Usage: row.Usage, Outcome: platform.OutcomeOK}, row)
-				if err != nil || !recorded {
-					b.Fatalf("settle: recorded %v, err %v", recorded, err)
-				}
-				if (i+1)%perFlush == 0 {
-					if err := e.Flush(ctx); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			for i := range grown {
-				one(i)
-			}
-			if err := e.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			cpu0, io0 := benchcpu.Now(b), processIO()
-			b.ResetTimer()
-			for i := range b.N {
-				one(i)
-			}
-			if err := e.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			benchcpu.Report(b, cpu0, b.N, "cpu-µs/op")
-			// Write calls and bytes (the WAL's frames, checkpoints) per
-			// request: counts a loaded machine does not move.
-			if io1 := processIO(); io0 != nil && io1 != nil {
-				b.ReportMetric(float64(io1["syscw"]-io0["syscw"])/float64(b.N), "writes/op")
-				b.ReportMetric(float64(io1["wchar"]-io0["wchar"])/float64(b.N), "written-B/op")
-			}
-		})
+		} else {
+			logs = append(logs, row)
+		}
+		if (i+1)%perFlush == 0 {
+			flush()
+		}
+	}
+	for i := range grown {
+		one(i)
+	}
+	flush()
+	b.ReportAllocs()
+	cpu0, io0 := benchcpu.Now(b), processIO()
+	b.ResetTimer()
+	for i := range b.N {
+		one(i)
+	}
+	flush()
+	b.StopTimer()
+	benchcpu.Report(b, cpu0, b.N, "cpu-µs/op")
+	// Write calls and bytes (the WAL's frames, checkpoints) per
+	// request: counts a loaded machine does not move.
+	if io1 := processIO(); io0 != nil && io1 != nil {
+		b.ReportMetric(float64(io1["syscw"]-io0["syscw"])/float64(b.N), "writes/op")
+		b.ReportMetric(float64(io1["wchar"]-io0["wchar"])/float64(b.N), "written-B/op")
 	}
 }
 
