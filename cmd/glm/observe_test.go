@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glmkit/glmkit/zhipuai/zhipuaitest"
 )
@@ -149,5 +150,52 @@ func TestTokensCountedForEveryCaller(t *testing.T) {
 		if !strings.Contains(metrics, w) {
 			t.Errorf("metrics: want %q in\n%s", w, grepLines(metrics, "glm_account_"))
 		}
+	}
+}
+
+// The meter's own figures on /metrics (docs/design.md §6 "Seeing the
+// meter"): a charged call's lease transaction and its usage row's write,
+// and the request-log writer's write of a refused call's row.
+func TestMeterIsVisible(t *testing.T) {
+	up := zhipuaitest.NewServer()
+	defer up.Close()
+	dir := t.TempDir()
+	p := startServe(t, filepath.Join(dir, "data"), writeConfig(t, dir, up))
+	if code, b := p.postB(t, "/chat/completions", p.key, `{"model":"glm-4","messages":[{"role":"user","content":"hi"}]}`); code != 200 {
+		t.Fatalf("chat: got %d %s, want 200", code, b)
+	}
+	if code, b := p.postB(t, "/chat/completions", p.key, `{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}`); code != 400 {
+		t.Fatalf("chat on an unknown model: got %d %s, want 400", code, b)
+	}
+	wants := []string{
+		`glm_billing_lease_seconds_count{outcome="ok"} 1`,
+		"glm_billing_flush_rows_total 1",
+		"glm_billing_flush_seconds_count 1",
+		"glm_billing_pending_rows 0",
+		"glm_request_log_rows_total 1",
+		"glm_request_log_flush_seconds_count 1",
+		"glm_request_log_errors_total 0",
+	}
+	var metrics, missing string
+	deadline := time.Now().Add(60 * time.Second) // a hang guard, not a speed assertion
+	for {
+		_, metrics = status(t, "GET", p.base+"/metrics", "")
+		missing = ""
+		for _, w := range wants {
+			if !strings.Contains(metrics, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics: got\n%s\nwant a line %q", metrics, missing)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(metrics, "glm_billing_errors_total{") {
+		t.Errorf("/metrics: got billing errors after two clean calls:\n%s", metrics)
 	}
 }

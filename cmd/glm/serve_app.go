@@ -115,11 +115,11 @@ func (a *serveApp) Start(ctx context.Context) error {
 	if err := a.openStore(ctx); err != nil {
 		return err
 	}
+	a.metrics = httpapi.NewMetrics()
 	m, err := a.startMetering(ctx)
 	if err != nil {
 		return err
 	}
-	a.metrics = httpapi.NewMetrics()
 	backends, err := router.New(ctx, cfg, router.WithStreamIdleTimeout(a.o.bounds.upstreamIdle),
 		router.WithLogger(a.log), router.WithMetrics(router.NewMetrics(a.metrics.Registry)))
 	if err != nil {
@@ -221,7 +221,8 @@ func (a *serveApp) openStore(ctx context.Context) error {
 // startMetering builds billing, limits and the admin API's options.
 func (a *serveApp) startMetering(ctx context.Context) (metering, error) {
 	dataDir, dsn := a.o.store.resolve()
-	m, err := startMetering(ctx, meteringEnv{DSN: dsn, DataDir: dataDir, Store: a.store, Logger: a.log}, a.o.metering)
+	m, err := startMetering(ctx, meteringEnv{DSN: dsn, DataDir: dataDir, Store: a.store, Logger: a.log,
+		Metrics: a.metrics.Registry}, a.o.metering)
 	if err != nil {
 		return metering{}, err
 	}
@@ -244,7 +245,8 @@ func (a *serveApp) startAPI(cfg router.Config, backends *router.Router, m meteri
 		m.Admin.Models = func(name string) bool { _, ok := backends.Model(name); return ok }
 	}
 	metrics := a.metrics
-	a.reqlog = requestlog.New(a.store, requestlog.Options{Logger: a.log, OnCut: metrics.InputCut})
+	a.reqlog = requestlog.New(a.store, requestlog.Options{Logger: a.log, OnCut: metrics.InputCut,
+		Metrics: requestlog.NewMetrics(metrics.Registry)})
 	// The request log's last flush follows the drain, so that every
 	// drained request is in it.
 	a.onClose(a.reqlog.Close)

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/glmkit/glmkit/platform"
@@ -94,6 +95,8 @@ type meteringEnv struct {
 	DSN, DataDir string
 	Store        *store.SQL
 	Logger       *slog.Logger
+	// Metrics is the registry billing's series go on (/metrics).
+	Metrics prometheus.Registerer
 }
 
 // metering is what metering adds to glm serve: the hot path's Meter (nil
@@ -237,7 +240,8 @@ func startMetering(ctx context.Context, env meteringEnv, f meteringOptions) (met
 				return metering{}, err
 			}
 		}
-		eng, err = billing.NewEngine(ctx, db, billing.Config{Logger: env.Logger, LeaseTTL: f.leaseTTL, BatchPercent: f.batchPercent})
+		eng, err = billing.NewEngine(ctx, db, billing.Config{Logger: env.Logger, LeaseTTL: f.leaseTTL, BatchPercent: f.batchPercent,
+			Metrics: billing.NewMetrics(env.Metrics)})
 		if err != nil {
 			_ = m.Close(ctx)
 			return metering{}, err

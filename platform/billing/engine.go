@@ -61,6 +61,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives background errors [slog.Default()].
 	Logger *slog.Logger
+	// Metrics receives the writer's and the leases' figures and every
+	// background failure [none].
+	Metrics *Metrics
 	// Manual turns off the background goroutines; the caller drives Flush
 	// and Maintain (tests).
 	Manual bool
@@ -403,6 +406,7 @@ func (e *Engine) flushLoop() {
 		case <-e.kick:
 		}
 		if err := e.Flush(context.Background()); err != nil {
+			e.cfg.Metrics.failed("flush")
 			e.cfg.Logger.Error("billing: flush usage", "err", err)
 		}
 		// Rows a failed write kept, or that came meanwhile, are the next
@@ -435,22 +439,26 @@ func (e *Engine) maintainLoop() {
 			return
 		case <-small.C:
 			if err := e.returnIdle(ctx, false); err != nil {
+				e.cfg.Metrics.failed("return")
 				e.cfg.Logger.Error("billing: return idle leases", "err", err)
 			}
 			continue
 		case <-e.giveBack:
 			if err := e.returnIdle(ctx, false); err != nil {
+				e.cfg.Metrics.failed("return")
 				e.cfg.Logger.Error("billing: return scarce leases", "err", err)
 			}
 			continue
 		case <-t.C:
 		}
 		if err := e.Maintain(ctx); err != nil {
+			e.cfg.Metrics.failed("maintain")
 			e.cfg.Logger.Error("billing: maintain leases", "err", err)
 		}
 		if time.Since(lastPrices) >= e.cfg.PriceRefresh {
 			lastPrices = time.Now()
 			if err := e.ReloadPrices(ctx); err != nil {
+				e.cfg.Metrics.failed("prices")
 				e.cfg.Logger.Error("billing: reload prices", "err", err)
 			}
 		}

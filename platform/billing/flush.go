@@ -27,9 +27,11 @@ func (e *Engine) Flush(ctx context.Context) error {
 		batch := make([]*UsageRecord, n)
 		copy(batch, e.pending[:n])
 		e.pmu.Unlock()
+		start := time.Now()
 		if err := writeUsage(ctx, e.db, batch, e.cfg.Now()); err != nil {
 			return err
 		}
+		took := time.Since(start)
 		e.pmu.Lock()
 		// Only this goroutine removes rows (flushMu), and rows are only
 		// appended, so the batch is still the prefix.
@@ -39,6 +41,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 		}
 		e.pending = e.pending[:rest]
 		e.pmu.Unlock()
+		e.cfg.Metrics.flushed(n, took, rest)
 	}
 }
 

@@ -55,14 +55,16 @@ type dbPackage struct {
 // deadlocks), then its packages, and never takes more than a row holds: a
 // CHECK (>= 0) and a guarded UPDATE make overspend impossible across any
 // number of engines. Called with a.mu held.
-func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) error {
+func (e *Engine) acquire(ctx context.Context, a *account, r acquireReq) (err error) {
+	start := time.Now()
+	defer func() { e.cfg.Metrics.leased(time.Since(start), err) }()
 	ctx, cancel := leaseCtx(ctx)
 	defer cancel()
 	db := e.db
 	now := e.cfg.Now()
 	var newLeases []*lease
 	pkgShort := false
-	err := db.Tx(ctx, func(tx LedgerTx) error {
+	err = db.Tx(ctx, func(tx LedgerTx) error {
 		newLeases = newLeases[:0]
 		cash, err := tx.LockWallet(ctx, a.id)
 		if err != nil {

@@ -512,6 +512,7 @@ func (e *Engine) tryReserve(ctx context.Context, a *account, res *Reservation, f
 		// been granted or become effective since (order.go).
 		if err := e.refreshOrder(ctx, a, res.Model, res.Price, now, pl); err != nil {
 			// Money stays exact either way; only the order would lag.
+			e.cfg.Metrics.failed("order")
 			e.cfg.Logger.Warn("billing: package order refresh", "account", a.id, "err", err)
 		}
 		pl = makePlan(res.holdBuf[:0], a, now, now, res.Model, res.Price, use, nil)

@@ -165,6 +165,7 @@ func (e *Engine) settle(ctx context.Context, res *Reservation, u Usage, outcome 
 			wantPkg: e.wantPackages(a, now, res.Model, pl), strict: false,
 		})
 		if err != nil {
+			e.cfg.Metrics.failed("settle")
 			e.cfg.Logger.Error("billing: settle: extra credit", "request", res.RequestID, "err", err)
 		}
 		pl = makePlan(buf[:0], a, now, res.ReservedAt, res.Model, res.Price, u, mine)

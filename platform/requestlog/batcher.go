@@ -36,8 +36,8 @@ type Options struct {
 	// ~2 MB that an idle server would keep resident (docs/design.md §6).
 	Buffer int
 	Logger *slog.Logger
-	// OnFlush, when set, observes each successful flush (metrics).
-	OnFlush func(rows int, took time.Duration)
+	// Metrics receives each write's time and rows and each failure [none].
+	Metrics *Metrics
 	// OnCut, when set, counts each client-supplied field Bound had to cut
 	// (metrics).
 	OnCut func(field string)
@@ -304,11 +304,10 @@ func (b *Batcher) write(ctx context.Context, rows []platform.RequestLog) {
 		err := b.sink.InsertRequestLogs(ctx, rows)
 		if err == nil {
 			b.touch(ctx, touched)
-			if b.opts.OnFlush != nil {
-				b.opts.OnFlush(len(rows), time.Since(start))
-			}
+			b.opts.Metrics.flushed(len(rows), time.Since(start))
 			return
 		}
+		b.opts.Metrics.failed()
 		b.opts.Logger.Error("requestlog: flush failed; retrying", "rows", len(rows), "attempt", attempt, "err", err)
 		time.Sleep(backoff)
 		backoff = min(backoff*2, 5*time.Second)
