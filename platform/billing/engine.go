@@ -411,18 +411,11 @@ func (e *Engine) flushLoop() {
 		}
 		// Rows a failed write kept, or that came meanwhile, are the next
 		// interval's.
-		if !armed && e.pendingRows() > 0 {
+		if !armed && e.pendingLen() > 0 {
 			t.Reset(e.cfg.FlushInterval)
 			armed = true
 		}
 	}
-}
-
-// pendingRows is how many usage rows wait for the writer.
-func (e *Engine) pendingRows() int {
-	e.pmu.Lock()
-	defer e.pmu.Unlock()
-	return len(e.pending)
 }
 
 func (e *Engine) maintainLoop() {
@@ -489,8 +482,12 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	close(e.stop)
 	e.wg.Wait()
-	if err := e.Flush(ctx); err != nil {
-		return err
+	// Until none waits: a settlement that began before the close may add
+	// its row while the last one is written.
+	for e.pendingLen() > 0 {
+		if err := e.Flush(ctx); err != nil {
+			return err
+		}
 	}
 	return e.returnIdle(ctx, true)
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -576,6 +577,69 @@ func TestIntervalWritesFirstRowAfterQuiet(t *testing.T) {
 			}
 			// Quiet: the writer has taken everything and stopped its timer.
 			time.Sleep(60 * time.Millisecond)
+		}
+	})
+}
+
+// gatedLedger holds the next transaction until the test lets it run.
+type gatedLedger struct {
+	Ledger
+	armed   atomic.Bool
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gatedLedger) Tx(ctx context.Context, fn func(LedgerTx) error) error {
+	if g.armed.CompareAndSwap(true, false) {
+		g.entered <- struct{}{}
+		<-g.gate
+	}
+	return g.Ledger.Tx(ctx, fn)
+}
+
+// Flush writes the rows waiting when it starts; rows settled while it
+// writes wait for the next write instead of a transaction of their own
+// at once (docs/design.md §6).
+func TestFlushWritesWhatWaitedAtItsStart(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		r := newRig(t, dsn)
+		r.topup("acct", "10")
+		g := &gatedLedger{Ledger: LedgerOn(r.engineDB()), entered: make(chan struct{}), gate: make(chan struct{})}
+		e, err := NewEngine(ctx, g, Config{Now: r.clk.Now, Manual: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(ctx)
+		settleOne := func(id string) {
+			res, err := reserve(t, e, id, "glm-4", 10, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			settle(t, e, res, 10, 10)
+		}
+		settleOne("a")
+		settleOne("b")
+		g.armed.Store(true)
+		done := make(chan error, 1)
+		go func() { done <- e.Flush(ctx) }()
+		<-g.entered
+		settleOne("c") // arrives while a and b are being written
+		close(g.gate)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(r.usage("acct")), 2; got != want {
+			t.Errorf("usage rows after the first flush: got %d, want %d (a and b)", got, want)
+		}
+		if got, want := e.pendingLen(), 1; got != want {
+			t.Errorf("rows waiting after the first flush: got %d, want %d (c)", got, want)
+		}
+		if err := e.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(r.usage("acct")), 3; got != want {
+			t.Errorf("usage rows after the second flush: got %d, want %d", got, want)
 		}
 	})
 }

@@ -8,22 +8,25 @@ import (
 	"github.com/glmkit/glmkit/platform"
 )
 
-// Flush writes every waiting usage row. Rows are written in batches, one
-// transaction each, together with the spent totals of the leases that paid
-// for them, so a lease's spent total in the database is always the sum of
-// its usage rows. A row whose request id is already stored is skipped and
-// its credit stays with the lease (returned to the pool when the lease
-// closes): a request is charged exactly once.
+// Flush writes the usage rows waiting when it is called. Rows are written
+// in batches, one transaction each, together with the spent totals of the
+// leases that paid for them, so a lease's spent total in the database is
+// always the sum of its usage rows. A row whose request id is already
+// stored is skipped and its credit stays with the lease (returned to the
+// pool when the lease closes): a request is charged exactly once. Rows
+// that arrive while it writes wait for the writer's next interval: a busy
+// server writes what gathered in one transaction, rather than chasing the
+// last few rows in ever smaller ones, each paying a commit (docs/design.md
+// §6, what metering writes per request).
 func (e *Engine) Flush(ctx context.Context) error {
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
-	for {
+	// Only this goroutine removes rows (flushMu), and rows are only
+	// appended, so the first left rows stay the ones waiting now.
+	for left := e.pendingLen(); left > 0; {
+		n := min(left, e.cfg.FlushBatch)
+		left -= n
 		e.pmu.Lock()
-		n := min(len(e.pending), e.cfg.FlushBatch)
-		if n == 0 {
-			e.pmu.Unlock()
-			return nil
-		}
 		batch := make([]*UsageRecord, n)
 		copy(batch, e.pending[:n])
 		e.pmu.Unlock()
@@ -33,8 +36,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 		}
 		took := time.Since(start)
 		e.pmu.Lock()
-		// Only this goroutine removes rows (flushMu), and rows are only
-		// appended, so the batch is still the prefix.
+		// The batch is still the prefix (above).
 		rest := copy(e.pending, e.pending[n:])
 		for i := rest; i < len(e.pending); i++ {
 			e.pending[i] = nil
@@ -43,6 +45,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 		e.pmu.Unlock()
 		e.cfg.Metrics.flushed(n, took, rest)
 	}
+	return nil
 }
 
 // writeUsage writes a batch of usage rows in one transaction, with the
