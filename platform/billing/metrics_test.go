@@ -5,7 +5,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+
+	"github.com/glmkit/glmkit/internal/promtest"
 )
 
 // The engine's figures (docs/design.md §6 "Seeing the meter"): a lease
@@ -33,44 +34,23 @@ func checkMetrics(t *testing.T, r *rig) {
 		t.Fatal(err)
 	}
 	lease := func(outcome string) uint64 {
-		return sampleCount(t, m.lease.WithLabelValues(outcome).(prometheus.Histogram))
+		return promtest.Count(t, m.lease.WithLabelValues(outcome).(prometheus.Histogram))
 	}
 	if ok, short, failed := lease("ok"), lease("short"), lease("error"); ok != 1 || short == 0 || failed != 0 {
 		t.Errorf("lease transactions: got ok %d, short %d, error %d; want 1, at least 1, 0", ok, short, failed)
 	}
-	if got := sampleCount(t, m.flush); got != 1 {
+	if got := promtest.Count(t, m.flush); got != 1 {
 		t.Errorf("writes observed: got %d, want 1", got)
 	}
-	if got := metricValue(t, m.rows); got != 2 {
+	if got := promtest.Value(t, m.rows); got != 2 {
 		t.Errorf("rows written: got %v, want 2 (the charged call's, the refused one's)", got)
 	}
-	if got := metricValue(t, m.pending); got != 0 {
+	if got := promtest.Value(t, m.pending); got != 0 {
 		t.Errorf("rows waiting after the write: got %v, want 0", got)
 	}
 	for _, step := range []string{"flush", "maintain", "return", "prices", "settle", "order"} {
-		if got := metricValue(t, m.errors.WithLabelValues(step)); got != 0 {
+		if got := promtest.Value(t, m.errors.WithLabelValues(step)); got != 0 {
 			t.Errorf("errors at %s: got %v, want 0", step, got)
 		}
 	}
-}
-
-func sampleCount(t *testing.T, h prometheus.Histogram) uint64 {
-	t.Helper()
-	return written(t, h).GetHistogram().GetSampleCount()
-}
-
-// metricValue is a counter's or a gauge's value.
-func metricValue(t *testing.T, m prometheus.Metric) float64 {
-	t.Helper()
-	out := written(t, m)
-	return out.GetCounter().GetValue() + out.GetGauge().GetValue()
-}
-
-func written(t *testing.T, m prometheus.Metric) *dto.Metric {
-	t.Helper()
-	var out dto.Metric
-	if err := m.Write(&out); err != nil {
-		t.Fatal(err)
-	}
-	return &out
 }

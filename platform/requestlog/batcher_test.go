@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
+	"github.com/glmkit/glmkit/internal/promtest"
 	"github.com/glmkit/glmkit/platform"
 	"github.com/glmkit/glmkit/platform/store"
 )
@@ -398,33 +396,13 @@ func TestMetricsCountWritesAndFailures(t *testing.T) {
 	if err := b.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := counterValue(t, m.rows); got != 2 {
+	if got := promtest.Value(t, m.rows); got != 2 {
 		t.Errorf("rows: got %v, want 2", got)
 	}
-	if got := histogramCount(t, m.flush); got != 1 {
+	if got := promtest.Count(t, m.flush); got != 1 {
 		t.Errorf("writes observed: got %d, want 1 (the retry that stored the rows)", got)
 	}
-	if got := counterValue(t, m.errors); got != 1 {
+	if got := promtest.Value(t, m.errors); got != 1 {
 		t.Errorf("errors: got %v, want 1 (the first, failed write)", got)
 	}
-}
-
-// histogramCount is how many observations h holds.
-func histogramCount(t *testing.T, h prometheus.Histogram) uint64 {
-	t.Helper()
-	return written(t, h).GetHistogram().GetSampleCount()
-}
-
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	return written(t, c).GetCounter().GetValue()
-}
-
-func written(t *testing.T, m prometheus.Metric) *dto.Metric {
-	t.Helper()
-	var out dto.Metric
-	if err := m.Write(&out); err != nil {
-		t.Fatal(err)
-	}
-	return &out
 }
