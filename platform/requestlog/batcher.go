@@ -47,9 +47,10 @@ type Options struct {
 //
 // Record appends the row to a slice under a mutex and returns: the writer
 // goroutine is woken only by its interval (which starts with the first row
-// to wait), a full batch, Flush or Close, never once per row. Record runs on the request's path before the HTTP
-// server sends the reply, so a channel send per row (a goroutine wake per
-// request) was latency every client paid (docs/design.md §6).
+// to wait), a full batch, Flush or Close, never once per row. Record runs
+// on the request's path before the HTTP server sends the reply, so a
+// channel send per row (a goroutine wake per request) was latency every
+// client paid (docs/design.md §6).
 type Batcher struct {
 	sink Sink
 	opts Options
@@ -84,8 +85,8 @@ func New(sink Sink, opts Options) *Batcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	b := &Batcher{sink: sink, opts: opts, full: make(chan struct{}, 1), arm: make(chan struct{}, 1), stop: make(chan struct{}),
-		done: make(chan struct{}), flushQ: make(chan chan struct{})}
+	b := &Batcher{sink: sink, opts: opts, full: make(chan struct{}, 1), arm: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}), flushQ: make(chan chan struct{})}
 	b.room = sync.NewCond(&b.mu)
 	go b.loop()
 	return b
