@@ -90,6 +90,17 @@ func (p *Poll) found() {
 	}
 }
 
+// Wake signals a background loop through c, a channel with room for one
+// signal, without waiting: a signal already waiting is the same wake-up.
+// The workers' wake channels and the writers' interval and batch-full
+// signals are sent this way.
+func Wake(c chan<- struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
 // Drain waits for a pool's workers (wg) to finish what they run until
 // ctx ends, then calls cut (which cancels what still runs) and waits for
 // them to return; cut is called either way, to release its context. The

@@ -109,12 +109,7 @@ func NewRunner(o RunnerOptions) *Runner {
 func (r *Runner) Wake() { r.signal() }
 
 // signal wakes one idle worker.
-func (r *Runner) signal() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
+func (r *Runner) signal() { platform.Wake(r.wake) }
 
 // Start launches the workers and the janitor.
 func (r *Runner) Start() {

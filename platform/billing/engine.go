@@ -512,13 +512,4 @@ func (e *Engine) pendingLen() int {
 // credit gets it soon (docs/design.md §7).
 const smallIdle = time.Second
 
-// signal wakes a background loop through c (room for one signal) without
-// waiting: a signal already there is the same wake-up.
-func signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
 func errf(format string, args ...any) error { return fmt.Errorf("billing: "+format, args...) }

@@ -3,6 +3,8 @@ package billing
 import (
 	"context"
 	"time"
+
+	"github.com/glmkit/glmkit/platform"
 )
 
 // Package order with leased credit: packages whose scope matches the model
@@ -115,5 +117,5 @@ func (e *Engine) PackageRevoked(accountID, packageID string) {
 	clear(a.noPkg)
 	clear(a.pkgLook)
 	a.mu.Unlock()
-	signal(e.giveBack)
+	platform.Wake(e.giveBack)
 }

@@ -194,7 +194,7 @@ func (e *Engine) settle(ctx context.Context, res *Reservation, u Usage, outcome 
 	}
 	a.released()
 	if giveBack && a.waiters == 0 {
-		signal(e.giveBack)
+		platform.Wake(e.giveBack)
 	}
 	rec := res.record(u, outcome, estimated, now)
 	rec.Charge = chargeOf(res.Price, u, pl, res.rows.parts[:0])
@@ -316,9 +316,9 @@ func (e *Engine) enqueue(r *UsageRecord) {
 	n := len(e.pending)
 	e.pmu.Unlock()
 	if n == e.cfg.FlushBatch {
-		signal(e.kick)
+		platform.Wake(e.kick)
 	} else if n == 1 { // the first row since the last write starts the interval
-		signal(e.arm)
+		platform.Wake(e.arm)
 	}
 	if n >= e.cfg.MaxPending && e.cfg.Manual == false {
 		// Back-pressure: the caller pays for the write it is waiting on.

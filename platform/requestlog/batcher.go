@@ -99,7 +99,7 @@ func (b *Batcher) Record(row platform.RequestLog) {
 	b.mu.Lock()
 	for !b.closed && len(b.pending) >= b.opts.Buffer {
 		// Back-pressure: the writer is behind (a slow or failing store).
-		b.wake()
+		platform.Wake(b.full)
 		b.room.Wait()
 	}
 	if b.closed {
@@ -109,29 +109,14 @@ func (b *Batcher) Record(row platform.RequestLog) {
 	}
 	b.pending = append(b.pending, row)
 	if n := len(b.pending); n == b.opts.MaxRows {
-		b.wake()
+		platform.Wake(b.full)
 	} else if n == 1 {
-		b.startInterval()
+		// The first row starts the writer's interval: its timer runs only
+		// while something waits, so an idle server is not woken to find
+		// nothing (docs/design.md §6 "Idle wake-ups"). One send per batch.
+		platform.Wake(b.arm)
 	}
 	b.mu.Unlock()
-}
-
-// wake asks the writer for a flush without waiting for it.
-func (b *Batcher) wake() {
-	select {
-	case b.full <- struct{}{}:
-	default: // already asked
-	}
-}
-
-// startInterval asks the writer to flush in Interval: its timer runs only
-// while something waits, so an idle server is not woken to find nothing
-// (docs/design.md §6 "Idle wake-ups"). One send per batch, not per row.
-func (b *Batcher) startInterval() {
-	select {
-	case b.arm <- struct{}{}:
-	default: // already asked
-	}
 }
 
 // take swaps the pending rows for batch's emptied array, so Records go
@@ -157,7 +142,7 @@ func (b *Batcher) Prepare(row *platform.RequestLog) {
 	b.touchMu.Lock()
 	if b.touched == nil {
 		b.touched = map[string]time.Time{}
-		b.startInterval() // written with the next batch, or alone
+		platform.Wake(b.arm) // written with the next batch, or alone
 	}
 	if row.CreatedAt.After(b.touched[row.KeyID]) {
 		b.touched[row.KeyID] = row.CreatedAt

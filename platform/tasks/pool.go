@@ -275,9 +275,4 @@ func (p *Pool) claimNext() bool {
 }
 
 // signal wakes one idle worker.
-func (p *Pool) signal() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
+func (p *Pool) signal() { platform.Wake(p.wake) }
