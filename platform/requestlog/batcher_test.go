@@ -346,41 +346,34 @@ func TestIntervalStartsWithFirstRow(t *testing.T) {
 	b := New(sink, Options{Interval: 20 * time.Millisecond})
 	defer b.Close(context.Background())
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	// written waits until sink holds rows rows and key's touch at at.
+	written := func(what string, rows int, key string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			sink.mu.Lock()
+			got, touched := sink.rows, sink.touched[key]
+			sink.mu.Unlock()
+			if got == rows && touched.Equal(at) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: rows %d, %s touched at %v; want %d rows and %s at %v within 10 s",
+					what, got, key, touched, rows, key, at)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	for round := 1; round <= 2; round++ {
 		b.Record(platform.RequestLog{ID: fmt.Sprint("r", round)})
 		key := fmt.Sprint("k", round)
 		b.Prepare(&platform.RequestLog{ID: fmt.Sprint("m", round), KeyID: key, CreatedAt: at})
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			sink.mu.Lock()
-			rows, touched := sink.rows, sink.touched[key]
-			sink.mu.Unlock()
-			if rows == round && touched.Equal(at) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: rows %d, %s touched at %v; want %d rows and %s at %v within 10 s",
-					round, rows, key, touched, round, key, at)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		written(fmt.Sprint("round ", round), round, key)
 		time.Sleep(60 * time.Millisecond) // quiet: the timer has stopped
 	}
 	// Prepare alone starts the interval too.
 	b.Prepare(&platform.RequestLog{ID: "m3", KeyID: "k3", CreatedAt: at})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		sink.mu.Lock()
-		touched := sink.touched["k3"]
-		sink.mu.Unlock()
-		if touched.Equal(at) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("k3 touched at %v; want %v within 10 s of Prepare alone", touched, at)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	written("Prepare alone", 2, "k3")
 }
 
 // TestMetricsCountWritesAndFailures: each stored batch is one observed
